@@ -1,0 +1,408 @@
+"""Find music files, parse and tokenize them in parallel, cache the token ids.
+
+The cache holds ids, never objects: one `.npz` per input file (loaded with `allow_pickle=False`),
+keyed by the file's content hash, the tokenizer config and the reader version, so a changed
+setting or reader never reuses stale tokens. Files that could not be used are cached too, with
+their reason, so a warm run does no parsing at all. An entry that fails to load is rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sys
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_write_bytes
+from .errors import MelodyGRUError, ReaderError
+from .tokenizer import Tokenizer, TokenizerConfig
+
+READER_VERSION = 1  # bump when readers change what they produce: invalidates cached tokens
+CORPORA = ("bach", "folk")
+
+
+def _readable_exts():
+    from .readers import READABLE_EXTS
+
+    return READABLE_EXTS
+
+
+def default_cache_dir() -> Path:
+    """`$MELODYGRU_CACHE_DIR`, else the platform's user cache dir."""
+    env = os.environ.get("MELODYGRU_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("melodygru"))
+
+
+def corpus_files(name: str) -> list[Path]:
+    """Files of a built-in corpus from music21's bundled corpus.
+
+    'bach': the Bach chorales (bwv*.mxl/.xml/.krn); 'folk': the Essen folksongs and O'Neill's
+    1850 collection (multi-tune ABC files).
+    """
+    from music21 import corpus as m21corpus
+
+    exts = _readable_exts()
+    if name == "bach":
+        files = [p for p in m21corpus.getComposer("bach") if p.name.startswith("bwv")]
+    elif name == "folk":
+        files = list(m21corpus.getComposer("essenFolksong")) + list(m21corpus.getComposer("oneills1850"))
+    else:
+        raise MelodyGRUError(f"unknown corpus {name!r}: choose one of {', '.join(CORPORA)}")
+    return sorted(Path(p) for p in files if Path(p).suffix.lower() in exts)
+
+
+@dataclass
+class FileSet:
+    """Input files as (root, path) pairs, so outputs can mirror paths relative to their root."""
+
+    files: list[tuple[Path, Path]] = field(default_factory=list)
+    ignored: int = 0  # files with other extensions
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) found while walking
+
+    def relative(self, root: Path, path: Path) -> str:
+        return str(path.relative_to(root)) if path != root else path.name
+
+
+def find_files(paths=(), corpora=()) -> FileSet:
+    """Walk folders recursively (symlink loops and unreadable folders are reported, not fatal).
+
+    Raises:
+        MelodyGRUError: a path that does not exist.
+    """
+    exts = _readable_exts()
+    found = FileSet()
+    seen: set[Path] = set()
+
+    def add(root, p):
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
+            found.files.append((root, p))
+
+    for raw in paths:
+        root = Path(raw)
+        if not root.exists():
+            raise MelodyGRUError(f"no such file or folder: {raw}")
+        if root.is_file():
+            if root.suffix.lower() in exts:
+                add(root.parent, root)
+            else:
+                found.ignored += 1
+            continue
+        visited_dirs: set[tuple[int, int]] = set()
+
+        def onerror(err, _root=root):
+            found.problems.append((str(err.filename), f"cannot read folder: {err.strerror}"))
+
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=onerror):
+            st = os.stat(dirpath)
+            if (st.st_dev, st.st_ino) in visited_dirs:  # a symlink loop
+                dirnames[:] = []
+                continue
+            visited_dirs.add((st.st_dev, st.st_ino))
+            dirnames.sort()
+            for fn in sorted(filenames):
+                p = Path(dirpath) / fn
+                if p.suffix.lower() in exts:
+                    add(root, p)
+                else:
+                    found.ignored += 1
+    for name in corpora:
+        files = corpus_files(name)
+        base = Path(os.path.commonpath([str(f.parent) for f in files])) if files else Path(".")
+        root = base.parent
+        for f in files:
+            add(root, f)
+    return found
+
+
+@dataclass
+class CorpusPiece:
+    """One tokenized piece: where it came from, its ids, and how many notes it holds."""
+
+    source: str
+    ids: np.ndarray
+    notes: int
+
+
+@dataclass
+class CorpusReport:
+    """What a corpus build read, kept, lost and skipped."""
+
+    files: int = 0
+    ignored: int = 0
+    cached: int = 0
+    pieces: int = 0
+    notes: int = 0
+    tokens: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    lossy: Counter = field(default_factory=Counter)
+
+    def summary_lines(self) -> list[str]:
+        lines = [
+            f"{self.files} files ({self.cached} from cache), {self.ignored} other files ignored",
+            f"{self.pieces} pieces, {self.notes} notes, {self.tokens} tokens",
+        ]
+        lossy = {k: v for k, v in sorted(self.lossy.items()) if v}
+        if lossy:
+            lines.append("lossy steps: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in lossy.items()))
+        if self.skipped:
+            lines.append(f"skipped {len(self.skipped)}:")
+            lines += [f"  {path}: {reason}" for path, reason in self.skipped]
+        return lines
+
+    def as_dict(self) -> dict:
+        return {
+            "files": self.files,
+            "ignored": self.ignored,
+            "cached": self.cached,
+            "pieces": self.pieces,
+            "notes": self.notes,
+            "tokens": self.tokens,
+            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+            "lossy": dict(self.lossy),
+        }
+
+
+def _skip_reason(piece, stats) -> str | None:
+    """Why a parsed piece has nothing to learn from, or None."""
+    if stats.notes > 0:
+        return None
+    if not piece.notes:
+        return "no notes"
+    if stats.dropped_drums == len(piece.notes):
+        return f"drums only ({stats.dropped_drums} drum notes dropped)"
+    if stats.dropped_out_of_range:
+        return f"every pitched note is outside the pitch range ({stats.dropped_out_of_range} dropped)"
+    return "no usable notes"
+
+
+def tokenize_file(path: str, config: dict, max_file_mb: float) -> dict:
+    """Read one file and tokenize every piece in it; never raises.
+
+    Returns a plain dict (cheap to send between processes): 'pieces' as (suffix, ids, notes),
+    'skip' (reason or ''), 'piece_skips' as (suffix, reason), 'lossy' counts.
+    """
+    from .readers import read_file
+
+    tokenizer = _tokenizer_for(config)
+    out = {"pieces": [], "skip": "", "piece_skips": [], "lossy": Counter()}
+    try:
+        pieces = read_file(path, max_file_mb=max_file_mb)
+    except ReaderError as e:
+        out["skip"] = str(e) or "unreadable"
+        return out
+    except MemoryError:
+        out["skip"] = "out of memory while reading"
+        return out
+    except Exception as e:  # a reader bug must not stop the run; say what it was
+        out["skip"] = f"internal reader error ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+        return out
+    if not pieces:
+        out["skip"] = "no pieces found"
+        return out
+    for i, piece in enumerate(pieces):
+        suffix = piece.source[len(path):] if piece.source.startswith(path) else (f"#{i + 1}" if len(pieces) > 1 else "")
+        for k, v in piece.stats.items():
+            out["lossy"][k] += int(v)
+        try:
+            ids, stats = tokenizer.encode_with_stats(piece)
+        except MelodyGRUError as e:
+            out["piece_skips"].append((suffix, str(e)))
+            continue
+        for k, v in stats.as_dict().items():
+            if k != "notes":
+                out["lossy"][k] += int(v)
+        reason = _skip_reason(piece, stats)
+        if reason:
+            out["piece_skips"].append((suffix, reason))
+            continue
+        out["pieces"].append((suffix, ids.astype(np.uint16 if len(tokenizer) < 65536 else np.int32), stats.notes))
+    if not out["pieces"] and len(pieces) == 1 and out["piece_skips"]:
+        out["skip"] = out["piece_skips"][0][1]
+        out["piece_skips"] = []
+    return out
+
+
+_TOKENIZERS: dict[str, Tokenizer] = {}
+
+
+def _tokenizer_for(config: dict) -> Tokenizer:
+    key = json.dumps(config, sort_keys=True)
+    if key not in _TOKENIZERS:
+        _TOKENIZERS[key] = Tokenizer(TokenizerConfig.from_dict(config))
+    return _TOKENIZERS[key]
+
+
+# ---------------------------------------------------------------------- cache
+def _file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _cache_path(cache_dir: Path, tokenizer: Tokenizer, digest: str, max_file_mb: float) -> Path:
+    tag = f"r{READER_VERSION}-{tokenizer.config.digest()}-mb{max_file_mb:g}"
+    return cache_dir / "tokens" / tag / digest[:2] / f"{digest}.npz"
+
+
+def _save_entry(path: Path, result: dict) -> None:
+    pieces = result["pieces"]
+    arrays = {
+        "ids": np.concatenate([p[1] for p in pieces]) if pieces else np.zeros(0, np.uint16),
+        "lengths": np.array([len(p[1]) for p in pieces], dtype=np.int64),
+        "notes": np.array([p[2] for p in pieces], dtype=np.int64),
+        "suffixes": np.array([p[0] for p in pieces], dtype=np.str_),
+        "meta": np.array(
+            json.dumps({"skip": result["skip"], "piece_skips": result["piece_skips"], "lossy": result["lossy"]})
+        ),
+    }
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _load_entry(path: Path) -> dict | None:
+    """A cached result, or None when missing or unreadable (then it is rebuilt, never trusted)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            ids, lengths, notes = z["ids"], z["lengths"], z["notes"]
+            suffixes = [str(s) for s in z["suffixes"]]
+            meta = json.loads(str(z["meta"]))
+        if lengths.sum() != len(ids) or len(lengths) != len(notes) or len(suffixes) != len(lengths):
+            return None
+        splits = np.split(ids, np.cumsum(lengths)[:-1]) if len(lengths) else []
+        return {
+            "pieces": list(zip(suffixes, splits, notes.tolist())),
+            "skip": meta["skip"],
+            "piece_skips": [tuple(x) for x in meta["piece_skips"]],
+            "lossy": Counter(meta["lossy"]),
+        }
+    except FileNotFoundError:
+        return None
+    except Exception:
+        return None
+
+
+def _pool_context():
+    import multiprocessing as mp
+
+    # forking a process that already runs TensorFlow's threads is unsafe; spawn then
+    if "tensorflow" in sys.modules or sys.platform == "win32":
+        return mp.get_context("spawn")
+    return mp.get_context("fork")
+
+
+def build_corpus(
+    paths=(),
+    corpora=(),
+    tokenizer: Tokenizer | None = None,
+    jobs: int | None = None,
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
+    max_file_mb: float = 20.0,
+    progress: bool = True,
+) -> tuple[list[CorpusPiece], CorpusReport]:
+    """Tokenize every readable file under `paths` and the named built-in `corpora`.
+
+    Returns pieces in a stable order (by input path) and a report; a broken file is a line in
+    `report.skipped`, never an exception.
+
+    Raises:
+        MelodyGRUError: a path does not exist or an unknown corpus name.
+    """
+    tokenizer = tokenizer or Tokenizer()
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    fileset = find_files(paths, corpora)
+    report = CorpusReport(files=len(fileset.files), ignored=fileset.ignored, skipped=list(fileset.problems))
+    results: list[dict | None] = [None] * len(fileset.files)
+    todo: list[int] = []
+    keys: list[Path | None] = [None] * len(fileset.files)
+    for i, (root, path) in enumerate(fileset.files):
+        if not use_cache:
+            todo.append(i)
+            continue
+        try:
+            keys[i] = _cache_path(cache_dir, tokenizer, _file_hash(path), max_file_mb)
+        except OSError as e:
+            results[i] = {"pieces": [], "skip": f"cannot read file: {e.strerror or e}", "piece_skips": [], "lossy": Counter()}
+            continue
+        cached = _load_entry(keys[i])
+        if cached is None:
+            todo.append(i)
+        else:
+            results[i] = cached
+            report.cached += 1
+    config = tokenizer.config.to_dict()
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    bar = _progress(len(todo), progress)
+    if todo:
+        if jobs == 1 or len(todo) == 1:
+            for i in todo:
+                results[i] = tokenize_file(str(fileset.files[i][1]), config, max_file_mb)
+                bar.update(1)
+        else:
+            with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=_pool_context()) as pool:
+                futures = {
+                    pool.submit(tokenize_file, str(fileset.files[i][1]), config, max_file_mb): i for i in todo
+                }
+                from concurrent.futures import as_completed
+
+                for fut in as_completed(futures):
+                    i = futures[fut]
+                    try:
+                        results[i] = fut.result()
+                    except Exception as e:  # a worker died (e.g. killed for memory)
+                        results[i] = {"pieces": [], "skip": f"worker failed ({type(e).__name__})", "piece_skips": [], "lossy": Counter()}
+                    bar.update(1)
+        for i in todo:
+            if keys[i] is not None and not results[i]["skip"].startswith(("worker failed", "internal")):
+                try:
+                    _save_entry(keys[i], results[i])
+                except OSError:
+                    pass  # a read-only or full cache must not stop the run; it is just slower next time
+    bar.close()
+
+    pieces: list[CorpusPiece] = []
+    for (root, path), res in zip(fileset.files, results):
+        rel = fileset.relative(root, path)
+        report.lossy.update(res["lossy"])
+        if res["skip"]:
+            report.skipped.append((rel, res["skip"]))
+        for suffix, reason in res["piece_skips"]:
+            report.skipped.append((rel + suffix, reason))
+        for suffix, ids, notes in res["pieces"]:
+            pieces.append(CorpusPiece(rel + suffix, np.asarray(ids, dtype=np.int32), int(notes)))
+            report.notes += int(notes)
+            report.tokens += len(ids)
+    report.pieces = len(pieces)
+    return pieces, report
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled or total == 0:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="file", desc="reading", file=sys.stderr, dynamic_ncols=True, leave=False)
