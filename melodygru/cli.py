@@ -188,5 +188,58 @@ def roundtrip(paths, corpora, jobs, max_file_mb, tokenizer, out_dir, as_json, qu
         raise MelodyGRUError("no notes could be read from the input")
 
 
+@main.command()
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
+              help="Run directory from `melodygru train` (model.keras, tokenizer.json, config.json). "
+                   "[default: the shipped checkpoints/bach]")
+@click.option("--length", "-n", type=click.IntRange(1, 1_000_000), default=512, show_default=True,
+              help="New tokens per sample (after the primer); a note takes about 3-4.")
+@click.option("--num-samples", "-k", type=click.IntRange(1, 4096), default=1, show_default=True,
+              help="Samples to write; all are decoded together as one batch.")
+@click.option("--temperature", "-t", type=click.FloatRange(0, 100), default=1.0, show_default=True,
+              help="Divides the logits: < 1 safer, > 1 wilder, 0 always the likeliest token.")
+@click.option("--top-k", type=click.IntRange(0), default=0, show_default=True,
+              help="Sample only among the K likeliest tokens (0: off).")
+@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True,
+              help="Sample only among the likeliest tokens that together reach probability P (1: off).")
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=None,
+              help="Same seed, same files, byte for byte. [default: a random seed, printed]")
+@click.option("--primer", type=click.Path(path_type=Path), default=None,
+              help="MIDI or score file to continue: its opening is kept verbatim, its tempo, meter and key carry over.")
+@click.option("--primer-bars", type=click.IntRange(0), default=4, show_default=True,
+              help="Bars of the primer to keep (0: the whole file).")
+@click.option("--allow-end", is_flag=True, help="Let a sample stop early when the model ends the piece.")
+@click.option("--tempo", type=click.FloatRange(1, 1000), default=None,
+              help="Tempo in BPM for the whole output, replacing the model's (and the primer's).")
+@click.option("--program", type=click.IntRange(0, 127), default=None,
+              help="General MIDI program (instrument, 0-127) for every pitched note. [default: the primer's, or piano]")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("samples"), show_default=True,
+              help="Folder for the files (created if needed).")
+@click.option("--audio", is_flag=True, help="Also write a .wav (FluidSynth when installed, else simple synthesis).")
+@click.option("--plot", is_flag=True, help="Also write a piano-roll .png.")
+@click.option("--force", is_flag=True,
+              help="Number the files from sample-001 and overwrite; without it, existing files are never "
+                   "touched and new ones take the next free numbers.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
+def generate(checkpoint, length, num_samples, temperature, top_k, top_p, seed, primer, primer_bars, allow_end,
+             tempo, program, out_dir, audio, plot, force, as_json):
+    """Sample new pieces from a trained model and write them as MIDI files.
+
+    Every sample follows the tokenizer's grammar, so it always decodes to valid music. For every
+    file it prints the path, notes, length in seconds and bars.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter; read at import
+    from .generate import generate as run
+
+    result = run(checkpoint, length=length, num_samples=num_samples, temperature=temperature, top_k=top_k,
+                 top_p=top_p, seed=seed, primer=primer, primer_bars=primer_bars, allow_end=allow_end,
+                 tempo=tempo, program=program, out_dir=out_dir, audio=audio, plot=plot, force=force)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=1))
+    else:
+        for line in result.lines():
+            click.echo(line)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -9,6 +9,7 @@ Design (after REMI, Huang & Yang 2020, with TSD-style summed durations):
   token of their own for every grid step; longer notes repeat the longest `DUR` and add the rest
   (`DUR_48 DUR_48 DUR_6` = 8.5 quarters), so no note is ever cut short.
 * `TEMPO_t` (log-spaced bins) follows a `POS` where the tempo changes; the first bar always states it.
+  Changes up to the last onset, or while the last notes still sound (a final ritardando), are kept.
 * Meter changes take effect at the next bar line of the current meter (a change inside a bar, as a
   MIDI file may have, is deferred); onsets stay exact either way because positions count from the
   bar start that the decoder reconstructs identically.
@@ -61,16 +62,16 @@ class TokenizerConfig:
         problems = []
         if not 1 <= self.steps_per_quarter <= 96:
             problems.append("steps_per_quarter must be 1..96")
-        if not 1 <= self.max_bar_quarters <= 32:
-            problems.append("max_bar_quarters must be 1..32")
+        if not 4 <= self.max_bar_quarters <= 32:  # 4/4, the default meter, must fit in a bar
+            problems.append("max_bar_quarters must be 4..32")
         if not 0 <= self.pitch_low <= self.pitch_high <= 127:
             problems.append("need 0 <= pitch_low <= pitch_high <= 127")
         if not 0 <= self.velocity_bins <= 127:
             problems.append("velocity_bins must be 0..127")
         if not 1 <= self.max_duration_quarters <= 32:
             problems.append("max_duration_quarters must be 1..32")
-        if not 1 <= self.tempo_bins <= 256 or not 0 < self.tempo_min < self.tempo_max:
-            problems.append("need 1..256 tempo_bins and 0 < tempo_min < tempo_max")
+        if not 1 <= self.tempo_bins <= 256 or not 0 < self.tempo_min < self.tempo_max < math.inf:
+            problems.append("need 1..256 tempo_bins and 0 < tempo_min < tempo_max (finite)")
         if self.drums and not self.programs:
             problems.append("drums=True needs programs=True (drum pitches are not melodic pitches)")
         if problems:
@@ -235,6 +236,8 @@ class Tokenizer:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as e:
             raise TokenizerError(f"cannot read tokenizer file {path}: {e.strerror or e}") from None
+        except UnicodeDecodeError:
+            raise TokenizerError(f"tokenizer file {path} is not a text (UTF-8 JSON) file") from None
         try:
             data = json.loads(text)
         except ValueError as e:
@@ -262,8 +265,14 @@ class Tokenizer:
         return min(v - 1, (int(velocity) - 1) * v // 127)
 
     def velocity_of_bin(self, b: int) -> int:
+        """The middle velocity of bin `b`, always inside the bin: `velocity_bin(velocity_of_bin(b)) == b`."""
         v = self.config.velocity_bins
-        return int(np.clip(round(1 + (b + 0.5) * 127 / v), 1, 127))
+        b = min(max(int(b), 0), v - 1)
+        low = 1 + -(-b * 127 // v)  # smallest velocity in bin b
+        high = -(-(b + 1) * 127 // v)  # largest velocity in bin b
+        # the bin's centre on the velocity line, clipped to its integers (with 127 bins the centre
+        # rounds to the next bin's velocity)
+        return min(max(round(1 + (b + 0.5) * 127 / v), low), high)
 
     def note_key(self, note: Note) -> tuple[int, int, int]:
         """(pitch, onset step, duration step) of a note on this tokenizer's grid: what round trips keep."""
@@ -307,7 +316,29 @@ class Tokenizer:
             kept.append((on, program if program is not None else -1, n.pitch, vel, dur))
         stats.notes = len(kept)
         kept.sort()
-        end_step = kept[-1][0] if kept else 0
+        end_step = kept[-1][0] if kept else 0  # last onset
+        sound_end = max((on + dur for on, _, _, _, dur in kept), default=0)
+
+        # tempo changes on the grid, only where the bin changes; a change while the last notes
+        # still sound is kept (a final ritardando), later ones change nothing audible
+        tempos = piece.tempos or [Tempo(0.0, DEFAULT_TEMPO)]
+        if tempos[0].time > 0:
+            tempos = [Tempo(0.0, DEFAULT_TEMPO)] + list(tempos)
+        bin_at: dict[int, int] = {}  # of several changes snapped to one step, the last one holds
+        for t in tempos:
+            step = max(0, _quantize(t.time, spq))  # a change before the start applies from the start
+            if step > end_step and step >= sound_end:
+                break
+            if not c.tempo_min <= t.bpm <= c.tempo_max:
+                stats.clamped_tempos += 1
+            bin_at[step] = self.tempo_bin(t.bpm)
+        tempo_at: dict[int, int] = {}
+        last_bin = None
+        for step, b in sorted(bin_at.items()):
+            if b != last_bin:
+                tempo_at[step] = b
+                last_bin = b
+        end_step = max(end_step, max(tempo_at))
 
         # meters on the grid; unsupported ones fall back to 4/4
         meter_changes = []  # (step, token)
@@ -329,33 +360,16 @@ class Tokenizer:
                 current = meter_changes[mi][1]
                 mi += 1
             bars.append((start, current if current != emitted else None))
+            if len(bars) > max_bars:
+                raise TokenizerError(
+                    f"piece spans more than {max_bars} bars (last event at quarter {end_step / spq:.0f}): "
+                    "is there a stray event after a long silence?"
+                )
             emitted = current
             start += int(self.grammar.bar_steps_of[current])
             if start > end_step:
                 break
-            if len(bars) > max_bars:
-                raise TokenizerError(
-                    f"piece spans more than {max_bars} bars (last note at quarter {end_step / spq:.0f}): "
-                    "is there a stray event after a long silence?"
-                )
         bar_starts = [b[0] for b in bars]
-
-        # tempo changes on the grid, only where the bin changes
-        tempo_at: dict[int, int] = {}
-        tempos = piece.tempos or [Tempo(0.0, DEFAULT_TEMPO)]
-        if tempos[0].time > 0:
-            tempos = [Tempo(0.0, DEFAULT_TEMPO)] + list(tempos)
-        last_bin = None
-        for t in tempos:
-            step = _quantize(t.time, spq)
-            if step > end_step and step > 0:
-                break
-            if not c.tempo_min <= t.bpm <= c.tempo_max:
-                stats.clamped_tempos += 1
-            b = self.tempo_bin(t.bpm)
-            if b != last_bin:
-                tempo_at[step] = b
-                last_bin = b
 
         # group notes and tempo changes by (bar, position)
         groups: dict[int, list] = {}
@@ -398,11 +412,14 @@ class Tokenizer:
         without BOS is read as if it had one.
 
         Raises:
-            TokenizerError: an id outside the vocabulary, or (strict) a grammar violation.
+            TokenizerError: an id outside the vocabulary or not an integer, or (strict) a grammar
+                violation, anything but PAD after EOS included.
         """
         c = self.config
         spq = c.steps_per_quarter
         arr = np.asarray(ids).reshape(-1)
+        if arr.size and arr.dtype.kind not in "iu":
+            raise TokenizerError(f"token ids must be integers, not {arr.dtype}")
         if arr.size and (arr.min() < 0 or arr.max() >= len(self.vocab)):
             bad = int(arr[(arr < 0) | (arr >= len(self.vocab))][0])
             raise TokenizerError(f"token id {bad} is outside the vocabulary of {len(self.vocab)}")
@@ -464,8 +481,8 @@ class Tokenizer:
             elif kind in ("EOS", "PAD"):
                 pass
             state = g.advance(state, tok)
-            if kind in ("EOS",):
-                break
+            if kind == "EOS" and not strict:
+                break  # strict mode goes on to check that only PAD follows
         incomplete = int(pitch is not None and dur == 0)
         flush()
         if not meters or meters[0].time > 0:

@@ -1,0 +1,177 @@
+"""Token ids -> training windows -> tf.data: the split by piece, windowing, transposition, batching.
+
+The windows of an epoch are cut in numpy from a generator seeded with `(seed, epoch)` and then
+handed to tf.data for batching, distribution and prefetching. So an epoch's data order depends
+only on the seed and the epoch number: a resumed run sees exactly the windows an uninterrupted one
+would have, with no random state to save, and every worker of a multi-worker run cuts the same
+windows and takes its own share.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from .tokenizer import Tokenizer
+
+
+def split_pieces(n: int, val_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the training and validation pieces: a split by piece, never by window.
+
+    Deterministic for a given `(n, val_split, seed)`. At least one piece stays in training; with
+    fewer than two pieces or `val_split == 0` the validation set is empty.
+    """
+    if not 0.0 <= val_split < 1.0:
+        raise ValueError(f"val_split must be in [0, 1), got {val_split}")
+    order = np.random.default_rng([seed, 0x5917]).permutation(n)
+    n_val = 0 if n < 2 or val_split == 0 else min(n - 1, max(1, round(n * val_split)))
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def data_digest(pieces: list[np.ndarray]) -> str:
+    """Short hash of a list of token sequences (to notice changed data on resume)."""
+    h = hashlib.sha256()
+    for p in pieces:
+        a = np.ascontiguousarray(p, dtype=np.int32)
+        h.update(len(a).to_bytes(8, "little"))
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def quarters_of(ids: np.ndarray, tokenizer: Tokenizer) -> float:
+    """Length of a token sequence in quarter notes, from its BAR tokens and their meters.
+
+    Every BAR counts one bar of the meter in force (a TS token right after BAR sets it; 4/4 before
+    any), so the final bar counts in full and notes sounding past it do not add time.
+    """
+    ids = np.asarray(ids)
+    bars = np.flatnonzero(ids == tokenizer.bar)
+    if bars.size == 0:
+        return 0.0
+    after = ids[np.minimum(bars + 1, ids.size - 1)]
+    steps = tokenizer.grammar.bar_steps_of[after]  # >0 only where a TS follows the BAR
+    idx = np.where(steps > 0, np.arange(bars.size), -1)
+    idx = np.maximum.accumulate(idx)
+    filled = np.where(idx >= 0, steps[np.maximum(idx, 0)], tokenizer.default_bar_steps)
+    return float(filled.sum()) / tokenizer.config.steps_per_quarter
+
+
+def _gather(pieces: list[np.ndarray], piece_of: np.ndarray, starts: np.ndarray, width: int, pad: int) -> np.ndarray:
+    """Windows `pieces[piece_of[i]][starts[i] : starts[i] + width]`, right-padded with `pad`."""
+    lengths = np.array([len(p) for p in pieces], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    flat = np.concatenate([np.asarray(p, dtype=np.int32) for p in pieces] + [np.full(1, pad, np.int32)])
+    idx = (offsets[piece_of] + starts)[:, None] + np.arange(width)[None, :]
+    valid = (starts[:, None] + np.arange(width)[None, :]) < lengths[piece_of][:, None]
+    return np.where(valid, flat[np.where(valid, idx, flat.size - 1)], pad).astype(np.int32)
+
+
+def training_windows(pieces: list[np.ndarray], seq_len: int, rng: np.random.Generator, pad: int) -> np.ndarray:
+    """One epoch's windows of `seq_len + 1` tokens (inputs plus the shifted targets), unshuffled.
+
+    A piece with L tokens has L - 1 targets. If they fit one window, the window is the whole piece,
+    padded. Otherwise it gets `n = (L - 1) // seq_len + 1` windows: the first starts at BOS (the
+    context generation starts from), the last ends at EOS, and the unavoidable overlap (< one
+    window) is split at random between the windows in between, so window boundaries move every
+    epoch, every target is seen at least once and no compute goes to padding.
+    """
+    piece_of, starts = [], []
+    for i, p in enumerate(pieces):
+        targets = len(p) - 1
+        if targets < 1:
+            continue
+        if targets <= seq_len:
+            piece_of.append(i)
+            starts.append(0)
+            continue
+        n = targets // seq_len + 1
+        overlap = n * seq_len - targets  # 1..seq_len tokens seen twice
+        cuts = np.sort(rng.integers(0, overlap + 1, size=n - 2))
+        parts = np.diff(np.concatenate([[0], cuts, [overlap]]))  # n - 1 overlaps summing to `overlap`
+        s = np.concatenate([[0], np.cumsum(seq_len - parts)])
+        piece_of += [i] * n
+        starts += s.tolist()
+    if not piece_of:
+        return np.zeros((0, seq_len + 1), np.int32)
+    return _gather(pieces, np.asarray(piece_of), np.asarray(starts, dtype=np.int64), seq_len + 1, pad)
+
+
+def evaluation_windows(pieces: list[np.ndarray], seq_len: int, pad: int) -> np.ndarray:
+    """Consecutive windows that predict every target of every piece exactly once (for validation)."""
+    piece_of, starts = [], []
+    for i, p in enumerate(pieces):
+        s = np.arange(0, max(len(p) - 1, 0), seq_len)
+        piece_of += [i] * len(s)
+        starts += s.tolist()
+    if not piece_of:
+        return np.zeros((0, seq_len + 1), np.int32)
+    return _gather(pieces, np.asarray(piece_of), np.asarray(starts, dtype=np.int64), seq_len + 1, pad)
+
+
+def transpose_windows(windows: np.ndarray, tokenizer: Tokenizer, max_shift: int, rng: np.random.Generator) -> np.ndarray:
+    """Shift every window's pitches by its own random k in [-max_shift, max_shift].
+
+    k is drawn from the shifts that keep all of that window's pitches inside the tokenizer's pitch
+    range (`Tokenizer.transpose_range`, per window), so nothing is folded or dropped.
+    """
+    if max_shift <= 0 or windows.size == 0:
+        return windows
+    lo_id = tokenizer.pitch_offset
+    n = tokenizer.config.pitch_high - tokenizer.config.pitch_low + 1
+    rel = windows.astype(np.int64) - lo_id
+    is_pitch = (rel >= 0) & (rel < n)
+    lowest = np.where(is_pitch, rel, n).min(axis=1)
+    highest = np.where(is_pitch, rel, -1).max(axis=1)
+    has = highest >= 0
+    lo = np.where(has, np.maximum(-max_shift, -lowest), 0)
+    hi = np.where(has, np.minimum(max_shift, n - 1 - highest), 0)
+    k = lo + np.floor(rng.random(len(windows)) * (hi - lo + 1)).astype(np.int64)
+    return np.where(is_pitch, windows + k[:, None], windows).astype(np.int32)
+
+
+def epoch_windows(pieces: list[np.ndarray], tokenizer: Tokenizer, seq_len: int, transpose: int, seed: int, epoch: int) -> np.ndarray:
+    """The shuffled, transposed training windows of one epoch, a function of `(seed, epoch)` only."""
+    rng = np.random.default_rng([seed, epoch])
+    w = training_windows(pieces, seq_len, rng, tokenizer.pad)
+    w = transpose_windows(w, tokenizer, transpose, rng)
+    return w[rng.permutation(len(w))]
+
+
+def fit_to_batches(windows: np.ndarray, global_batch: int, pad: int, fill: str) -> np.ndarray:
+    """Make the window count a whole number of global batches, so every replica and worker runs the
+    same number of steps.
+
+    fill='drop' (training) drops the remainder (< one batch, different windows each epoch), or
+    repeats windows when there is less than one batch; fill='pad' (evaluation) appends all-PAD
+    windows, which carry no targets and so leave the figures exact.
+    """
+    n = len(windows)
+    if fill == "pad":
+        extra = -n % global_batch
+        return np.concatenate([windows, np.full((extra, windows.shape[1]), pad, np.int32)]) if extra else windows
+    if n >= global_batch:
+        return windows[: n - n % global_batch]
+    if n == 0:
+        return windows
+    return np.resize(windows, (global_batch, windows.shape[1]))
+
+
+def distributed_dataset(windows: np.ndarray, strategy, global_batch: int):
+    """A (distributed) tf.data pipeline over whole batches of `windows`; each input pipeline (one per
+    worker) takes every k-th window, batched at the per-replica size, prefetched."""
+    import tensorflow as tf
+
+    def make(ctx: tf.distribute.InputContext):
+        part = windows[ctx.input_pipeline_id :: ctx.num_input_pipelines]
+        per_replica = ctx.get_per_replica_batch_size(global_batch)
+        ds = tf.data.Dataset.from_tensor_slices(part).batch(per_replica, drop_remainder=True)
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+        return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+    return strategy.distribute_datasets_from_function(make)
+
+
+def steps_of(windows: np.ndarray, global_batch: int) -> int:
+    return len(windows) // global_batch if global_batch else 0

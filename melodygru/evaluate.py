@@ -1,0 +1,399 @@
+"""`melodygru evaluate`: held-out likelihood of a trained model, count-based baselines, and music
+statistics of generated samples against a reference corpus.
+
+Likelihood is the summed negative log-likelihood of every predicted token (targets `ids[1:]`, EOS
+included; BOS is given), divided three ways:
+
+* per token, with the perplexity `exp(nats per token)`;
+* per note: by the number of PITCH tokens;
+* per quarter note: by the number of quarter-note steps of the piece, `ceil(end of the last note -
+  first onset)` of the decoded piece, i.e. the frames a quarter-note piano roll of it needs. This is
+  the unit of the published JSB Chorales results (nats per time step of quarter-note frames), so
+  the figure is total NLL / N for a piece of N quarter-note steps.
+
+Baselines (`baselines`) fit an interpolated Kneser-Ney n-gram and an add-one unigram on training
+pieces and score the same targets, so their numbers stand in one table with the GRU's.
+
+TensorFlow is imported only inside `likelihood`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CheckpointError, MelodyGRUError, TokenizerError
+from .ngram import NGramModel, UnigramModel
+from .tokenizer import Tokenizer
+
+LN2 = math.log(2.0)
+# A note is 3-4 tokens (POS PITCH VEL DUR), so 6 sees one whole note back; on the Bach chorales
+# (90/10 split) held-out nats/token fall 1.63 (3), 1.27 (4), 1.18 (5), 1.17 (6): 6 is the strongest
+# baseline within the usual 3-6.
+DEFAULT_NGRAM_ORDER = 6
+
+
+# --------------------------------------------------------------------------- helpers
+def _check_ids(pieces_ids, tokenizer: Tokenizer) -> list[np.ndarray]:
+    out = []
+    for i, ids in enumerate(pieces_ids):
+        a = np.asarray(ids).reshape(-1)
+        if a.size and a.dtype.kind not in "iu":
+            raise MelodyGRUError(f"piece {i}: token ids must be integers, not {a.dtype}")
+        a = a.astype(np.int64)
+        if a.size and (a.min() < 0 or a.max() >= len(tokenizer)):
+            raise MelodyGRUError(f"piece {i}: token id outside the vocabulary of {len(tokenizer)}")
+        if a.size >= 2:  # a piece with nothing to predict adds nothing
+            out.append(a)
+    if not out:
+        raise MelodyGRUError("no pieces with tokens to evaluate")
+    return out
+
+
+def quarter_steps(ids, tokenizer: Tokenizer) -> int:
+    """Quarter-note steps a piece spans: ceil(end of its last note - its first onset), at least 1."""
+    piece = tokenizer.decode(ids)
+    if not piece.notes:
+        return 1
+    first = min(n.onset for n in piece.notes)
+    return max(1, math.ceil(piece.end - first - 1e-9))
+
+
+def rates(total_nats: float, tokens: int, notes: int, quarters: int) -> dict:
+    """Total NLL divided by tokens, notes and quarter notes, in nats and bits, plus perplexity."""
+    out = {"nll_nats": total_nats, "tokens": tokens, "notes": notes, "quarters": quarters}
+    for unit, n in (("token", tokens), ("note", notes), ("quarter", quarters)):
+        out[f"nats_per_{unit}"] = total_nats / n if n else math.nan
+        out[f"bits_per_{unit}"] = total_nats / n / LN2 if n else math.nan
+    out["perplexity"] = math.exp(out["nats_per_token"]) if tokens else math.nan
+    return out
+
+
+def _batches(lengths: list[int], batch_tokens: int, max_batch: int) -> list[list[int]]:
+    """Piece indices grouped by similar length, each group's padded size within `batch_tokens`."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    groups, current = [], []
+    for i in order:
+        # sorted ascending, so the newest piece is the longest: it sets the padded length
+        if current and ((len(current) + 1) * lengths[i] > batch_tokens or len(current) >= max_batch):
+            groups.append(current)
+            current = []
+        current.append(i)
+    if current:
+        groups.append(current)
+    return groups
+
+
+# --------------------------------------------------------------------------- likelihood
+def load_run_tokenizer(run_dir) -> Tokenizer:
+    """The tokenizer saved in a run directory.
+
+    Raises:
+        CheckpointError: the directory or its tokenizer.json is missing or unreadable.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        what = "is not a directory" if run_dir.exists() else "does not exist"
+        raise CheckpointError(f"checkpoint {run_dir} {what} (expected a run directory from `melodygru train`)")
+    path = run_dir / "tokenizer.json"
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {run_dir} is incomplete: missing tokenizer.json")
+    try:
+        return Tokenizer.load(path)
+    except TokenizerError as e:
+        raise CheckpointError(f"checkpoint {run_dir}: {e}") from None
+
+
+def likelihood(run_dir, pieces_ids, tokenizer: Tokenizer, batch_tokens: int = 16384, max_batch: int = 64) -> dict:
+    """Negative log-likelihood of held-out pieces under the model in `run_dir`.
+
+    Every piece runs through the model in full (no windows): pieces of similar length are batched,
+    padded after EOS with PAD, and padded targets are left out of the sums.
+
+    Args:
+        run_dir: a run directory holding `model.keras` and `tokenizer.json`.
+        pieces_ids: token ids per piece, BOS first (as `Tokenizer.encode` gives them).
+        tokenizer: the tokenizer the ids were encoded with; must equal the run's.
+        batch_tokens: padded tokens per batch (bounds memory: batch x time x vocab float32 logits).
+        max_batch: pieces per batch at most.
+
+    Returns:
+        `rates(...)` of the total (nats and bits per token / note / quarter, perplexity), plus
+        'pieces' and 'piece_nll' (nats per piece, in input order; pieces with < 2 tokens left out).
+
+    Raises:
+        CheckpointError: the run directory or a file in it is missing, unreadable, or does not match.
+        MelodyGRUError: no piece has a token to predict, or an id is outside the vocabulary.
+    """
+    run_dir = Path(run_dir)
+    run_tokenizer = load_run_tokenizer(run_dir)
+    if not (run_dir / "model.keras").is_file():
+        raise CheckpointError(f"checkpoint {run_dir} is incomplete: missing model.keras")
+    if run_tokenizer != tokenizer:
+        raise CheckpointError(
+            f"checkpoint {run_dir}: its tokenizer.json differs from the tokenizer the pieces were encoded with"
+        )
+    pieces = _check_ids(pieces_ids, tokenizer)
+    model = _load_model(run_dir, len(tokenizer))
+
+    import tensorflow as tf
+
+    # one trace for every batch shape; eager GRU loops would be far slower on long pieces
+    forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True,
+                          input_signature=[tf.TensorSpec([None, None], tf.int32)])
+    lengths = [len(p) - 1 for p in pieces]
+    piece_nll = np.zeros(len(pieces))
+    for group in _batches(lengths, batch_tokens, max_batch):
+        T = max(lengths[i] for i in group)
+        x = np.full((len(group), T), tokenizer.pad, dtype=np.int32)
+        y = np.full((len(group), T), tokenizer.pad, dtype=np.int64)
+        for row, i in enumerate(group):
+            x[row, : lengths[i]] = pieces[i][:-1]
+            y[row, : lengths[i]] = pieces[i][1:]
+        logits = np.asarray(forward(tf.constant(x)), dtype=np.float64)
+        top = logits.max(axis=-1, keepdims=True)
+        log_z = top[..., 0] + np.log(np.exp(logits - top).sum(axis=-1))
+        picked = np.take_along_axis(logits, y[..., None], axis=-1)[..., 0]
+        nll = log_z - picked
+        valid = np.arange(T)[None, :] < np.array([lengths[i] for i in group])[:, None]
+        for row, i in enumerate(group):
+            piece_nll[i] = nll[row][valid[row]].sum()
+    total = float(piece_nll.sum())
+    notes = int(sum(tokenizer.pitch_mask(p).sum() for p in pieces))
+    quarters = int(sum(quarter_steps(p, tokenizer) for p in pieces))
+    out = rates(total, int(sum(lengths)), notes, quarters)
+    out["pieces"] = len(pieces)
+    out["piece_nll"] = piece_nll.tolist()
+    return out
+
+
+def _load_model(run_dir: Path, vocab_size: int):
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    try:
+        model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True, compile=False)
+    except Exception as e:  # zip, h5 and deserialisation errors have many types; all mean "unusable"
+        msg = f"checkpoint {run_dir}: cannot load model.keras ({type(e).__name__}: {e}"
+        raise CheckpointError(msg.split("\n")[0].rstrip() + ")") from None
+    try:
+        out_dim = model.outputs[0].shape[-1]
+    except (AttributeError, IndexError, TypeError):
+        out_dim = None
+    if out_dim != vocab_size:
+        raise CheckpointError(
+            f"checkpoint {run_dir}: model.keras predicts {out_dim} tokens but tokenizer.json has {vocab_size}; "
+            "the files come from different runs"
+        )
+    return model
+
+
+# --------------------------------------------------------------------------- baselines
+def training_sources(run_dir) -> tuple[list[str], list[str]] | None:
+    """(paths, corpora) a run was trained on, as recorded in its config.json, or None.
+
+    Reads `config["data"]` (or the top level) for 'paths' / 'train_paths' and 'corpora' /
+    'train_corpora'.
+    """
+    try:
+        config = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict):
+        return None
+    for where in (config.get("data"), config):
+        if not isinstance(where, dict):
+            continue
+        paths = where.get("train_paths", where.get("paths")) or []
+        corpora = where.get("train_corpora", where.get("corpora")) or []
+        if isinstance(paths, str):
+            paths = [paths]
+        if isinstance(corpora, str):
+            corpora = [corpora]
+        if (paths or corpora) and all(isinstance(p, str) for p in [*paths, *corpora]):
+            return list(paths), list(corpora)
+    return None
+
+
+def baselines(train_ids, heldout_ids, tokenizer: Tokenizer, order: int = DEFAULT_NGRAM_ORDER) -> dict:
+    """Held-out NLL of a Kneser-Ney n-gram and an add-one unigram fitted on `train_ids`.
+
+    Training pieces identical to a held-out piece are left out first (counted in
+    'dropped_overlap'), so a held-out set that is also in the training folder cannot leak.
+
+    Returns:
+        {'ngram': rates + 'order', 'unigram': rates, 'train_pieces', 'train_tokens', 'dropped_overlap'}.
+    """
+    heldout = _check_ids(heldout_ids, tokenizer)
+    seen = {p.tobytes() for p in heldout}
+    train = _check_ids(train_ids, tokenizer)
+    kept = [p for p in train if p.tobytes() not in seen]
+    if not kept:
+        raise MelodyGRUError("every training piece is also in the held-out set: nothing left to fit the baselines on")
+    V = len(tokenizer)
+    tokens = int(sum(len(p) - 1 for p in heldout))
+    notes = int(sum(tokenizer.pitch_mask(p).sum() for p in heldout))
+    quarters = int(sum(quarter_steps(p, tokenizer) for p in heldout))
+    ngram = NGramModel(order, V).fit(kept)
+    unigram = UnigramModel(V).fit(kept)
+    return {
+        "ngram": {"order": order, **rates(ngram.nll(heldout), tokens, notes, quarters)},
+        "unigram": rates(unigram.nll(heldout), tokens, notes, quarters),
+        "train_pieces": len(kept),
+        "train_tokens": int(sum(len(p) for p in kept)),
+        "dropped_overlap": len(train) - len(kept),
+    }
+
+
+def baseline_table(gru: dict, base: dict) -> list[dict]:
+    """Rows (model, nats/token, bits/token, perplexity, GRU improvement over it in nats/token and %)."""
+    rows = [("GRU", gru), (f"{base['ngram']['order']}-gram (Kneser-Ney)", base["ngram"]),
+            ("unigram (add-one)", base["unigram"])]
+    out = []
+    for name, r in rows:
+        gain = r["nats_per_token"] - gru["nats_per_token"]
+        out.append({"model": name, "nats_per_token": r["nats_per_token"], "bits_per_token": r["bits_per_token"],
+                    "perplexity": r["perplexity"],
+                    "gru_gain_nats_per_token": None if name == "GRU" else gain,
+                    "gru_gain_percent": None if name == "GRU" else 100.0 * gain / r["nats_per_token"]})
+    return out
+
+
+# --------------------------------------------------------------------------- the command
+@dataclass
+class EvaluationResult:
+    """What `evaluate` found; `lines()` for people, `as_dict()` for --json."""
+
+    heldout: dict = field(default_factory=dict)  # corpus report of the held-out / reference set
+    likelihood: dict | None = None
+    baselines: dict | None = None
+    table: list[dict] | None = None
+    statistics: object = None  # musicstats.StatsComparison
+    plot: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        d = {"heldout": self.heldout}
+        if self.likelihood is not None:
+            d["likelihood"] = self.likelihood
+        if self.baselines is not None:
+            d["baselines"] = {**self.baselines, "table": self.table}
+        if self.statistics is not None:
+            d["statistics"] = self.statistics.as_dict()
+        if self.plot:
+            d["plot"] = self.plot
+        if self.notes:
+            d["notes"] = self.notes
+        return d
+
+    def lines(self) -> list[str]:
+        out = list(self.notes)
+        if self.likelihood is not None:
+            L = self.likelihood
+            out.append(f"held-out likelihood: {L['pieces']} pieces, {L['tokens']} predicted tokens, "
+                       f"{L['notes']} notes, {L['quarters']} quarter notes")
+            for unit in ("token", "note", "quarter"):
+                out.append(f"  per {unit:<8} {L[f'nats_per_{unit}']:8.4f} nats  {L[f'bits_per_{unit}']:8.4f} bits")
+            out.append(f"  perplexity {L['perplexity']:.3f} (per token)")
+        if self.table is not None:
+            b = self.baselines
+            dropped = f", {b['dropped_overlap']} identical to held-out pieces left out" if b["dropped_overlap"] else ""
+            out.append(f"baselines fitted on {b['train_pieces']} training pieces ({b['train_tokens']} tokens){dropped}")
+            out.append(f"  {'model':<22} {'nats/token':>10} {'bits/token':>10} {'perplexity':>10}  GRU gain")
+            for r in self.table:
+                gain = "" if r["gru_gain_nats_per_token"] is None else \
+                    f"{r['gru_gain_nats_per_token']:+.4f} nats/token ({r['gru_gain_percent']:+.1f}%)"
+                out.append(f"  {r['model']:<22} {r['nats_per_token']:>10.4f} {r['bits_per_token']:>10.4f} "
+                           f"{r['perplexity']:>10.3f}  {gain}")
+        if self.statistics is not None:
+            out += self.statistics.lines()
+        if self.plot:
+            out.append(f"plot: {self.plot}")
+        return out
+
+
+def _read_set(paths, corpora, tokenizer, what: str, **corpus_kw):
+    from .corpus import build_corpus
+
+    pieces, report = build_corpus(paths, corpora, tokenizer, **corpus_kw)
+    if not pieces:
+        where = ", ".join([*map(str, paths), *corpora]) or "nowhere"
+        raise MelodyGRUError(f"no usable {what} pieces in {where} "
+                             f"({report.files} music files, {len(report.skipped)} skipped)")
+    return pieces, report
+
+
+def evaluate(checkpoint=None, paths=(), corpora=(), samples=None, with_baselines: bool = False, train_paths=(),
+             train_corpora=(), ngram_order: int = DEFAULT_NGRAM_ORDER, plot=None, jobs=None, cache_dir=None,
+             use_cache: bool = True, max_file_mb: float = 20.0, progress: bool = True) -> EvaluationResult:
+    """Everything `melodygru evaluate` does; see the module docstring and `cli_evaluate`.
+
+    Args:
+        checkpoint: run directory; with it the held-out likelihood is computed.
+        paths, corpora: the held-out pieces (likelihood) and the reference set (statistics).
+        samples: folder of generated files; with it the music statistics are compared.
+        with_baselines: also fit and score the n-gram and unigram baselines (needs `checkpoint`).
+        train_paths, train_corpora: the baselines' training pieces [default: the run's recorded sources].
+        ngram_order: the n-gram's n.
+        plot: PNG path for the statistics' distributions.
+    """
+    if checkpoint is None and samples is None:
+        raise MelodyGRUError("nothing to evaluate: give --checkpoint (likelihood) and/or --samples (statistics)")
+    if with_baselines and checkpoint is None:
+        raise MelodyGRUError("--baselines compares against a model: give --checkpoint too")
+    if plot is not None and samples is None:
+        raise MelodyGRUError("--plot draws the sample statistics: give --samples too")
+    tokenizer = load_run_tokenizer(checkpoint) if checkpoint is not None else Tokenizer()
+    kw = dict(jobs=jobs, cache_dir=cache_dir, use_cache=use_cache, max_file_mb=max_file_mb, progress=progress)
+    result = EvaluationResult()
+    held, report = _read_set(paths, corpora, tokenizer, "held-out" if checkpoint else "reference", **kw)
+    result.heldout = {"pieces": report.pieces, "tokens": report.tokens, "notes": report.notes,
+                      "skipped": len(report.skipped)}
+    if report.skipped:
+        result.notes.append(f"held-out/reference set: {len(report.skipped)} files or pieces skipped "
+                            f"(run `melodygru prepare` on them for the reasons)")
+    held_ids = [p.ids for p in held]
+    # Read every file set before TensorFlow is imported: the corpus reader's worker processes can
+    # then fork instead of spawning (and re-importing everything) once TensorFlow's threads run.
+    train = None
+    if with_baselines:
+        if not train_paths and not train_corpora:
+            recorded = training_sources(checkpoint)
+            if recorded is None:
+                raise MelodyGRUError(f"{checkpoint}/config.json records no training sources: "
+                                     "give --train PATH or --train-corpus NAME for the baselines")
+            train_paths, train_corpora = recorded
+            result.notes.append(f"baselines trained on the run's sources: {', '.join([*train_paths, *train_corpora])}")
+        train, _ = _read_set(train_paths, train_corpora, tokenizer, "training", **kw)
+    found = s_report = None
+    if samples is not None:
+        if not Path(samples).is_dir():
+            raise MelodyGRUError(f"--samples {samples} is not a folder")
+        # samples are small MIDI files read on the fast path; caching them would only fill the cache
+        found, s_report = _read_set([samples], (), tokenizer, "sample", **{**kw, "use_cache": False})
+
+    if checkpoint is not None:
+        result.likelihood = likelihood(checkpoint, held_ids, tokenizer)
+        result.likelihood["sources"] = [p.source for p in held if len(p.ids) >= 2]
+    if train is not None:
+        result.baselines = baselines([p.ids for p in train], held_ids, tokenizer, ngram_order)
+        result.table = baseline_table(result.likelihood, result.baselines)
+    if found is not None:
+        from .musicstats import compare_sets, piece_statistics, plot_comparison
+
+        sample_stats = [(p.source, piece_statistics(tokenizer.decode(p.ids), p.ids)) for p in found]
+        ref_stats = [(p.source, piece_statistics(tokenizer.decode(p.ids), p.ids)) for p in held]
+        comparison = compare_sets(sample_stats, ref_stats)
+        comparison.empty_samples += [f"{path} ({reason})" for path, reason in s_report.skipped]
+        result.statistics = comparison
+        if plot is not None:
+            plot_comparison(comparison, plot, samples_label=f"samples ({Path(samples).name})",
+                            reference_label="reference")
+            result.plot = str(plot)
+    return result

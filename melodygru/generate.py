@@ -1,0 +1,422 @@
+"""`melodygru generate`: load a run directory, prime, sample, and write MIDI (+ WAV / PNG).
+
+A run directory holds everything sampling needs (STYLE.md example 3): `model.keras`,
+`tokenizer.json` and `config.json`. A missing file or a model that does not match its tokenizer is
+a `CheckpointError` with one line saying which.
+
+Output files are never overwritten unless `force=True`: each sample takes the first free number
+`sample-001`, `sample-002`, ... for which no `.mid`, `.wav` or `.png` of that name exists yet, so
+a second run adds files next to the first run's instead of replacing them. With `force`, samples
+are numbered from 001 and replace what is there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import secrets
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CheckpointError, MelodyGRUError, ReaderError
+from .events import Piece, Tempo
+from .tokenizer import Tokenizer
+from .writers import bar_lines, seconds, write_midi
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "bach"
+RUN_FILES = ("model.keras", "tokenizer.json", "config.json")
+OUTPUT_SUFFIXES = (".mid", ".wav", ".png")
+MAX_SEED = 2**31 - 1
+
+
+# --------------------------------------------------------------------------- the run directory
+@dataclass
+class Checkpoint:
+    """A loaded run directory, ready to sample from (the compiled decoder is built once, here).
+
+    Attributes:
+        path: the run directory.
+        tokenizer: from `tokenizer.json`.
+        config: the parsed `config.json`.
+        decoder: a `sampling.Decoder` over the model's weights.
+        description: e.g. '2x256 GRU, 346 tokens'.
+    """
+
+    path: Path
+    tokenizer: Tokenizer
+    config: dict
+    decoder: object
+    description: str
+
+
+_LOADED: dict[tuple, Checkpoint] = {}
+
+
+def load_checkpoint(path=None) -> Checkpoint:
+    """Load a run directory (default: the shipped `checkpoints/bach`), reusing one already loaded
+    in this process when its files have not changed.
+
+    Raises:
+        CheckpointError: the directory or one of its files is missing, unreadable, or the model
+            does not match the tokenizer or the config.
+    """
+    default = path is None
+    path = Path(DEFAULT_CHECKPOINT if default else path)
+    if not path.is_dir():
+        if default:
+            raise CheckpointError(
+                f"the default checkpoint {path} is missing (a fresh clone has it under checkpoints/bach); "
+                "pass --checkpoint RUN_DIR"
+            )
+        what = "is not a directory" if path.exists() else "does not exist"
+        raise CheckpointError(f"checkpoint {path} {what} (expected a run directory from `melodygru train`)")
+    missing = [name for name in RUN_FILES if not (path / name).is_file()]
+    if missing:
+        raise CheckpointError(
+            f"checkpoint {path} is incomplete: missing {', '.join(missing)} (a run directory from "
+            "`melodygru train` has model.keras, tokenizer.json and config.json)"
+        )
+    key = (str(path.resolve()),) + tuple((path / n).stat().st_mtime_ns for n in RUN_FILES) \
+        + tuple((path / n).stat().st_size for n in RUN_FILES)
+    if key not in _LOADED:
+        _LOADED.clear()  # keep at most one model in memory
+        _LOADED[key] = _load(path)
+    return _LOADED[key]
+
+
+def _load(path: Path) -> Checkpoint:
+    from .errors import TokenizerError
+    from .sampling import Decoder, GrammarTables, StepWeights
+
+    try:
+        tokenizer = Tokenizer.load(path / "tokenizer.json")
+    except TokenizerError as e:
+        raise CheckpointError(f"checkpoint {path}: {e}") from None
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {path}: config.json is not readable JSON ({e})") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"checkpoint {path}: config.json must hold a JSON object")
+    _check_config(path, config, tokenizer)
+
+    from .rundir import load_trained
+
+    try:  # rundir owns the run-directory format: rebuild from config.json, weights from model.keras
+        model, _, _ = load_trained(path)
+    except CheckpointError as e:
+        raise CheckpointError(str(e).strip().split("\n")[0]) from None  # Keras' reasons can run to pages
+    weights = StepWeights.from_model(model)  # CheckpointError when the model is not a GRU LM
+    if weights.vocab_size != len(tokenizer):
+        raise CheckpointError(
+            f"checkpoint {path}: model.keras has {weights.vocab_size} tokens but tokenizer.json has "
+            f"{len(tokenizer)}; the files come from different runs"
+        )
+    units = weights.units
+    shape = f"{len(units)}x{units[0]}" if len(set(units)) == 1 else "+".join(map(str, units))
+    decoder = Decoder(weights, GrammarTables.from_grammar(tokenizer.grammar))
+    return Checkpoint(path, tokenizer, config, decoder, f"{shape} GRU, {len(tokenizer)} tokens")
+
+
+def _check_config(path: Path, config: dict, tokenizer: Tokenizer) -> None:
+    """Refuse a config.json that describes another vocabulary than tokenizer.json."""
+    model_cfg = config.get("model")
+    if isinstance(model_cfg, dict) and "vocab_size" in model_cfg and model_cfg["vocab_size"] != len(tokenizer):
+        raise CheckpointError(
+            f"checkpoint {path}: config.json says vocab_size {model_cfg['vocab_size']} but tokenizer.json "
+            f"has {len(tokenizer)} tokens; the files come from different runs"
+        )
+    if isinstance(model_cfg, dict) and model_cfg.get("cell", "gru") != "gru":
+        raise CheckpointError(f"checkpoint {path}: a {model_cfg['cell']!r} model; generate samples GRU models only")
+    digest = config.get("tokenizer_digest")
+    if isinstance(digest, str) and digest != tokenizer.config.digest():
+        raise CheckpointError(
+            f"checkpoint {path}: tokenizer.json is not the tokenizer this model was trained with "
+            "(config.json's tokenizer_digest differs); the files come from different runs"
+        )
+    tok_cfg = config.get("tokenizer")
+    if isinstance(tok_cfg, dict) and "config" in tok_cfg:
+        tok_cfg = tok_cfg["config"]
+    if isinstance(tok_cfg, dict) and tok_cfg != tokenizer.config.to_dict():
+        raise CheckpointError(
+            f"checkpoint {path}: config.json's tokenizer settings differ from tokenizer.json's; "
+            "the files come from different runs"
+        )
+
+
+# --------------------------------------------------------------------------- primer
+@dataclass
+class Primer:
+    """The opening of a file, as tokens to continue.
+
+    Attributes:
+        ids: BOS and the opening's tokens (no EOS).
+        piece: the whole piece as read from the file (its tempo map and keys carry over).
+        bars: bars in the opening.
+        notes: notes in the opening.
+        split: quarter note of the opening's last event; tempo changes and keys up to here are
+            the file's own (exact, not the tokenizer's tempo bins).
+        source: the path (plus '#n' for a tune of a multi-tune file).
+        lossy: what tokenizing the opening changed (snapped onsets, dropped notes, ...).
+    """
+
+    ids: np.ndarray
+    piece: Piece
+    bars: int
+    notes: int
+    split: float
+    source: str
+    lossy: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"source": self.source, "bars": self.bars, "notes": self.notes, "tokens": len(self.ids) - 1,
+                "lossy": self.lossy}
+
+
+def load_primer(path, tokenizer: Tokenizer, bars: int = 4) -> Primer:
+    """Read a MIDI or score file and keep its first `bars` bars (0: all of it) as a token prefix.
+
+    Raises:
+        ReaderError: the file cannot be read or has no notes the tokenizer keeps.
+    """
+    from .readers import read_file
+
+    try:
+        pieces = read_file(path)
+    except ReaderError as e:
+        raise ReaderError(f"primer {path}: {e}") from None
+    piece = next((p for p in pieces if p.notes), None)
+    if piece is None:
+        raise ReaderError(f"primer {path}: no notes")
+    ids, stats = tokenizer.encode_with_stats(piece)
+    ids = ids[:-1]  # drop EOS: the model goes on from here
+    bar_at = np.flatnonzero(ids == tokenizer.bar)
+    if bars > 0 and len(bar_at) > bars:
+        ids = ids[: bar_at[bars]]
+    opening = tokenizer.decode(ids, strict=True)
+    if not opening.notes:
+        raise ReaderError(f"primer {path}: no notes in its first {bars} bars that the tokenizer keeps")
+    split = max([n.onset for n in opening.notes] + [t.time for t in opening.tempos])
+    lossy = {k: v for k, v in stats.as_dict().items() if v and k != "notes"}
+    return Primer(ids, piece, int((ids == tokenizer.bar).sum()), len(opening.notes), split,
+                  piece.source or str(path), lossy)
+
+
+# --------------------------------------------------------------------------- sampling
+@dataclass
+class Sample:
+    """One generated piece: its tokens (BOS, primer, new tokens, EOS if it ended) and notes."""
+
+    ids: np.ndarray
+    piece: Piece
+    new_tokens: int
+    ended: bool
+
+
+def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temperature: float = 1.0,
+           top_k: int = 0, top_p: float = 1.0, seed: int = 0, primer: Primer | None = None,
+           allow_end: bool = False, tempo: float | None = None, program: int | None = None) -> list[Sample]:
+    """Sample `num_samples` pieces of `length` new tokens each (fewer if `allow_end` and EOS came).
+
+    Args:
+        temperature: divides the logits; 0 is greedy.
+        top_k, top_p: 0 / 1.0 switch them off.
+        seed: the same seed, checkpoint and settings give the same pieces.
+        primer: an opening to continue (its tempo, meter and key carry over).
+        tempo: one tempo in bpm for the whole output, replacing the model's and the primer's.
+        program: General MIDI program for every pitched note. Without it, a model that merges
+            instruments plays in the primer's main instrument, or piano.
+    """
+    tokenizer = checkpoint.tokenizer
+    prefix = primer.ids if primer is not None else np.array([tokenizer.bos], np.int32)
+    new = checkpoint.decoder.generate(prefix, length, num_samples=num_samples, temperature=temperature,
+                                      top_k=top_k, top_p=top_p, seed=seed, allow_end=allow_end)
+    if program is None and primer is not None and not tokenizer.config.programs:
+        programs = Counter(n.program for n in primer.piece.notes if not n.is_drum)
+        program = programs.most_common(1)[0][0] if programs else None
+    samples = []
+    for row in new:
+        ends = np.flatnonzero(row == tokenizer.eos)
+        row = row[: ends[0] + 1] if ends.size else row
+        ids = np.concatenate([prefix, row]).astype(np.int32)
+        piece = tokenizer.decode(ids, strict=True)
+        piece = _finish(piece, primer, tempo, program)
+        samples.append(Sample(ids, piece, int(len(row)), bool(ends.size)))
+    return samples
+
+
+def _finish(piece: Piece, primer: Primer | None, tempo: float | None, program: int | None) -> Piece:
+    tempos, keys = piece.tempos, piece.key_signatures
+    if primer is not None:  # the file's exact tempo map and keys over the opening, the model's after it
+        tempos = [t for t in primer.piece.tempos if t.time <= primer.split] + \
+                 [t for t in piece.tempos if t.time > primer.split]
+        keys = [k for k in primer.piece.key_signatures if k.time <= primer.split]
+    if tempo is not None:
+        tempos = [Tempo(0.0, float(tempo))]
+    notes = piece.notes
+    if program is not None:
+        notes = [n if n.is_drum else dataclasses.replace(n, program=int(program)) for n in notes]
+    return piece.replace(notes=notes, tempos=tempos, key_signatures=keys)
+
+
+# --------------------------------------------------------------------------- files
+@dataclass
+class SampleFiles:
+    """What was written for one sample, with the numbers printed for every file."""
+
+    midi: Path
+    wav: Path | None
+    png: Path | None
+    notes: int
+    seconds: float
+    bars: int
+    tokens: int
+    ended: bool
+    renderer: str | None = None
+
+    @property
+    def paths(self) -> list[Path]:
+        return [p for p in (self.midi, self.wav, self.png) if p is not None]
+
+    def as_dict(self) -> dict:
+        return {"midi": str(self.midi), "wav": str(self.wav) if self.wav else None,
+                "png": str(self.png) if self.png else None, "notes": self.notes,
+                "seconds": round(self.seconds, 3), "bars": self.bars, "tokens": self.tokens,
+                "ended_with_eos": self.ended, "audio_renderer": self.renderer}
+
+
+def count_bars(piece: Piece) -> int:
+    """Bars the music spans (a bar counts once a note sounds in it)."""
+    end = piece.end
+    return sum(1 for x in bar_lines(piece) if x < end - 1e-9)
+
+
+def reserve_stems(out_dir, count: int, force: bool = False, prefix: str = "sample") -> list[Path]:
+    """`count` output stems `out_dir/prefix-NNN`: the first free numbers, or 1..count with `force`.
+
+    A number is free when none of its .mid/.wav/.png exists; it is claimed by creating the .mid
+    exclusively, so two runs writing into one folder at once never pick the same name.
+    """
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise MelodyGRUError(f"cannot create output folder {out_dir}: {e.strerror or e}") from None
+    if not out_dir.is_dir():
+        raise MelodyGRUError(f"output path {out_dir} is not a folder")
+    if force:
+        return [out_dir / f"{prefix}-{n:03d}" for n in range(1, count + 1)]
+    stems, n = [], 0
+    while len(stems) < count:
+        n += 1
+        stem = out_dir / f"{prefix}-{n:03d}"
+        if any(stem.with_suffix(s).exists() for s in OUTPUT_SUFFIXES):
+            continue
+        try:
+            os.close(os.open(stem.with_suffix(".mid"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            continue
+        stems.append(stem)
+    return stems
+
+
+def write_samples(samples: list[Sample], out_dir, audio: bool = False, plot: bool = False,
+                  force: bool = False) -> list[SampleFiles]:
+    """Write each sample as MIDI (and WAV / piano-roll PNG) under fresh names; see `reserve_stems`."""
+    stems = reserve_stems(out_dir, len(samples), force=force)
+    written = []
+    try:
+        for s, stem in zip(samples, stems):
+            midi = write_midi(s.piece, stem.with_suffix(".mid"))
+            wav = renderer = png = None
+            if audio:
+                from .writers import write_wav
+
+                wav, renderer = write_wav(s.piece, stem.with_suffix(".wav"))
+            if plot:
+                from .writers import write_piano_roll
+
+                png = write_piano_roll(s.piece, stem.with_suffix(".png"), title=stem.name)
+            written.append(SampleFiles(midi, wav, png, len(s.piece.notes), seconds(s.piece),
+                                       count_bars(s.piece), len(s.ids), s.ended, renderer))
+    finally:
+        if not force:  # names claimed but never written (an error on the way): give them back
+            for stem in stems[len(written):]:
+                mid = stem.with_suffix(".mid")
+                try:
+                    if mid.stat().st_size == 0:
+                        mid.unlink()
+                except OSError:
+                    pass
+    return written
+
+
+# --------------------------------------------------------------------------- the command
+@dataclass
+class GenerateResult:
+    """What `generate` did, for printing (`lines`) or as JSON (`as_dict`)."""
+
+    checkpoint: Path
+    description: str
+    seed: int
+    settings: dict
+    primer: Primer | None
+    files: list[SampleFiles]
+    decode_seconds: float
+
+    def as_dict(self) -> dict:
+        return {"checkpoint": str(self.checkpoint), "model": self.description, "seed": self.seed,
+                **self.settings, "primer": self.primer.as_dict() if self.primer else None,
+                "decode_seconds": round(self.decode_seconds, 3), "samples": [f.as_dict() for f in self.files]}
+
+    def lines(self) -> list[str]:
+        s = self.settings
+        out = [f"{self.checkpoint} ({self.description}): {len(self.files)} x {s['length']} tokens in "
+               f"{self.decode_seconds:.2f} s, seed {self.seed}"]
+        if self.primer:
+            p = self.primer
+            changes = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(p.lossy.items()))
+            lossy = f" [{changes}]" if changes else ""
+            out.append(f"primer {p.source}: first {p.bars} bars, {p.notes} notes kept verbatim{lossy}")
+        for f in self.files:
+            for path in f.paths:
+                extra = f" ({f.renderer})" if path == f.wav else ""
+                out.append(f"{path}  {f.notes} notes  {f.seconds:.1f} s  {f.bars} bars{extra}")
+        return out
+
+
+def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperature: float = 1.0,
+             top_k: int = 0, top_p: float = 1.0, seed: int | None = None, primer=None, primer_bars: int = 4,
+             allow_end: bool = False, tempo: float | None = None, program: int | None = None,
+             out_dir="samples", audio: bool = False, plot: bool = False, force: bool = False) -> GenerateResult:
+    """Load a run directory, sample, and write the files: everything `melodygru generate` does.
+
+    Args:
+        checkpoint: run directory; None is the shipped default model.
+        length: new tokens per sample (after the primer).
+        seed: None draws one (reported, so the run can be repeated).
+        primer: path of a MIDI or score file whose first `primer_bars` bars (0: all) open every sample.
+        Other arguments: see `sample` and `write_samples`.
+
+    Raises:
+        CheckpointError, ReaderError, MelodyGRUError: with a one-line message.
+    """
+    if length < 1 or num_samples < 1:
+        raise MelodyGRUError("length and num-samples must be at least 1")
+    if seed is None:
+        seed = secrets.randbelow(MAX_SEED + 1)
+    ckpt = load_checkpoint(checkpoint)
+    loaded_primer = load_primer(primer, ckpt.tokenizer, primer_bars) if primer is not None else None
+    start = time.perf_counter()
+    samples = sample(ckpt, length, num_samples, temperature, top_k, top_p, seed, loaded_primer,
+                     allow_end, tempo, program)
+    decode_seconds = time.perf_counter() - start
+    files = write_samples(samples, out_dir, audio=audio, plot=plot, force=force)
+    settings = {"length": length, "num_samples": num_samples, "temperature": temperature, "top_k": top_k,
+                "top_p": top_p, "allow_end": allow_end, "tempo": tempo, "program": program}
+    return GenerateResult(ckpt.path, ckpt.description, seed, settings, loaded_primer, files, decode_seconds)

@@ -1,0 +1,468 @@
+"""Choosing the next token: small pure samplers, the grammar mask, and the compiled decode loop.
+
+Everything here works on logits and token ids; nothing reads files. The pieces, in the order the
+decoder applies them at every step:
+
+1. `grammar_mask`: the tokens that may follow (the tokenizer's explicit grammar, see grammar.py),
+   minus PAD and BOS always, minus EOS unless the caller allows an early end, minus any token that
+   could not be completed within the tokens left (so a sample never ends inside a note).
+2. `filter_logits`: temperature divides the float32 logits (keras-hub's `compute_probabilities`:
+   logits / T before softmax, never log(probs) / T), then top-k and top-p keep the likeliest tokens.
+3. A stateless draw (Gumbel-max over `tf.random.stateless_uniform`) seeded with (seed, step): the
+   same seed gives the same tokens, byte for byte.
+
+`Decoder` runs all of that in one `tf.function` built once: one pass over the primer seeds the GRU
+states, then one token per step is fed back while the states are carried (never re-running the
+model over a window), with all samples as one batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from .errors import CheckpointError
+from .grammar import Grammar
+
+NEG_INF = float("-inf")
+
+
+# --------------------------------------------------------------------------- pure samplers
+def scale_logits(logits, temperature):
+    """Divide float32 logits by the temperature after shifting the row maximum to 0.
+
+    The shift changes no probability but keeps a tiny temperature from turning the best logit
+    into +inf (which would make softmax NaN). A temperature <= 0 is the greedy limit: the best
+    token keeps logit 0 and every other token gets -inf.
+    """
+    logits = tf.cast(logits, tf.float32)
+    temperature = tf.cast(temperature, tf.float32)
+    shifted = logits - tf.reduce_max(logits, axis=-1, keepdims=True)
+    greedy = tf.where(shifted >= 0.0, 0.0, NEG_INF)
+    safe_t = tf.where(temperature > 0.0, temperature, 1.0)
+    return tf.where(temperature > 0.0, shifted / safe_t, greedy)
+
+
+def compute_probabilities(logits, temperature=1.0):
+    """softmax(logits / temperature) in float32; as temperature -> 0 this tends to one-hot argmax."""
+    return tf.nn.softmax(scale_logits(logits, temperature), axis=-1)
+
+
+def top_k_filter(logits, k):
+    """Keep the k largest logits of each row (ties at the k-th value are all kept); k <= 0 keeps all."""
+    return filter_logits(logits, top_k=k, top_p=1.0)
+
+
+def top_p_filter(logits, p):
+    """Keep the smallest set of likeliest tokens whose total probability reaches p; p >= 1 keeps all."""
+    return filter_logits(logits, top_k=0, top_p=p)
+
+
+def filter_logits(logits, top_k=0, top_p=1.0):
+    """Top-k, then top-p (nucleus); dropped tokens get -inf. Both off costs nothing.
+
+    Args:
+        logits: float [batch, vocab]; -inf marks tokens already excluded (the grammar mask).
+        top_k: keep this many likeliest tokens (ties at the k-th value are all kept); <= 0: off.
+        top_p: then keep the smallest set whose probability (renormalised over what top-k kept)
+            reaches top_p; >= 1: off. The likeliest token is always kept.
+    """
+    logits = tf.cast(logits, tf.float32)
+    vocab = tf.shape(logits)[-1]
+    top_k = tf.cast(top_k, tf.int32)
+    top_p = tf.cast(top_p, tf.float32)
+    k = tf.where(top_k > 0, tf.minimum(top_k, vocab), vocab)
+
+    def k_only():  # a partial sort is about twice as fast as a full one on CPU
+        kth = tf.math.top_k(logits, k).values[:, -1:]
+        return tf.where(logits >= kth, logits, NEG_INF)
+
+    def nucleus():
+        ordered = tf.sort(logits, axis=-1, direction="DESCENDING")
+        ordered = tf.where(tf.range(vocab)[tf.newaxis, :] < k, ordered, NEG_INF)
+        before = tf.cumsum(tf.nn.softmax(ordered, axis=-1), axis=-1, exclusive=True)
+        n = tf.reduce_sum(tf.cast(before < top_p, tf.int32), axis=-1)
+        n_finite = tf.reduce_sum(tf.cast(ordered > NEG_INF, tf.int32), axis=-1)
+        n = tf.maximum(1, tf.minimum(tf.minimum(n, k), n_finite))
+        threshold = tf.gather(ordered, n - 1, axis=-1, batch_dims=1)[:, tf.newaxis]
+        return tf.where(logits >= threshold, logits, NEG_INF)
+
+    return tf.cond(
+        top_p < 1.0, nucleus, lambda: tf.cond(top_k > 0, k_only, lambda: tf.identity(logits))
+    )
+
+
+def sample_tokens(logits, mask, seed, temperature=1.0, top_k=0, top_p=1.0):
+    """One token per row: grammar mask, temperature, top-k, top-p, then a stateless draw.
+
+    Args:
+        logits: float [batch, vocab].
+        mask: bool [batch, vocab], True where a token may come next (at least one per row).
+        seed: int [2], e.g. (user seed, step): equal seeds give equal tokens.
+        temperature: > 0 divides the logits; 0 is greedy (argmax).
+    Returns:
+        int32 [batch].
+    """
+    logits = tf.where(mask, tf.cast(logits, tf.float32), NEG_INF)
+    logits = filter_logits(scale_logits(logits, temperature), top_k, top_p)
+    # Gumbel-max: argmax(logits + Gumbel noise) is an exact draw from softmax(logits), and unlike
+    # stateless_categorical it compiles with XLA.
+    uniform = tf.random.stateless_uniform(tf.shape(logits), seed=seed, minval=1e-20, maxval=1.0)
+    gumbel = -tf.math.log(-tf.math.log(uniform))
+    return tf.argmax(logits + gumbel, axis=-1, output_type=tf.int32)
+
+
+# --------------------------------------------------------------------------- grammar as tensors
+@dataclass(frozen=True)
+class GrammarTables:
+    """The grammar of grammar.py as arrays a compiled loop can index.
+
+    Attributes:
+        transitions: bool [vocab, vocab], row = previous token.
+        position_of: int32 [vocab], grid position of POS tokens, -1 elsewhere.
+        bar_steps_of: int32 [vocab], bar length of TS tokens, 0 elsewhere.
+        is_bar, is_ts: bool [vocab].
+        opens_group: bool [vocab], BAR, POS and EOS: what the first new token after a prefix
+            must be when it can, so the prefix's last onset gets no extra notes (a primer's
+            opening stays verbatim) and its meter is not changed on the spot.
+        finish_cost: int32 [vocab], fewest tokens that must follow a token before the sequence
+            may stop without leaving a note unfinished (PITCH needs its DUR, ...).
+        pad, bos, eos: the special ids.
+        default_bar_steps: bar length before any TS (4/4).
+    """
+
+    transitions: np.ndarray
+    position_of: np.ndarray
+    bar_steps_of: np.ndarray
+    is_bar: np.ndarray
+    is_ts: np.ndarray
+    opens_group: np.ndarray
+    finish_cost: np.ndarray
+    pad: int
+    bos: int
+    eos: int
+    default_bar_steps: int
+
+    @classmethod
+    def from_grammar(cls, grammar: Grammar) -> "GrammarTables":
+        kinds = np.array(grammar.kinds)
+        # A sequence may stop after any token that leaves no note half-written.
+        complete = ~np.isin(kinds, ["PROGRAM", "PITCH", "VEL"])
+        big = np.iinfo(np.int32).max // 2
+        cost = np.where(complete, 0, big).astype(np.int64)
+        for _ in range(len(kinds)):  # shortest path to a complete token (Bellman-Ford, a few rounds)
+            succ = np.where(grammar.transitions, cost[np.newaxis, :], big).min(axis=1) + 1
+            new = np.where(complete, 0, np.minimum(cost, succ))
+            if np.array_equal(new, cost):
+                break
+            cost = new
+        index = {k: i for i, k in enumerate(grammar.kinds)}
+        return cls(
+            transitions=grammar.transitions.astype(bool),
+            position_of=grammar.position_of.astype(np.int32),
+            bar_steps_of=grammar.bar_steps_of.astype(np.int32),
+            is_bar=kinds == "BAR",
+            is_ts=kinds == "TS",
+            opens_group=np.isin(kinds, ["BAR", "POS", "EOS"]),
+            finish_cost=np.minimum(cost, big).astype(np.int32),
+            pad=index["PAD"],
+            bos=index["BOS"],
+            eos=index["EOS"],
+            default_bar_steps=grammar.default_bar_steps,
+        )
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.position_of)
+
+
+def grammar_mask(tables: GrammarTables, prev, bar_steps, last_pos, remaining=None, allow_end=True):
+    """bool [batch, vocab]: tokens that may follow, as `Grammar.allowed` computes one row at a time.
+
+    Args:
+        prev, bar_steps, last_pos: int [batch], the grammar state (see `GrammarState`).
+        remaining: tokens left including this one; tokens that could not be completed in time
+            are removed. None: no limit.
+        allow_end: whether EOS may be chosen. PAD and BOS never are.
+    """
+    prev = tf.convert_to_tensor(prev, tf.int32)
+    mask = tf.gather(tf.constant(tables.transitions), prev)
+    pos = tf.constant(tables.position_of)[tf.newaxis, :]
+    is_pos = pos >= 0
+    in_bar = (pos > tf.cast(last_pos, tf.int32)[:, tf.newaxis]) & (pos < tf.cast(bar_steps, tf.int32)[:, tf.newaxis])
+    mask &= ~is_pos | in_bar
+    vocab = tables.vocab_size
+    never = np.zeros(vocab, dtype=bool)
+    never[[tables.pad, tables.bos]] = True
+    mask &= tf.constant(~never)[tf.newaxis, :]
+    is_eos = tf.constant(np.arange(vocab) == tables.eos)[tf.newaxis, :]
+    mask &= ~is_eos | tf.cast(allow_end, tf.bool)
+    if remaining is not None:
+        fits = tf.constant(tables.finish_cost)[tf.newaxis, :] <= tf.cast(remaining, tf.int32) - 1
+        mask &= fits
+    return mask
+
+
+def advance_grammar(tables: GrammarTables, token, bar_steps, last_pos):
+    """(bar_steps, last_pos) after `token`: BAR clears the position, TS sets the meter, POS moves."""
+    token = tf.convert_to_tensor(token, tf.int32)
+    is_ts = tf.gather(tf.constant(tables.is_ts), token)
+    is_bar = tf.gather(tf.constant(tables.is_bar), token)
+    position = tf.gather(tf.constant(tables.position_of), token)
+    bar_steps = tf.where(is_ts, tf.gather(tf.constant(tables.bar_steps_of), token), bar_steps)
+    last_pos = tf.where(is_ts | is_bar, -1, tf.where(position >= 0, position, last_pos))
+    return bar_steps, last_pos
+
+
+# --------------------------------------------------------------------------- the recurrent step
+@dataclass
+class StepWeights:
+    """The weights a single recurrent step needs, taken from a trained Keras model.
+
+    Attributes:
+        embedding: float32 [vocab, dim].
+        grus: per GRU layer (kernel [in, 3u], recurrent_kernel [u, 3u], input_bias [3u],
+            recurrent_bias [3u]); gates in Keras order z, r, h, with reset_after=True.
+        dense_kernel: float32 [units, vocab]; dense_bias: float32 [vocab].
+    """
+
+    embedding: np.ndarray
+    grus: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+    dense_kernel: np.ndarray
+    dense_bias: np.ndarray
+
+    @property
+    def vocab_size(self) -> int:
+        return self.embedding.shape[0]
+
+    @property
+    def units(self) -> list[int]:
+        return [g[1].shape[0] for g in self.grus]
+
+    @classmethod
+    def from_model(cls, model) -> "StepWeights":
+        """Read the weights of an Embedding -> GRU* -> Dense Keras model (Dropout layers are skipped).
+
+        Raises:
+            CheckpointError: the model has another shape or a GRU variant the step does not implement.
+        """
+        embedding, grus, dense = None, [], None
+        for layer in model.layers:
+            name = type(layer).__name__
+            if name in ("InputLayer", "Dropout", "SpatialDropout1D", "GaussianNoise"):
+                continue
+            if name == "Embedding" and embedding is None and not grus:
+                embedding = np.asarray(layer.embeddings.numpy(), np.float32)
+            elif name == "GRU" and embedding is not None and dense is None:
+                cell = layer.cell
+                problems = []
+                if not cell.reset_after:
+                    problems.append("reset_after=False")
+                if cell.activation.__name__ != "tanh" or cell.recurrent_activation.__name__ != "sigmoid":
+                    problems.append("non-default activations")
+                if getattr(layer, "go_backwards", False):
+                    problems.append("go_backwards")
+                if problems:
+                    raise CheckpointError(f"GRU layer {layer.name!r} uses {', '.join(problems)}, which the decoder does not support")
+                units = cell.units
+                kernel = np.asarray(cell.kernel.numpy(), np.float32)
+                recurrent = np.asarray(cell.recurrent_kernel.numpy(), np.float32)
+                if cell.use_bias:
+                    bias = np.asarray(cell.bias.numpy(), np.float32).reshape(2, 3 * units)
+                else:
+                    bias = np.zeros((2, 3 * units), np.float32)
+                grus.append((kernel, recurrent, bias[0], bias[1]))
+            elif name == "Dense" and grus and dense is None:
+                activation = layer.activation.__name__
+                if activation != "linear":
+                    raise CheckpointError(f"output layer {layer.name!r} has activation {activation!r}; the decoder needs logits")
+                kernel = np.asarray(layer.kernel.numpy(), np.float32)
+                bias = np.asarray(layer.bias.numpy(), np.float32) if layer.use_bias else np.zeros(kernel.shape[1], np.float32)
+                dense = (kernel, bias)
+            else:
+                raise CheckpointError(
+                    f"model layer {layer.name!r} ({name}) is not part of Embedding -> GRU... -> Dense; cannot decode it"
+                )
+        if embedding is None or not grus or dense is None:
+            raise CheckpointError("model is not Embedding -> GRU... -> Dense; cannot decode it")
+        if dense[0].shape[1] != embedding.shape[0]:
+            raise CheckpointError(
+                f"model's output has {dense[0].shape[1]} classes but its embedding {embedding.shape[0]} tokens"
+            )
+        return cls(embedding, grus, dense[0], dense[1])
+
+
+class StepFunction:
+    """One recurrent step as tensor ops: (tokens [B], states) -> (logits [B, vocab], states).
+
+    The first GRU layer's input projection is folded into the embedding (one [vocab, 3u] table
+    gathered per step instead of an embedding lookup plus a matmul).
+    """
+
+    def __init__(self, weights: StepWeights):
+        first_kernel, _, first_bias, _ = weights.grus[0]
+        self.input_table = tf.constant(weights.embedding @ first_kernel + first_bias)
+        self.layers = []
+        for i, (kernel, recurrent, in_bias, rec_bias) in enumerate(weights.grus):
+            k = None if i == 0 else tf.constant(kernel)
+            b = None if i == 0 else tf.constant(in_bias)
+            self.layers.append((k, b, tf.constant(recurrent), tf.constant(rec_bias)))
+        self.dense_kernel = tf.constant(weights.dense_kernel)
+        self.dense_bias = tf.constant(weights.dense_bias)
+        self.units = weights.units
+
+    def initial_states(self, batch):
+        return tuple(tf.zeros([batch, u], tf.float32) for u in self.units)
+
+    def advance(self, tokens, states):
+        """The GRU states after reading `tokens`; returns (top layer output, states)."""
+        x = None
+        new_states = []
+        for i, ((kernel, in_bias, recurrent, rec_bias), h) in enumerate(zip(self.layers, states)):
+            proj = tf.gather(self.input_table, tokens) if i == 0 else tf.matmul(x, kernel) + in_bias
+            inner = tf.matmul(h, recurrent) + rec_bias
+            x_z, x_r, x_h = tf.split(proj, 3, axis=-1)
+            r_z, r_r, r_h = tf.split(inner, 3, axis=-1)
+            z = tf.sigmoid(x_z + r_z)
+            r = tf.sigmoid(x_r + r_r)
+            candidate = tf.tanh(x_h + r * r_h)
+            h = z * h + (1.0 - z) * candidate
+            new_states.append(h)
+            x = h
+        return x, tuple(new_states)
+
+    def __call__(self, tokens, states):
+        top, states = self.advance(tokens, states)
+        return tf.matmul(top, self.dense_kernel) + self.dense_bias, states
+
+
+# --------------------------------------------------------------------------- the decode loop
+class Decoder:
+    """Samples continuations of a token prefix, all samples as one batch, in one compiled loop.
+
+    Build it once per model and call it as often as needed: the graph is traced on the first call
+    only (every argument is a tensor of fixed signature, so new lengths, seeds or settings reuse it).
+
+    Args:
+        weights: from `StepWeights.from_model`.
+        tables: from `GrammarTables.from_grammar(tokenizer.grammar)`.
+        jit_compile: compile each step's body with XLA. Off by default: on a 2-core CPU it halves
+            the time per token of one sample but costs seconds of compiling per batch size and is
+            slower at 64 samples, and a `generate` command pays the compile every time (see
+            benchmarks/generate_speed.py).
+    """
+
+    def __init__(self, weights: StepWeights, tables: GrammarTables, jit_compile: bool = False):
+        if weights.vocab_size != tables.vocab_size:
+            raise CheckpointError(
+                f"model has {weights.vocab_size} tokens but the tokenizer {tables.vocab_size}"
+            )
+        self.step = StepFunction(weights)
+        self.tables = tables
+        self._is_pad = tf.constant(np.arange(tables.vocab_size) == tables.pad)[tf.newaxis, :]
+        self._opens_group = tf.constant(tables.opens_group)[tf.newaxis, :]
+        # XLA cannot compile the loop itself (its trip count and output size are data), but it
+        # can fuse one step's few dozen small ops into a handful of kernels.
+        self._sample_step = tf.function(self._sample_step_fn, jit_compile=True, autograph=False) if jit_compile \
+            else self._sample_step_fn
+        spec = tf.TensorSpec
+        self._decode = tf.function(
+            self._loop,
+            input_signature=[
+                spec([None], tf.int32),  # prefix, BOS first
+                spec([], tf.int32),  # bar_steps after the prefix
+                spec([], tf.int32),  # last_pos after the prefix
+                spec([], tf.int32),  # num_samples
+                spec([], tf.int32),  # length
+                spec([], tf.float32),  # temperature
+                spec([], tf.int32),  # top_k
+                spec([], tf.float32),  # top_p
+                spec([], tf.int64),  # seed
+                spec([], tf.bool),  # allow_end
+            ],
+            autograph=False,
+        )
+
+    def generate(self, prefix, length, num_samples=1, temperature=1.0, top_k=0, top_p=1.0, seed=0,
+                 allow_end=False) -> np.ndarray:
+        """Sample `length` tokens after `prefix` for each of `num_samples` rows.
+
+        Args:
+            prefix: token ids starting with BOS, a valid grammar prefix that ends outside a note.
+            seed: any int; the same seed, prefix and settings give the same tokens.
+            allow_end: let a row end early with EOS (then padded with PAD).
+        Returns:
+            int32 [num_samples, <= length]; shorter only if every row ended (allow_end).
+        """
+        prefix = np.asarray(prefix, np.int32).reshape(-1)
+        tables = self.tables
+        if prefix.size == 0 or prefix[0] != tables.bos:
+            raise ValueError("prefix must start with BOS")
+        bar_steps, last_pos = tables.default_bar_steps, -1
+        for tok in prefix[1:]:  # the grammar state after the prefix (cheap, Python)
+            if tables.is_ts[tok]:
+                bar_steps, last_pos = int(tables.bar_steps_of[tok]), -1
+            elif tables.is_bar[tok]:
+                last_pos = -1
+            elif tables.position_of[tok] >= 0:
+                last_pos = int(tables.position_of[tok])
+        seed = int(seed) % (2**63)
+        out = self._decode(
+            tf.constant(prefix), tf.constant(bar_steps, tf.int32), tf.constant(last_pos, tf.int32),
+            tf.constant(int(num_samples), tf.int32), tf.constant(int(length), tf.int32),
+            tf.constant(float(temperature), tf.float32), tf.constant(int(top_k), tf.int32),
+            tf.constant(float(top_p), tf.float32), tf.constant(seed, tf.int64), tf.constant(bool(allow_end)),
+        )
+        return out.numpy()
+
+    def _sample_step_fn(self, t, cur, states, bar_steps, last_pos, done, remaining, temperature, top_k, top_p,
+                        seed, allow_end):
+        """Read `cur`, choose the next token of every row, and update the grammar state."""
+        tables = self.tables
+        logits, states = self.step(cur, states)
+        mask = grammar_mask(tables, cur, bar_steps, last_pos, remaining=remaining, allow_end=allow_end)
+        opening = mask & self._opens_group
+        use_opening = tf.equal(t, 0) & tf.reduce_any(opening, axis=-1, keepdims=True)
+        mask = tf.where(use_opening, opening, mask)
+        mask = tf.where(done[:, tf.newaxis], self._is_pad, mask)  # finished rows: PAD, never an empty row
+        nxt = sample_tokens(logits, mask, tf.stack([seed, tf.cast(t, tf.int64)]), temperature, top_k, top_p)
+        nxt = tf.where(done, tables.pad, nxt)
+        bar_steps, last_pos = advance_grammar(tables, nxt, bar_steps, last_pos)
+        done = done | tf.equal(nxt, tables.eos)
+        return nxt, states, bar_steps, last_pos, done
+
+    def _loop(self, prefix, bar_steps, last_pos, num_samples, length, temperature, top_k, top_p, seed, allow_end):
+        step = self.step
+        n_prefix = tf.shape(prefix)[0]
+
+        # Seed the states with one pass over the primer (all but its last token, which the first
+        # sampling step reads), at batch 1, then copy them for every sample.
+        def read(i, states):
+            _, states = step.advance(prefix[i][tf.newaxis], states)
+            return i + 1, states
+
+        _, states = tf.while_loop(lambda i, s: i < n_prefix - 1, read, (tf.constant(0), step.initial_states(1)))
+        states = tuple(tf.tile(s, [num_samples, 1]) for s in states)
+
+        def body(t, cur, states, bar_steps, last_pos, done, out):
+            nxt, states, bar_steps, last_pos, done = self._sample_step(
+                t, cur, states, bar_steps, last_pos, done, length - t, temperature, top_k, top_p, seed, allow_end
+            )
+            return t + 1, nxt, states, bar_steps, last_pos, done, out.write(t, nxt)
+
+        def cond(t, cur, states, bar_steps, last_pos, done, out):
+            return (t < length) & ~tf.reduce_all(done)
+
+        start = (
+            tf.constant(0),
+            tf.fill([num_samples], prefix[n_prefix - 1]),
+            states,
+            tf.fill([num_samples], bar_steps),
+            tf.fill([num_samples], last_pos),
+            tf.zeros([num_samples], tf.bool),
+            tf.TensorArray(tf.int32, size=length, element_shape=tf.TensorShape([None])),
+        )
+        t, _, _, _, _, _, out = tf.while_loop(cond, body, start)
+        return tf.transpose(out.gather(tf.range(t)))  # [num_samples, t]

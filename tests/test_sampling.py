@@ -1,0 +1,334 @@
+"""Samplers as pure functions on fixed logits, the grammar mask against grammar.py, and the
+compiled decoder (state carrying, grammar, seeds) on small random weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from melodygru.events import Note, Piece  # noqa: E402
+from melodygru.sampling import (  # noqa: E402
+    Decoder,
+    GrammarTables,
+    StepFunction,
+    StepWeights,
+    advance_grammar,
+    compute_probabilities,
+    filter_logits,
+    grammar_mask,
+    sample_tokens,
+    scale_logits,
+    top_k_filter,
+    top_p_filter,
+)
+from melodygru.tokenizer import Tokenizer, TokenizerConfig  # noqa: E402
+
+CONFIGS = [
+    TokenizerConfig(),
+    TokenizerConfig(velocity_bins=0, steps_per_quarter=4, max_bar_quarters=6),
+    TokenizerConfig(programs=True, drums=True, velocity_bins=4),
+]
+
+
+def kept(logits) -> list[set[int]]:
+    return [set(np.flatnonzero(np.isfinite(row)).tolist()) for row in np.asarray(logits)]
+
+
+# --------------------------------------------------------------------------- temperature
+def test_temperature_divides_float32_logits():
+    logits = np.array([[1.0, 2.0, 4.0]], np.float32)
+    probs = compute_probabilities(logits, 2.0).numpy()
+    expected = np.exp(logits / 2) / np.exp(logits / 2).sum()
+    np.testing.assert_allclose(probs, expected, rtol=1e-6)
+    assert compute_probabilities(tf.constant(logits, tf.float16), 1.0).dtype == tf.float32
+
+
+def test_temperature_zero_limit_is_argmax():
+    logits = np.array([[0.3, 2.0, 1.9, -1.0], [5.0, -2.0, 4.99, 0.0]], np.float32)
+    for t in (1e-3, 1e-5, 1e-8):  # a gap of 0.01 in logits is e^10 in odds at t=1e-3
+        probs = compute_probabilities(logits, t).numpy()
+        np.testing.assert_allclose(probs.max(axis=1), 1.0, atol=1e-4)
+        assert probs.argmax(axis=1).tolist() == [1, 0]
+        assert np.isfinite(probs).all()
+    greedy = scale_logits(logits, 0.0).numpy()
+    assert kept(greedy) == [{1}, {0}]
+    drawn = sample_tokens(logits, np.ones_like(logits, bool), tf.constant([1, 2], tf.int64), temperature=0.0)
+    assert drawn.numpy().tolist() == [1, 0]
+
+
+# --------------------------------------------------------------------------- top-k / top-p
+def test_top_k_keeps_k():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(5, 30)).astype(np.float32)
+    for k in (1, 3, 29):
+        out = top_k_filter(logits, k).numpy()
+        for row, keep in zip(logits, kept(out)):
+            assert keep == set(np.argsort(-row)[:k].tolist())
+        np.testing.assert_array_equal(out[np.isfinite(out)], logits[np.isfinite(out)])  # kept logits unchanged
+    assert kept(top_k_filter(logits, 0)) == [set(range(30))] * 5  # 0: off
+    assert kept(top_k_filter(logits, 500)) == [set(range(30))] * 5  # more than the vocabulary
+
+
+def _nucleus(row: np.ndarray, p: float) -> set[int]:
+    order = np.argsort(-row)
+    probs = np.exp(row[order] - row.max())
+    probs /= probs.sum()
+    n = int(np.searchsorted(np.cumsum(probs), p - 1e-7) + 1)  # smallest n with cumsum >= p
+    return set(order[:n].tolist())
+
+
+def test_top_p_keeps_smallest_set_over_p():
+    logits = np.log(np.array([[0.5, 0.3, 0.15, 0.05]], np.float32))
+    assert kept(top_p_filter(logits, 0.5)) == [{0}]
+    assert kept(top_p_filter(logits, 0.6)) == [{0, 1}]
+    assert kept(top_p_filter(logits, 0.8)) == [{0, 1}]
+    assert kept(top_p_filter(logits, 0.81)) == [{0, 1, 2}]
+    assert kept(top_p_filter(logits, 1.0)) == [{0, 1, 2, 3}]
+    assert kept(top_p_filter(logits, 1e-6)) == [{0}]  # the likeliest token always stays
+    rng = np.random.default_rng(1)
+    many = rng.normal(scale=2, size=(20, 50)).astype(np.float32)
+    for p in (0.1, 0.5, 0.9, 0.99):
+        assert kept(top_p_filter(many, p)) == [_nucleus(row, p) for row in many]
+
+
+def test_top_k_then_top_p_and_masked_tokens():
+    rng = np.random.default_rng(2)
+    logits = rng.normal(size=(10, 40)).astype(np.float32)
+    logits[:, ::3] = -np.inf  # already excluded by the grammar
+    for k, p in [(5, 0.7), (12, 0.95), (0, 0.9), (8, 1.0)]:
+        out = filter_logits(logits, k, p).numpy()
+        step1 = top_k_filter(logits, k).numpy()
+        expected = [_nucleus(row, p) & keep for row, keep in zip(step1, kept(step1))]
+        assert kept(out) == expected
+        for keep in kept(out):
+            assert not any(i % 3 == 0 for i in keep)
+
+
+def test_sampler_with_fixed_one_hot_logits():
+    """keras-hub's style: a fake 'next logits' that puts all mass on one token."""
+    vocab = 12
+    logits = np.full((4, vocab), -1e4, np.float32)
+    logits[np.arange(4), [3, 7, 0, 11]] = 0.0
+    mask = np.ones((4, vocab), bool)
+    for k, p in [(0, 1.0), (1, 1.0), (5, 0.5)]:
+        drawn = sample_tokens(logits, mask, tf.constant([7, 0], tf.int64), 1.0, k, p).numpy()
+        assert drawn.tolist() == [3, 7, 0, 11]
+    mask[0, 3] = False  # the mask wins over the logits
+    drawn = sample_tokens(logits, mask, tf.constant([7, 0], tf.int64)).numpy()
+    assert drawn[0] != 3
+
+
+def test_sampling_follows_softmax_and_seeds():
+    probs = np.array([0.6, 0.25, 0.1, 0.05], np.float32)
+    logits = np.tile(np.log(probs), (20000, 1))
+    mask = np.ones_like(logits, bool)
+    seed = tf.constant([42, 3], tf.int64)
+    a = sample_tokens(logits, mask, seed).numpy()
+    freq = np.bincount(a, minlength=4) / len(a)
+    np.testing.assert_allclose(freq, probs, atol=0.015)
+    np.testing.assert_array_equal(a, sample_tokens(logits, mask, seed).numpy())  # same seed, same draw
+    assert (a != sample_tokens(logits, mask, tf.constant([42, 4], tf.int64)).numpy()).any()
+    hot = sample_tokens(logits, mask, seed, temperature=0.5).numpy()
+    assert (hot == 0).mean() > freq[0] + 0.1  # a lower temperature sharpens
+
+
+# --------------------------------------------------------------------------- grammar mask
+def _random_walks(tokenizer: Tokenizer, rng, walks=6, steps=150):
+    """Random valid prefixes (grammar.allowed drives them), with the grammar state before each token."""
+    g = tokenizer.grammar
+    states, tokens = [], []
+    for _ in range(walks):
+        state = g.initial_state()
+        for _ in range(steps):
+            allowed = np.flatnonzero(g.allowed(state))
+            allowed = allowed[(allowed != tokenizer.eos) & (allowed != tokenizer.pad)]
+            tok = int(rng.choice(allowed))
+            states.append(state)
+            tokens.append(tok)
+            state = g.advance(state, tok)
+    return states, tokens
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=["default", "coarse", "programs"])
+def test_tf_mask_equals_grammar_allowed(config):
+    tokenizer = Tokenizer(config)
+    g = tokenizer.grammar
+    tables = GrammarTables.from_grammar(g)
+    states, tokens = _random_walks(tokenizer, np.random.default_rng(3))
+    prev = np.array([s.prev for s in states], np.int32)
+    bar_steps = np.array([s.bar_steps for s in states], np.int32)
+    last_pos = np.array([s.last_pos for s in states], np.int32)
+    mask = grammar_mask(tables, prev, bar_steps, last_pos).numpy()
+    for row, state in zip(mask, states):
+        expected = g.allowed(state)
+        expected[[tokenizer.pad, tokenizer.bos]] = False
+        np.testing.assert_array_equal(row, expected)
+    no_end = grammar_mask(tables, prev, bar_steps, last_pos, allow_end=False).numpy()
+    assert not no_end[:, tokenizer.eos].any()
+    # the state update matches Grammar.advance
+    new_steps, new_pos = advance_grammar(tables, np.array(tokens, np.int32), bar_steps, last_pos)
+    after = [g.advance(s, t) for s, t in zip(states, tokens)]
+    assert new_steps.numpy().tolist() == [s.bar_steps for s in after]
+    assert new_pos.numpy().tolist() == [s.last_pos for s in after]
+
+
+def test_finish_cost_keeps_notes_whole():
+    tok = Tokenizer()  # PITCH VEL DUR
+    cost = GrammarTables.from_grammar(tok.grammar).finish_cost
+    assert cost[tok.index["PITCH_60"]] == 2
+    assert cost[tok.index["VEL_3"]] == 1
+    assert cost[tok.index["DUR_1"]] == 0 and cost[tok.bar] == 0 and cost[tok.index["POS_0"]] == 0
+    tok = Tokenizer(TokenizerConfig(programs=True, velocity_bins=0))  # PROGRAM PITCH DUR
+    cost = GrammarTables.from_grammar(tok.grammar).finish_cost
+    assert cost[tok.index["PROGRAM_5"]] == 2 and cost[tok.index["PITCH_60"]] == 1
+
+
+# --------------------------------------------------------------------------- step and decoder
+def random_weights(vocab: int, units=(16, 12), dim=8, seed=0) -> StepWeights:
+    rng = np.random.default_rng(seed)
+    grus, width = [], dim
+    for u in units:
+        grus.append((rng.normal(0, 0.5, (width, 3 * u)).astype(np.float32),
+                     rng.normal(0, 0.5, (u, 3 * u)).astype(np.float32),
+                     rng.normal(0, 0.1, 3 * u).astype(np.float32),
+                     rng.normal(0, 0.1, 3 * u).astype(np.float32)))
+        width = u
+    return StepWeights(rng.normal(0, 1, (vocab, dim)).astype(np.float32), grus,
+                       rng.normal(0, 1, (width, vocab)).astype(np.float32), np.zeros(vocab, np.float32))
+
+
+@pytest.fixture(scope="module")
+def keras_model():
+    pytest.importorskip("keras")
+    from melodygru.model import ModelConfig, build_model
+
+    tokenizer = Tokenizer()
+    model = build_model(ModelConfig(vocab_size=len(tokenizer), layers=2, units=24, embedding_dim=16, dropout=0.1))
+    rng = np.random.default_rng(5)
+    for w in model.weights:  # non-zero biases too, so the reset_after bias split is exercised
+        w.assign(rng.normal(0, 0.3, w.shape).astype(np.float32))
+    return tokenizer, model
+
+
+def test_step_matches_full_model(keras_model):
+    _, model = keras_model
+    weights = StepWeights.from_model(model)
+    step = StepFunction(weights)
+    tokens = np.random.default_rng(6).integers(0, weights.vocab_size, size=(3, 25)).astype(np.int32)
+    full = model(tokens, training=False).numpy()
+    states = step.initial_states(3)
+    outs = []
+    for t in range(tokens.shape[1]):
+        logits, states = step(tf.constant(tokens[:, t]), states)
+        outs.append(logits.numpy())
+    np.testing.assert_allclose(np.stack(outs, axis=1), full, rtol=1e-4, atol=1e-4)
+
+
+def _reference_greedy(tokenizer, model, prefix, length):
+    """Greedy decoding the slow way: re-run the full model over the whole sequence every step."""
+    tables = GrammarTables.from_grammar(tokenizer.grammar)
+    full = tf.function(lambda x: model(x, training=False), input_signature=[tf.TensorSpec([1, None], tf.int32)])
+    seq = list(prefix)
+    state = tokenizer.grammar.state_after(seq)
+    for t in range(length):
+        logits = full(np.array([seq], np.int32)).numpy()[0, -1]
+        allowed = tokenizer.grammar.allowed(state)
+        allowed[[tokenizer.pad, tokenizer.bos, tokenizer.eos]] = False
+        allowed &= tables.finish_cost <= length - t - 1
+        if t == 0 and (allowed & tables.opens_group).any():
+            allowed &= tables.opens_group
+        tok = int(np.argmax(np.where(allowed, logits, -np.inf)))
+        seq.append(tok)
+        state = tokenizer.grammar.advance(state, tok)
+    return seq[len(prefix):]
+
+
+def test_decoder_carries_state_like_the_full_model(keras_model):
+    tokenizer, model = keras_model
+    decoder = Decoder(StepWeights.from_model(model), GrammarTables.from_grammar(tokenizer.grammar))
+    prefix = [tokenizer.bos, tokenizer.bar, tokenizer.index["TS_3/4"], tokenizer.index["POS_0"],
+              tokenizer.index["PITCH_60"], tokenizer.index["VEL_5"], tokenizer.index["DUR_12"]]
+    got = decoder.generate(prefix, 20, num_samples=2, temperature=0.0)
+    expected = _reference_greedy(tokenizer, model, prefix, 20)
+    assert got.tolist() == [expected, expected]
+
+
+@pytest.fixture(scope="module")
+def decoder():
+    tokenizer = Tokenizer()
+    return tokenizer, Decoder(random_weights(len(tokenizer)), GrammarTables.from_grammar(tokenizer.grammar))
+
+
+def test_every_sample_is_valid_music(decoder):
+    tokenizer, dec = decoder
+    for length, settings in [(200, {}), (37, {"temperature": 1.5}), (101, {"top_k": 5, "top_p": 0.9}),
+                             (3, {}), (1, {})]:
+        out = dec.generate([tokenizer.bos], length, num_samples=8, seed=11, **settings)
+        assert out.shape == (8, length)
+        for row in out:
+            ids = np.concatenate([[tokenizer.bos], row])
+            assert tokenizer.eos not in row and tokenizer.pad not in row and tokenizer.bos not in row
+            piece = tokenizer.decode(ids, strict=True)  # raises on any grammar violation
+            assert piece.stats["incomplete_notes"] == 0
+
+
+def test_decoder_is_seeded(decoder):
+    tokenizer, dec = decoder
+    a = dec.generate([tokenizer.bos], 64, num_samples=4, seed=123)
+    np.testing.assert_array_equal(a, dec.generate([tokenizer.bos], 64, num_samples=4, seed=123))
+    assert (a != dec.generate([tokenizer.bos], 64, num_samples=4, seed=124)).any()
+    assert len({tuple(r) for r in a}) == 4  # the rows of a batch are independent draws
+
+
+def test_decoder_continues_a_prefix(decoder):
+    tokenizer, dec = decoder
+    ids = tokenizer.encode(Piece([Note(i * 0.5, 0.5, 60 + i) for i in range(10)]))[:-1]  # no EOS
+    out = dec.generate(ids, 50, num_samples=3, seed=1)
+    for row in out:
+        tokenizer.decode(np.concatenate([ids, row]), strict=True)
+
+
+def test_prefix_last_onset_gets_no_extra_notes():
+    tokenizer = Tokenizer()
+    weights = random_weights(len(tokenizer), seed=3)
+    weights.dense_bias[tokenizer.index["PITCH_60"]] = 30.0  # the model would love another note here
+    dec = Decoder(weights, GrammarTables.from_grammar(tokenizer.grammar))
+    ids = tokenizer.encode(Piece([Note(0.0, 1.0, 64), Note(1.0, 1.0, 65)]))[:-1]
+    out = dec.generate(ids, 10, num_samples=4, seed=0)
+    assert {tokenizer.kind_of(t) for t in out[:, 0]} <= {"BAR", "POS"}
+    assert tokenizer.kind_of(out[0, 1]) == "PITCH" or tokenizer.kind_of(out[0, 0]) == "BAR"  # then notes may come
+
+
+def test_allow_end_stops_and_pads():
+    tokenizer = Tokenizer()
+    weights = random_weights(len(tokenizer), seed=2)
+    weights.dense_bias[tokenizer.eos] = 30.0  # the model wants to end as soon as it may
+    dec = Decoder(weights, GrammarTables.from_grammar(tokenizer.grammar))
+    out = dec.generate([tokenizer.bos], 100, num_samples=3, seed=0, allow_end=True)
+    assert out.shape[1] < 100  # every row ended, so the loop stopped early
+    for row in out:
+        end = int(np.flatnonzero(row == tokenizer.eos)[0])
+        assert (row[end + 1:] == tokenizer.pad).all()
+        tokenizer.decode(np.concatenate([[tokenizer.bos], row]), strict=True)
+    held = dec.generate([tokenizer.bos], 100, num_samples=3, seed=0, allow_end=False)
+    assert held.shape == (3, 100) and tokenizer.eos not in held
+
+
+def test_step_weights_refuse_other_models():
+    keras = pytest.importorskip("keras")
+    from melodygru.errors import CheckpointError
+
+    inp = keras.Input((None,), dtype="int32")
+    x = keras.layers.Embedding(10, 4)(inp)
+    x = keras.layers.LSTM(8, return_sequences=True)(x)
+    lstm = keras.Model(inp, keras.layers.Dense(10)(x))
+    with pytest.raises(CheckpointError, match="LSTM"):
+        StepWeights.from_model(lstm)
+    x = keras.layers.GRU(8, return_sequences=True, reset_after=False)(keras.layers.Embedding(10, 4)(inp))
+    with pytest.raises(CheckpointError, match="reset_after"):
+        StepWeights.from_model(keras.Model(inp, keras.layers.Dense(10)(x)))
+    x = keras.layers.GRU(8, return_sequences=True)(keras.layers.Embedding(10, 4)(inp))
+    with pytest.raises(CheckpointError, match="logits"):
+        StepWeights.from_model(keras.Model(inp, keras.layers.Dense(10, activation="softmax")(x)))
