@@ -172,9 +172,9 @@ def likelihood(run_dir, pieces_ids, tokenizer: Tokenizer, batch_tokens: int = 16
 
 
 def _load_model(run_dir: Path, vocab_size: int):
-    import os
+    from .tfenv import import_tensorflow
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import_tensorflow()
     import keras
 
     try:

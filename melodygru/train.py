@@ -194,6 +194,7 @@ def train(
     log=print,
     sources: list[str] | None = None,
     progress: bool = False,
+    data: dict | None = None,
 ) -> dict:
     """Train a model on token sequences and keep everything in `run_dir`.
 
@@ -207,6 +208,8 @@ def train(
         log: called with one line of text per event (setup, each epoch, the end).
         sources: optional names of `pieces` (e.g. file paths), recorded in split.json.
         progress: show a per-step progress bar on stderr.
+        data: where the pieces came from (e.g. {"paths": [...], "corpora": [...]}), recorded in
+            config.json so `evaluate` and `train --resume` can find the training data again.
 
     Returns:
         The run's final metrics (as written to metrics.json).
@@ -246,6 +249,7 @@ def train(
             sources=sources,
             progress=progress and chief,
             chief=chief,
+            data=data,
         )
         return trainer.run()
     finally:

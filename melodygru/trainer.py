@@ -49,7 +49,7 @@ class Trainer:
     """One training session on one run directory (see `melodygru.train.train` for the arguments)."""
 
     def __init__(self, *, strategy, pieces, tokenizer, run_dir: Path, out_dir: Path, config: TrainConfig,
-                 val_pieces, resume, log, sources, progress, chief=True):
+                 val_pieces, resume, log, sources, progress, chief=True, data=None):
         self.strategy = strategy
         self.tok = tokenizer
         self.run_dir = run_dir
@@ -58,6 +58,7 @@ class Trainer:
         self.log = log
         self.progress = progress
         self.chief = chief
+        self.data = data
         self.replicas = strategy.num_replicas_in_sync
         if config.batch_size % self.replicas:
             raise MelodyGRUError(f"batch_size {config.batch_size} must be a multiple of the {self.replicas} replicas")
@@ -113,6 +114,13 @@ class Trainer:
 
     def _write_static_files(self):
         self.tok.save(self.out / rd.TOKENIZER)
+        self._write_config()
+        rd.write_json(self.out / rd.SPLIT, self.split)
+
+    def _write_config(self):
+        """config.json; rewritten on resume, where the RESUMABLE settings (e.g. epochs) may change."""
+        if self.data is None and (self.out / rd.CONFIG).exists():  # a resume that did not say: keep the record
+            self.data = rd.read_json(self.out / rd.CONFIG).get("data")
         rd.write_json(
             self.out / rd.CONFIG,
             {
@@ -121,9 +129,9 @@ class Trainer:
                 "train": self.cfg.to_dict(),
                 "model": self.model_config.to_dict(),
                 "tokenizer_digest": self.tok.config.digest(),
+                **({"data": self.data} if self.data else {}),
             },
         )
-        rd.write_json(self.out / rd.SPLIT, self.split)
 
     def _build(self):
         cfg = self.cfg
@@ -308,6 +316,7 @@ class Trainer:
             self._restore()
             if self.chief:
                 rd.clean_temporaries(self.run_dir)
+            self._write_config()
         else:
             self._write_static_files()
         self.history = [r for r in rd.read_history(self.run_dir / rd.HISTORY) if self.state and r["epoch"] <= self.state["epoch"]]

@@ -1,0 +1,117 @@
+"""`melodygru train` from the command line: a tiny run on a generated folder, resume, and bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from melodygru.cli import main
+
+from helpers import scale_notes, write_midi
+
+TINY = ["--preset", "tiny", "--seq-len", "32", "--batch-size", "8", "-q"]
+
+
+@pytest.fixture()
+def runner(tmp_path, monkeypatch):
+    monkeypatch.setenv("MELODYGRU_CACHE_DIR", str(tmp_path / "cache"))
+    return CliRunner()
+
+
+@pytest.fixture()
+def folder(tmp_path):
+    """Twelve short pieces: scales in different keys and rhythms (a learnable toy corpus)."""
+    root = tmp_path / "music"
+    for i in range(12):
+        notes = scale_notes(start_pitch=55 + i, count=24, step=0.5 if i % 2 else 1.0)
+        write_midi(root / f"sub{i % 3}" / f"piece{i}.mid", notes)
+    (root / "readme.txt").write_text("not music")
+    return root
+
+
+def _history(run_dir: Path):
+    with open(run_dir / "history.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_train_writes_a_run_dir_generate_can_use(runner, folder, tmp_path):
+    run_dir = tmp_path / "run"
+    res = runner.invoke(main, ["train", str(folder), "--out", str(run_dir), "--epochs", "3", *TINY])
+    assert res.exit_code == 0, res.output
+    assert "12 pieces" in res.output
+    assert "epoch 3/3" in res.output and "best validation loss" in res.output
+    for name in ("model.keras", "tokenizer.json", "config.json", "history.csv", "metrics.json", "split.json"):
+        assert (run_dir / name).is_file(), name
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["train"]["preset"] == "tiny" and config["train"]["seq_len"] == 32
+    assert config["data"]["paths"] == [str(folder.resolve())]
+    split = json.loads((run_dir / "split.json").read_text())
+    assert len(split["train"]) + len(split["val"]) == 12 and not set(split["train"]) & set(split["val"])
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["epochs"] == 3 and metrics["best_val_loss"] > 0
+    assert [int(r["epoch"]) for r in _history(run_dir)] == [1, 2, 3]
+
+    out = tmp_path / "gen"
+    res = runner.invoke(main, ["generate", "--checkpoint", str(run_dir), "--length", "48", "--seed", "1",
+                               "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert list(out.glob("*.mid"))
+
+
+def test_resume_from_the_recorded_data_adds_epochs(runner, folder, tmp_path):
+    run_dir = tmp_path / "run"
+    res = runner.invoke(main, ["train", str(folder), "--out", str(run_dir), "--epochs", "1", *TINY])
+    assert res.exit_code == 0, res.output
+    # no PATH, no model options: everything comes from the run directory; only --epochs changes
+    res = runner.invoke(main, ["train", "--resume", "--out", str(run_dir), "--epochs", "2", "-q"])
+    assert res.exit_code == 0, res.output
+    assert "epoch 2/2" in res.output
+    assert [int(r["epoch"]) for r in _history(run_dir)] == [1, 2]
+    assert json.loads((run_dir / "config.json").read_text())["train"]["epochs"] == 2
+
+
+def test_resume_refuses_a_changed_model_or_tokenizer(runner, folder, tmp_path):
+    run_dir = tmp_path / "run"
+    assert runner.invoke(main, ["train", str(folder), "--out", str(run_dir), "--epochs", "1", *TINY]).exit_code == 0
+    res = runner.invoke(main, ["train", "--resume", "--out", str(run_dir), "--epochs", "2", "--units", "32", "-q"])
+    assert res.exit_code == 2 and "cannot resume" in res.output and "Traceback" not in res.output
+    res = runner.invoke(main, ["train", "--resume", "--out", str(run_dir), "--epochs", "2", "--grid", "4", "-q"])
+    assert res.exit_code == 2 and "different tokenizer" in res.output
+
+
+def test_a_second_run_into_the_same_directory_is_refused(runner, folder, tmp_path):
+    run_dir = tmp_path / "run"
+    assert runner.invoke(main, ["train", str(folder), "--out", str(run_dir), "--epochs", "1", *TINY]).exit_code == 0
+    before = (run_dir / "model.keras").read_bytes()
+    res = runner.invoke(main, ["train", str(folder), "--out", str(run_dir), "--epochs", "1", *TINY])
+    assert res.exit_code == 2 and "already holds a training run" in res.output
+    assert (run_dir / "model.keras").read_bytes() == before  # nothing lost
+
+
+def test_separate_validation_folder(runner, folder, tmp_path):
+    val = tmp_path / "val"
+    for i in range(2):
+        write_midi(val / f"v{i}.mid", scale_notes(start_pitch=60 + i, count=24))
+    run_dir = tmp_path / "run"
+    res = runner.invoke(main, ["train", str(folder), "--val", str(val), "--out", str(run_dir), "--epochs", "1", *TINY])
+    assert res.exit_code == 0, res.output
+    assert "validation: 2 pieces" in res.output
+    split = json.loads((run_dir / "split.json").read_text())
+    assert len(split["train"]) == 12 and len(split["val"]) == 2
+
+
+def test_bad_input_is_one_line_and_exit_2(runner, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no music here")
+    res = runner.invoke(main, ["train", str(empty), "--out", str(tmp_path / "run"), *TINY])
+    assert res.exit_code == 2 and "nothing usable" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "run").exists()
+    res = runner.invoke(main, ["train", "--resume", "--out", str(tmp_path / "nothing"), "-q"])
+    assert res.exit_code == 2 and "nothing to resume" in res.output
+    res = runner.invoke(main, ["train", "--out", str(tmp_path / "run2")])
+    assert res.exit_code == 2 and "PATH" in res.output
