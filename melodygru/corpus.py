@@ -22,9 +22,9 @@ import numpy as np
 
 from .atomic import atomic_write_bytes
 from .errors import MelodyGRUError, ReaderError
-from .tokenizer import Tokenizer, TokenizerConfig
+from .tokenizer import ENCODING_VERSION, Tokenizer, TokenizerConfig
 
-READER_VERSION = 1  # bump when readers change what they produce: invalidates cached tokens
+READER_VERSION = 2  # bump when readers change what they produce: invalidates cached tokens
 CORPORA = ("bach", "folk")
 
 
@@ -255,7 +255,7 @@ def _file_hash(path: Path) -> str:
 
 
 def _cache_path(cache_dir: Path, tokenizer: Tokenizer, digest: str, max_file_mb: float) -> Path:
-    tag = f"r{READER_VERSION}-{tokenizer.config.digest()}-mb{max_file_mb:g}"
+    tag = f"r{READER_VERSION}e{ENCODING_VERSION}-{tokenizer.config.digest()}-mb{max_file_mb:g}"
     return cache_dir / "tokens" / tag / digest[:2] / f"{digest}.npz"
 
 

@@ -37,6 +37,8 @@ from .grammar import Grammar, GrammarState
 
 FORMAT = "melodygru-tokenizer"
 FORMAT_VERSION = 1
+# bump whenever encode() changes its output for the same config: cached token ids are keyed by it
+ENCODING_VERSION = 2
 SPECIALS = ("PAD", "BOS", "EOS", "BAR")
 DENOMINATORS = (1, 2, 4, 8, 16)
 DRUM_PROGRAM = 128  # PROGRAM token index used for drum notes when drums are kept
