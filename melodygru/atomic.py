@@ -7,6 +7,17 @@ import tempfile
 from pathlib import Path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def publish_mode(tmp) -> None:
+    """Give a temporary file the mode a plain `open()` would have (mkstemp makes it 0600)."""
+    os.chmod(tmp, 0o666 & ~_umask())
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write a file so that readers only ever see the old or the new content (temp file + rename)."""
     path = Path(path)
@@ -17,6 +28,7 @@ def atomic_write_bytes(path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        publish_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -76,7 +76,9 @@ def register(main: click.Group) -> click.Command:
         if not held and not corpora:
             raise click.UsageError("give the held-out / reference pieces: PATH..., --reference PATH or --corpus NAME")
         if checkpoint is not None:
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter; read at import
+            from .tfenv import import_tensorflow
+
+            import_tensorflow()
         from .evaluate import evaluate as run
 
         result = run(checkpoint, held, corpora, samples=samples, with_baselines=with_baselines,

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write_text
+from .atomic import atomic_write_text, publish_mode
 from .errors import CheckpointError
 
 MODEL = "model.keras"
@@ -70,6 +70,7 @@ def _tmp_path(path: Path) -> Path:
 def _commit(tmp: Path, path: Path) -> None:
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
+    publish_mode(tmp)
     os.replace(tmp, path)
 
 
