@@ -226,11 +226,11 @@ def _given(ctx, name) -> bool:
               help="Recurrent cell (lstm only for comparisons).")
 @click.option("--seq-len", type=click.IntRange(2, 100_000), default=128, show_default=True,
               help="Tokens per training window.")
-@click.option("--batch-size", "-b", type=click.IntRange(1, 1_000_000), default=64, show_default=True,
+@click.option("--batch-size", "-b", type=click.IntRange(1, 1_000_000), default=16, show_default=True,
               help="Global batch size (split over replicas when distributed).")
 @click.option("--epochs", "-e", type=click.IntRange(1, 1_000_000), default=30, show_default=True,
               help="Most epochs to train (early stopping may end sooner).")
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True,
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=2e-3, show_default=True,
               help="Adam learning rate.")
 @click.option("--lr-schedule", type=click.Choice(["plateau", "cosine"]), default="plateau", show_default=True,
               help="plateau: halve the rate after 2 epochs without improvement; cosine: warmup + cosine decay.")
