@@ -346,8 +346,9 @@ def _resume_settings(ctx, run_dir, paths, corpora, tokenizer, options):
               help="New tokens per sample (after the primer); a note takes about 3-4.")
 @click.option("--num-samples", "-k", type=click.IntRange(1, 4096), default=1, show_default=True,
               help="Samples to write; all are decoded together as one batch.")
-@click.option("--temperature", "-t", type=click.FloatRange(0, 100), default=1.0, show_default=True,
-              help="Divides the logits: < 1 safer, > 1 wilder, 0 always the likeliest token.")
+@click.option("--temperature", "-t", type=click.FloatRange(0, 100), default=None,
+              help="Divides the logits: < 1 safer, > 1 wilder, 0 always the likeliest token. "
+                   "[default: the checkpoint's sampling.json (0.8 for the shipped models), else 1.0]")
 @click.option("--top-k", type=click.IntRange(0), default=0, show_default=True,
               help="Sample only among the K likeliest tokens (0: off).")
 @click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True,

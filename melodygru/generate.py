@@ -377,7 +377,7 @@ class GenerateResult:
     def lines(self) -> list[str]:
         s = self.settings
         out = [f"{self.checkpoint} ({self.description}): {len(self.files)} x {s['length']} tokens in "
-               f"{self.decode_seconds:.2f} s, seed {self.seed}"]
+               f"{self.decode_seconds:.2f} s, seed {self.seed}, temperature {s['temperature']:g}"]
         if self.primer:
             p = self.primer
             changes = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(p.lossy.items()))
@@ -390,7 +390,21 @@ class GenerateResult:
         return out
 
 
-def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperature: float = 1.0,
+def recommended_temperature(run_dir: Path) -> float:
+    """The temperature in the run directory's `sampling.json` (chosen after training by comparing
+    samples with the training corpus, see checkpoints/*/TRAINED.md), else 1.0 (the model as trained)."""
+    try:
+        value = json.loads((Path(run_dir) / "sampling.json").read_text(encoding="utf-8"))["temperature"]
+    except FileNotFoundError:
+        return 1.0
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"checkpoint {run_dir}: sampling.json is not usable ({e})") from None
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 100:
+        raise CheckpointError(f"checkpoint {run_dir}: sampling.json temperature must be a number in 0..100")
+    return float(value)
+
+
+def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperature: float | None = None,
              top_k: int = 0, top_p: float = 1.0, seed: int | None = None, primer=None, primer_bars: int = 4,
              allow_end: bool = False, tempo: float | None = None, program: int | None = None,
              out_dir="samples", audio: bool = False, plot: bool = False, force: bool = False) -> GenerateResult:
@@ -399,6 +413,7 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
     Args:
         checkpoint: run directory; None is the shipped default model.
         length: new tokens per sample (after the primer).
+        temperature: None takes the run directory's recommended one (`recommended_temperature`).
         seed: None draws one (reported, so the run can be repeated).
         primer: path of a MIDI or score file whose first `primer_bars` bars (0: all) open every sample.
         Other arguments: see `sample` and `write_samples`.
@@ -411,6 +426,8 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
     if seed is None:
         seed = secrets.randbelow(MAX_SEED + 1)
     ckpt = load_checkpoint(checkpoint)
+    if temperature is None:
+        temperature = recommended_temperature(ckpt.path)
     loaded_primer = load_primer(primer, ckpt.tokenizer, primer_bars) if primer is not None else None
     start = time.perf_counter()
     samples = sample(ckpt, length, num_samples, temperature, top_k, top_p, seed, loaded_primer,

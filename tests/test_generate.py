@@ -243,3 +243,22 @@ def test_shipped_checkpoint_generates(tmp_path):
     res = CliRunner().invoke(main, ["generate", "--length", "64", "--seed", "1", "--out", str(tmp_path)])
     ok(res)
     assert (tmp_path / "sample-001.mid").is_file()
+
+
+def test_default_temperature_comes_from_sampling_json(run_dir, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    summary = json.loads(ok(gen(run, tmp_path / "a", "--length", 32, "--seed", 3, "--json")).output)
+    assert summary["temperature"] == 1.0  # no sampling.json: the model as trained
+    (run / "sampling.json").write_text(json.dumps({"temperature": 0.0}))
+    summary = json.loads(ok(gen(run, tmp_path / "b", "--length", 32, "--seed", 3, "--json")).output)
+    assert summary["temperature"] == 0.0
+    # temperature 0 is greedy: the seed no longer matters
+    ok(gen(run, tmp_path / "c", "--length", 32, "--seed", 4))
+    assert (tmp_path / "b" / "sample-001.mid").read_bytes() == (tmp_path / "c" / "sample-001.mid").read_bytes()
+    summary = json.loads(ok(gen(run, tmp_path / "d", "--length", 32, "--temperature", 1.5, "--json")).output)
+    assert summary["temperature"] == 1.5  # an explicit option wins
+    (run / "sampling.json").write_text('{"temperature": "warm"}')
+    one_line_error(gen(run, tmp_path / "e", "--length", 32), "sampling.json")
