@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Rebuilds samples/ from the shipped models: a few pieces from each, as MIDI with a piano-roll PNG
-# and a WAV, all seeded (the same seed gives the same files byte for byte on the same versions).
+# Rebuilds samples/ from the shipped models: three pieces of 512 tokens from each, as MIDI with a
+# piano-roll PNG, plus one short piece (128 tokens) with a WAV to listen to straight away. Every
+# call is seeded: the same seed gives the same MIDI files byte for byte on the same versions.
+# Each model samples at its recommended temperature (checkpoints/NAME/sampling.json).
 #
 #   bash samples/make_samples.sh            # from the repository root, after `pip install -e .`
 set -euo pipefail
@@ -11,6 +13,8 @@ for model in bach folk; do
     continue
   fi
   rm -rf "samples/$model"
-  melodygru generate --checkpoint "checkpoints/$model" --length 512 --num-samples 3 --temperature 1.0 \
-    --seed 2026 --out "samples/$model" --plot --audio
+  melodygru generate --checkpoint "checkpoints/$model" --length 512 --num-samples 3 --seed 2026 \
+    --out "samples/$model" --plot
+  melodygru generate --checkpoint "checkpoints/$model" --length 128 --num-samples 1 --seed 7 \
+    --out "samples/$model/short" --plot --audio
 done
