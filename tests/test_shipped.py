@@ -13,7 +13,7 @@ from melodygru.tokenizer import Tokenizer
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = ["bach", "folk"]
-MUST_SHIP = {"bach"}  # the default model of `generate`; the quick start needs it
+MUST_SHIP = {"bach", "folk"}  # bach is the default model of `generate`: the quick start needs it
 
 
 def _run_dir(name: str) -> Path:
@@ -26,7 +26,8 @@ def _run_dir(name: str) -> Path:
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_run_dir_is_complete_small_and_documented(name):
     run = _run_dir(name)
-    for f in ("model.keras", "tokenizer.json", "config.json", "metrics.json", "history.csv", "TRAINED.md"):
+    for f in ("model.keras", "tokenizer.json", "config.json", "metrics.json", "history.csv", "TRAINED.md",
+              "sampling.json"):
         assert (run / f).is_file(), f"checkpoints/{name}/{f} is missing"
     files = [p for p in run.rglob("*") if p.is_file()]
     assert sum(p.stat().st_size for p in files) <= 10 * 2**20
@@ -36,6 +37,7 @@ def test_shipped_run_dir_is_complete_small_and_documented(name):
     assert name in config["data"]["corpora"]
     metrics = json.loads((run / "metrics.json").read_text())
     assert 0 < metrics["best_val_loss"] < 3.0
+    assert 0 < json.loads((run / "sampling.json").read_text())["temperature"] <= 1.0
     trained = (run / "TRAINED.md").read_text()
     assert f"melodygru train --corpus {name}" in trained
 
