@@ -150,9 +150,9 @@ def main() -> int:
         raise SystemExit("evaluate did not score every test piece")
     test_nll = sum(by_name.values()) / sum(steps["test"].values())
     metrics = json.loads((run / "metrics.json").read_text())
+    shape = json.loads((run / "config.json").read_text())["model"]
     result = {
-        "cell": args.cell, "layers": json.loads((run / "config.json").read_text())["model"]["layers"],
-        "units": json.loads((run / "config.json").read_text())["model"]["units"], "parameters": metrics["parameters"], "train_wall_seconds": round(wall, 1),
+        "cell": args.cell, "layers": shape["layers"], "units": shape["units"], "parameters": metrics["parameters"], "train_wall_seconds": round(wall, 1),
         "best_epoch": metrics["best_epoch"], "epochs": metrics["epochs"],
         "valid_nll_per_token": metrics["best_val_loss"], "test_nll_per_step": test_nll,
         "test_nll_per_token": likelihood["nats_per_token"], "test_pieces": likelihood["pieces"],
@@ -166,7 +166,6 @@ def main() -> int:
     print("\nJSB Chorales, test NLL per quarter-note step (nats, lower is better)")
     for name, nll, source in PUBLISHED:
         print(f"  {name:<22} {nll:6.2f}   {source}")
-    shape = json.loads((run / "config.json").read_text())["model"]
     ours = f"melodygru {args.cell.upper()} {shape['layers']}x{shape['units']}"
     print(f"  {ours:<22} {test_nll:6.2f}   this run: {metrics['parameters']:,} parameters, "
           f"best epoch {metrics['best_epoch']}/{metrics['epochs']}, {wall / 60:.1f} min (train + read)")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import click
@@ -75,10 +74,6 @@ def register(main: click.Group) -> click.Command:
         held = [*paths, *references]
         if not held and not corpora:
             raise click.UsageError("give the held-out / reference pieces: PATH..., --reference PATH or --corpus NAME")
-        if checkpoint is not None:
-            from .tfenv import import_tensorflow
-
-            import_tensorflow()
         from .evaluate import evaluate as run
 
         result = run(checkpoint, held, corpora, samples=samples, with_baselines=with_baselines,

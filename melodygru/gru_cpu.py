@@ -12,8 +12,9 @@ gradients one time step at a time. This module computes exactly the same functio
   recurrent-kernel gradient is one large matmul over all steps afterwards.
 
 The two time loops are compiled with XLA, which fuses each step's gate arithmetic into a few
-kernels. Training the 3x512 benchmark model is ~1.8x faster than with `model(x, training=True)`
-on a 2-core CPU (benchmarks/train_throughput.py, with and without --keras-gru). The model and its saved
+kernels. Training the 3x512 benchmark model was ~1.8x faster than with `model(x, training=True)`
+on a 2-core CPU (benchmarks/train_throughput.py, with and without --keras-gru; measured in an
+earlier session, not re-measured since). The model and its saved
 files are unchanged: this reads the variables of the Keras layers.
 """
 

@@ -91,12 +91,14 @@ PRESETS: dict[str, Preset] = {
     # Tests and demos: ~58k parameters (most in the output layer); an epoch over a toy corpus takes
     # well under a second on a CPU. No dropout: too small to overfit in the few epochs a test runs.
     "tiny": Preset(layers=1, units=64, embedding_dim=32, dropout=0.0),
-    # Laptop default: ~0.82M parameters, ~18k training tokens/s on a 2-core CPU, so an epoch of a
+    # Laptop default: ~0.82M parameters, 10,870 training tokens/s at batch 16 on the 2-core dev
+    # machine (checkpoints/bach/metrics.json), so an epoch of a
     # few hundred thousand tokens (the Bach chorales) takes well under a minute; 2 layers capture
     # bar-level structure that 1 misses. Dropout 0.2: a few hundred pieces overfit quickly.
     "small": Preset(layers=2, units=256, embedding_dim=128, dropout=0.2),
     # The benchmark shape (3x512, embedding 256): ~4.6M parameters, Magenta's melody-RNN size class;
-    # suits thousands of pieces (the Essen folk songs) and ~5k tokens/s on a 2-core CPU: a GPU helps.
+    # suits thousands of pieces (the Essen folk songs) and 2,846 tokens/s on the 2-core dev machine
+    # (benchmarks/train_throughput.py, batch 64): a GPU helps.
     "medium": Preset(layers=3, units=512, embedding_dim=256, dropout=0.3),
     # ~18M parameters for large corpora (tens of thousands of MIDI files); GPU only. Dropout stays
     # at 0.3: more data is the better regulariser at this size.

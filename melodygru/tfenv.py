@@ -13,15 +13,11 @@ import os
 import sys
 import tempfile
 
-_done = False
-
 
 def import_tensorflow():
     """Import and return the `tensorflow` module quietly (see the module docstring)."""
-    global _done
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if _done or "tensorflow" in sys.modules:
-        _done = True
+    if "tensorflow" in sys.modules:
         import tensorflow as tf
 
         return tf
@@ -31,7 +27,6 @@ def import_tensorflow():
     except (OSError, ValueError):  # no real fd 2 (embedded interpreters): import loudly
         import tensorflow as tf
 
-        _done = True
         return tf
     with tempfile.TemporaryFile(mode="w+b") as caught:
         os.dup2(caught.fileno(), 2)
@@ -48,5 +43,4 @@ def import_tensorflow():
         finally:
             os.dup2(saved, 2)
             os.close(saved)
-    _done = True
     return tf

@@ -79,7 +79,7 @@ class TrainConfig:
     mixed_precision: str = "auto"  # auto = on when a GPU is present (float16 compute, float32 weights and logits)
     tensorboard: bool = False  # write TensorBoard logs to RUN_DIR/tensorboard
     steps_per_execution: int = 8  # train steps per compiled call: amortises Python overhead on small models
-    fast_cpu_gru: bool = True  # on a CPU, train with melodygru.gru_cpu (same math and weights, ~1.8x faster)
+    fast_cpu_gru: bool = True  # on a CPU, train with melodygru.gru_cpu (same math and weights; see gru_cpu)
 
     def __post_init__(self):
         problems = []
