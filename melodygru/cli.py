@@ -6,7 +6,9 @@ TensorFlow is imported only inside the commands that run a model, so `melodygru 
 
 from __future__ import annotations
 
+import codecs
 import datetime
+import errno
 import functools
 import json
 import os
@@ -18,14 +20,51 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import MelodyGRUError
+from .errors import DISK_FULL_ERRNOS, MelodyGRUError
 
 EXIT_USER_ERROR = 2
+
+
+def _escape_unprintable(err: UnicodeError):
+    """Encoding error handler for stdout/stderr: a byte of a file name that is not valid in the
+    file-system encoding (Python holds it as a lone surrogate) prints as `\\xNN`, any other character
+    the terminal cannot show as a backslash escape. Printing a path never fails."""
+    if not isinstance(err, UnicodeEncodeError):
+        raise err
+    out = []
+    for c in err.object[err.start:err.end]:
+        n = ord(c)
+        out.append(f"\\x{n - 0xDC00:02x}" if 0xDC80 <= n <= 0xDCFF else c.encode("ascii", "backslashreplace").decode())
+    return "".join(out), err.end
+
+
+codecs.register_error("melodygru-escape", _escape_unprintable)
+
+
+def _printable_streams() -> None:
+    """Make stdout and stderr print any path: with a UTF-8 terminal's default 'strict' errors, a
+    non-UTF-8 file name would otherwise end the command with a UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", "melodygru-escape") != "melodygru-escape":
+            try:
+                stream.reconfigure(errors="melodygru-escape")
+            except (AttributeError, ValueError, OSError):  # not a TextIOWrapper: leave it alone
+                pass
 
 
 class _Group(click.Group):
     """Turns the project's errors into one line + exit 2, and unexpected ones into a short
     message plus the path of a file holding the full traceback."""
+
+    def main(self, *args, **kwargs):
+        _printable_streams()
+        return super().main(*args, **kwargs)
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as e:  # a bad option of `melodygru` itself
+            _usage_error(e)
 
     def invoke(self, ctx):
         try:
@@ -37,14 +76,60 @@ class _Group(click.Group):
             click.echo("interrupted", err=True)
             sys.exit(130)
         except OSError as e:
-            if e.errno == 28:  # ENOSPC
-                click.echo(f"error: disk full while writing {e.filename or ''}".rstrip(), err=True)
-                sys.exit(EXIT_USER_ERROR)
-            _crash(e)
+            _os_error(e)
+        except click.UsageError as e:  # a bad option value, a missing argument, an unknown command
+            _usage_error(e)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as e:
             _crash(e)
+
+
+# OSErrors about a path the user gave or can fix (permissions, a file where a folder should be, a
+# read-only disk): one line naming the path. Any other OSError is reported as an internal error.
+_USER_OS_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.EEXIST,
+                             errno.ENOENT, errno.ENAMETOOLONG, errno.ELOOP})
+
+
+def _os_error(e: OSError):
+    if e.errno == errno.EPIPE:  # stdout closed early (`melodygru ... | head`): click exits quietly
+        raise e
+    where = f" {e.filename}" if e.filename is not None else ""
+    if e.errno in DISK_FULL_ERRNOS:
+        click.echo(f"error: disk full while writing{where} ({e.strerror})", err=True)
+        sys.exit(EXIT_USER_ERROR)
+    if e.errno in _USER_OS_ERRNOS and e.filename is not None:
+        click.echo(f"error:{where}: {e.strerror}", err=True)
+        sys.exit(EXIT_USER_ERROR)
+    _crash(e)
+
+
+def _usage_error(e: click.UsageError):
+    """Click's usage errors as one line (click prints the usage, a hint and the error on 3-4 lines)."""
+    message = " ".join(e.format_message().split())
+    hint = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
+    click.echo(f"error: {message}{hint}", err=True)
+    sys.exit(EXIT_USER_ERROR)
+
+
+def _check_out_dir(path: Path, option: str) -> None:
+    """Refuse an output folder that cannot be created or written to, before any slow work.
+
+    Raises:
+        MelodyGRUError: a file stands where the folder (or one of its parents) should be, or the
+            nearest existing folder is not writable.
+    """
+    probe = Path(path)
+    try:
+        while not probe.exists() and probe.parent != probe:
+            probe = probe.parent
+        if probe.exists() and not probe.is_dir():
+            what = "is a file" if probe == Path(path) else f"cannot be created: {probe} is a file"
+            raise MelodyGRUError(f"{option} {path} {what}, not a folder")
+        if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
+            raise MelodyGRUError(f"{option} {path} is not writable (no write permission on {probe})")
+    except OSError as e:
+        raise MelodyGRUError(f"{option} {path}: {e.strerror or e}") from None
 
 
 def _crash(e: BaseException):
@@ -55,7 +140,11 @@ def _crash(e: BaseException):
         where = f"full traceback in {path}"
     except OSError:
         where = "the traceback could not be saved"
-    click.echo(f"internal error: {type(e).__name__}: {e} ({where}; please report it)", err=True)
+    lines = str(e).strip().splitlines()
+    message = lines[0] if lines else ""  # the whole message is in the file: keep this to one line
+    if len(message) > 200 or len(lines) > 1:
+        message = message[:200] + "..."
+    click.echo(f"internal error: {type(e).__name__}: {message} ({where}; please report it)", err=True)
     sys.exit(1)
 
 
@@ -274,6 +363,7 @@ def train(paths, corpora, jobs, max_file_mb, tokenizer, run_dir, resume, val_pat
     else:
         config = {field: options[name] for name, field in _TRAIN_OPTION_FIELDS.items()}
     _require_input(paths, corpora)
+    _check_out_dir(run_dir, "--out")
     from .corpus import build_corpus
 
     # the corpus is read before TensorFlow is imported: worker processes fork faster without it
@@ -379,6 +469,7 @@ def generate(checkpoint, length, num_samples, temperature, top_k, top_p, seed, p
     Every sample follows the tokenizer's grammar, so it always decodes to valid music. For every
     file it prints the path, notes, length in seconds and bars.
     """
+    _check_out_dir(out_dir, "--out")
     from .tfenv import import_tensorflow
 
     import_tensorflow()

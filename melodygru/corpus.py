@@ -24,8 +24,10 @@ from .atomic import atomic_write_bytes
 from .errors import MelodyGRUError, ReaderError
 from .tokenizer import ENCODING_VERSION, Tokenizer, TokenizerConfig
 
-READER_VERSION = 2  # bump when readers change what they produce: invalidates cached tokens
+READER_VERSION = 3  # bump when readers or the cached report change what they hold: invalidates cached tokens
 CORPORA = ("bach", "folk")
+# reader stats (`Piece.stats`) that encoding counts again under the same name: reported once
+COUNTED_BY_TOKENIZER = frozenset({"zero_length"})
 
 
 def _readable_exts():
@@ -75,7 +77,8 @@ class FileSet:
 
 
 def find_files(paths=(), corpora=()) -> FileSet:
-    """Walk folders recursively (symlink loops and unreadable folders are reported, not fatal).
+    """Walk folders recursively, following symlinks (a folder reached twice, e.g. through a symlink
+    loop, is walked once; unreadable folders and files are reported, never fatal; no depth limit).
 
     Raises:
         MelodyGRUError: a path that does not exist.
@@ -85,7 +88,10 @@ def find_files(paths=(), corpora=()) -> FileSet:
     seen: set[Path] = set()
 
     def add(root, p):
-        key = p.resolve()
+        try:
+            key = p.resolve()
+        except (OSError, RuntimeError):  # a symlink loop: reading it later says so in one line
+            key = p.absolute()
         if key not in seen:
             seen.add(key)
             found.files.append((root, p))
@@ -100,24 +106,7 @@ def find_files(paths=(), corpora=()) -> FileSet:
             else:
                 found.ignored += 1
             continue
-        visited_dirs: set[tuple[int, int]] = set()
-
-        def onerror(err, _root=root):
-            found.problems.append((str(err.filename), f"cannot read folder: {err.strerror}"))
-
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=onerror):
-            st = os.stat(dirpath)
-            if (st.st_dev, st.st_ino) in visited_dirs:  # a symlink loop
-                dirnames[:] = []
-                continue
-            visited_dirs.add((st.st_dev, st.st_ino))
-            dirnames.sort()
-            for fn in sorted(filenames):
-                p = Path(dirpath) / fn
-                if p.suffix.lower() in exts:
-                    add(root, p)
-                else:
-                    found.ignored += 1
+        _walk(root, exts, add, found)
     for name in corpora:
         files = corpus_files(name)
         base = Path(os.path.commonpath([str(f.parent) for f in files])) if files else Path(".")
@@ -125,6 +114,40 @@ def find_files(paths=(), corpora=()) -> FileSet:
         for f in files:
             add(root, f)
     return found
+
+
+def _walk(root: Path, exts, add, found: FileSet) -> None:
+    """Depth-first, in name order, like `os.walk` top-down but without recursion (so a folder
+    nested thousands of levels deep is no RecursionError) and with every OSError reported."""
+    visited: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = os.stat(folder)
+            if (st.st_dev, st.st_ino) in visited:  # a symlink loop, or a folder linked twice
+                continue
+            visited.add((st.st_dev, st.st_ino))
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as e:
+            where = str(folder.relative_to(root)) if folder != root else str(folder)
+            found.problems.append((where, f"cannot read folder: {e.strerror or e}"))
+            continue
+        subfolders = []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()  # follows symlinks
+            except OSError:
+                is_dir = False
+            p = folder / entry.name
+            if is_dir:
+                subfolders.append(p)
+            elif p.suffix.lower() in exts:
+                add(root, p)
+            else:
+                found.ignored += 1
+        stack.extend(reversed(subfolders))
 
 
 @dataclass
@@ -215,7 +238,8 @@ def tokenize_file(path: str, config: dict, max_file_mb: float) -> dict:
     for i, piece in enumerate(pieces):
         suffix = piece.source[len(path):] if piece.source.startswith(path) else (f"#{i + 1}" if len(pieces) > 1 else "")
         for k, v in piece.stats.items():
-            out["lossy"][k] += int(v)
+            if k not in COUNTED_BY_TOKENIZER:
+                out["lossy"][k] += int(v)
         try:
             ids, stats = tokenizer.encode_with_stats(piece)
         except MelodyGRUError as e:
@@ -297,6 +321,10 @@ def _load_entry(path: Path) -> dict | None:
         return None
 
 
+def _skipped(reason: str) -> dict:
+    return {"pieces": [], "skip": reason, "piece_skips": [], "lossy": Counter()}
+
+
 def _pool_context():
     import multiprocessing as mp
 
@@ -324,6 +352,8 @@ def build_corpus(
     Raises:
         MelodyGRUError: a path does not exist or an unknown corpus name.
     """
+    from .readers import check_size
+
     tokenizer = tokenizer or Tokenizer()
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     fileset = find_files(paths, corpora)
@@ -335,10 +365,20 @@ def build_corpus(
         if not use_cache:
             todo.append(i)
             continue
+        try:  # a file over the size limit is refused before it is hashed (read whole)
+            check_size(path.stat().st_size, max_file_mb)
+        except ReaderError as e:
+            results[i] = _skipped(str(e))
+            continue
+        except OSError:
+            pass  # hashing reports it
         try:
             keys[i] = _cache_path(cache_dir, tokenizer, _file_hash(path), max_file_mb)
+        except FileNotFoundError:  # a dangling symlink: the reader says the same
+            results[i] = _skipped("file not found")
+            continue
         except OSError as e:
-            results[i] = {"pieces": [], "skip": f"cannot read file: {e.strerror or e}", "piece_skips": [], "lossy": Counter()}
+            results[i] = _skipped(f"cannot read file: {e.strerror or e}")
             continue
         cached = _load_entry(keys[i])
         if cached is None:
@@ -349,32 +389,34 @@ def build_corpus(
     config = tokenizer.config.to_dict()
     jobs = max(1, jobs or os.cpu_count() or 1)
     bar = _progress(len(todo), progress)
-    if todo:
-        if jobs == 1 or len(todo) == 1:
-            for i in todo:
-                results[i] = tokenize_file(str(fileset.files[i][1]), config, max_file_mb)
-                bar.update(1)
-        else:
-            with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=_pool_context()) as pool:
-                futures = {
-                    pool.submit(tokenize_file, str(fileset.files[i][1]), config, max_file_mb): i for i in todo
-                }
-                from concurrent.futures import as_completed
-
-                for fut in as_completed(futures):
-                    i = futures[fut]
-                    try:
-                        results[i] = fut.result()
-                    except Exception as e:  # a worker died (e.g. killed for memory)
-                        results[i] = {"pieces": [], "skip": f"worker failed ({type(e).__name__})", "piece_skips": [], "lossy": Counter()}
+    try:  # closed on an error too, so an error line does not land on the bar's line
+        if todo:
+            if jobs == 1 or len(todo) == 1:
+                for i in todo:
+                    results[i] = tokenize_file(str(fileset.files[i][1]), config, max_file_mb)
                     bar.update(1)
-        for i in todo:
-            if keys[i] is not None and not results[i]["skip"].startswith(("worker failed", "internal")):
-                try:
-                    _save_entry(keys[i], results[i])
-                except OSError:
-                    pass  # a read-only or full cache must not stop the run; it is just slower next time
-    bar.close()
+            else:
+                with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=_pool_context()) as pool:
+                    futures = {
+                        pool.submit(tokenize_file, str(fileset.files[i][1]), config, max_file_mb): i for i in todo
+                    }
+                    from concurrent.futures import as_completed
+
+                    for fut in as_completed(futures):
+                        i = futures[fut]
+                        try:
+                            results[i] = fut.result()
+                        except Exception as e:  # a worker died (e.g. killed for memory)
+                            results[i] = _skipped(f"worker failed ({type(e).__name__})")
+                        bar.update(1)
+            for i in todo:
+                if keys[i] is not None and not results[i]["skip"].startswith(("worker failed", "internal")):
+                    try:
+                        _save_entry(keys[i], results[i])
+                    except OSError:
+                        pass  # a read-only or full cache must not stop the run; it is just slower next time
+    finally:
+        bar.close()
 
     pieces: list[CorpusPiece] = []
     for (root, path), res in zip(fileset.files, results):

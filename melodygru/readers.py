@@ -24,6 +24,7 @@ Every failure is a ReaderError with a one-line reason; nothing else escapes.
 from __future__ import annotations
 
 import re
+import stat
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -61,15 +62,16 @@ def read_file(path: str | Path, max_file_mb: float = 20.0) -> list[Piece]:
     if ext not in READABLE_EXTS:
         raise ReaderError(f"unsupported file type '{ext or p.name}'")
     try:
-        if not p.is_file():
-            raise ReaderError("not a file" if p.exists() else "file not found")
-        size = p.stat().st_size
-    except OSError as e:
+        st = p.stat()
+    except FileNotFoundError:  # also a dangling symlink
+        raise ReaderError("file not found") from None
+    except OSError as e:  # no permission on the folder, a symlink loop, a name too long...
         raise ReaderError(f"cannot read file: {e.strerror or e}") from e
-    if size == 0:
+    if not stat.S_ISREG(st.st_mode):
+        raise ReaderError("not a file")
+    if st.st_size == 0:
         raise ReaderError("empty file")
-    if size > max_file_mb * _MB:
-        raise ReaderError(f"file is {size / _MB:.1f} MB, over the --max-file-mb limit of {max_file_mb:g}")
+    check_size(st.st_size, max_file_mb)
     if ext in MIDI_EXTS:
         try:
             data = p.read_bytes()
@@ -77,6 +79,16 @@ def read_file(path: str | Path, max_file_mb: float = 20.0) -> list[Piece]:
             raise ReaderError(f"cannot read file: {e.strerror or e}") from e
         return [read_midi_bytes(data, source=str(path))]
     return read_score(path)
+
+
+def check_size(size: int, max_file_mb: float) -> None:
+    """Refuse a file of `size` bytes over the `--max-file-mb` limit (MiB).
+
+    Raises:
+        ReaderError: "file is 50.0 MB, over the --max-file-mb limit of 20".
+    """
+    if size > max_file_mb * _MB:
+        raise ReaderError(f"file is {size / _MB:.1f} MB, over the --max-file-mb limit of {max_file_mb:g}")
 
 
 def read_midi_bytes(data: bytes, source: str = "") -> Piece:

@@ -14,8 +14,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .corpus import _pool_context, _progress, _tokenizer_for, find_files
-from .errors import MelodyGRUError, ReaderError
+from .corpus import COUNTED_BY_TOKENIZER, _pool_context, _progress, _skip_reason, _tokenizer_for, find_files
+from .errors import DISK_FULL_ERRNOS, MelodyGRUError, ReaderError
 from .tokenizer import Tokenizer
 
 
@@ -51,7 +51,11 @@ class RoundtripRow:
 
 
 def roundtrip_file(path: str, rel: str, out_dir: str, config: dict, max_file_mb: float) -> RoundtripRow:
-    """Round-trip one file; never raises (a failure is the row's `skip`)."""
+    """Round-trip one file; a failure is the row's `skip`.
+
+    Raises:
+        OSError: only for a full disk (`DISK_FULL_ERRNOS`), where every later file would fail too.
+    """
     from .readers import read_file
     from .writers import write_midi
 
@@ -77,10 +81,16 @@ def roundtrip_file(path: str, rel: str, out_dir: str, config: dict, max_file_mb:
         row.matched += matched
         row.total += total
         row.lossy.update({k: v for k, v in stats.as_dict().items() if k != "notes" and v})
-        row.lossy.update({k: v for k, v in piece.stats.items() if v})
+        row.lossy.update({k: v for k, v in piece.stats.items() if v and k not in COUNTED_BY_TOKENIZER})
+        reason = _skip_reason(piece, stats)
+        if reason:  # nothing the tokenizer keeps (no notes, drums only...): nothing to write
+            row.skip = f"{suffix} {reason}".strip()
+            continue
         try:
             row.written.append(str(write_midi(decoded, output_path(Path(out_dir), rel, suffix))))
         except OSError as e:
+            if e.errno in DISK_FULL_ERRNOS:
+                raise  # every later file would fail too: the command stops with one line
             row.skip = f"cannot write output: {e.strerror or e}"
     return row
 
@@ -103,19 +113,26 @@ def roundtrip(paths=(), corpora=(), out_dir=".", tokenizer=None, jobs=None, max_
     tasks = [(str(p), fileset.relative(root, p), str(out), config, max_file_mb) for root, p in fileset.files]
     rows: list[RoundtripRow | None] = [None] * len(tasks)
     bar = _progress(len(tasks), progress)
-    if jobs == 1 or len(tasks) == 1:
-        for i, t in enumerate(tasks):
-            rows[i] = roundtrip_file(*t)
-            bar.update(1)
-    else:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=_pool_context()) as pool:
-            futures = {pool.submit(roundtrip_file, *t): i for i, t in enumerate(tasks)}
-            for fut in as_completed(futures):
-                i = futures[fut]
-                try:
-                    rows[i] = fut.result()
-                except Exception as e:
-                    rows[i] = RoundtripRow(tasks[i][1], skip=f"worker failed ({type(e).__name__})")
+    try:  # closed on an error too, so an error line does not land on the bar's line
+        if jobs == 1 or len(tasks) == 1:
+            for i, t in enumerate(tasks):
+                rows[i] = roundtrip_file(*t)
                 bar.update(1)
-    bar.close()
+        else:
+            with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=_pool_context()) as pool:
+                futures = {pool.submit(roundtrip_file, *t): i for i, t in enumerate(tasks)}
+                for fut in as_completed(futures):
+                    i = futures[fut]
+                    try:
+                        rows[i] = fut.result()
+                    except OSError as e:
+                        if e.errno in DISK_FULL_ERRNOS:
+                            pool.shutdown(wait=True, cancel_futures=True)
+                            raise
+                        rows[i] = RoundtripRow(tasks[i][1], skip=f"worker failed ({type(e).__name__})")
+                    except Exception as e:
+                        rows[i] = RoundtripRow(tasks[i][1], skip=f"worker failed ({type(e).__name__})")
+                    bar.update(1)
+    finally:
+        bar.close()
     return rows, fileset

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from melodygru.cli import main
 
-from helpers import scale_notes, write_midi
+from helpers import every_kind_of_input, scale_notes, write_midi
 
 TINY = ["--preset", "tiny", "--seq-len", "32", "--batch-size", "8", "-q"]
 
@@ -102,6 +102,28 @@ def test_separate_validation_folder(runner, folder, tmp_path):
     assert "validation: 2 pieces" in res.output
     split = json.loads((run_dir / "split.json").read_text())
     assert len(split["train"]) == 12 and len(split["val"]) == 2
+
+
+def test_train_reads_past_every_kind_of_bad_file(runner, tmp_path):
+    root = tmp_path / "music"
+    root.mkdir()
+    expected = every_kind_of_input(root)
+    (root / "far.mid").unlink()  # 10,000 bars of silence: slow to train on, prepare's tests read it
+    del expected["far.mid"]
+    reads = {path: notes for path, (kind, notes) in expected.items() if kind == "read"}
+    skips = {path: reason for path, (kind, reason) in expected.items() if kind == "skip"}
+    run_dir = tmp_path / "run"
+    res = runner.invoke(main, ["train", str(root), "--out", str(run_dir), "--epochs", "1", "--jobs", "2", *TINY])
+    assert res.exit_code == 0, res.output
+    assert "Traceback" not in res.output
+    assert f"{len(reads)} pieces, {sum(reads.values())} notes" in res.output
+    assert f"skipped {len(skips)}:" in res.output
+    lines = res.output.splitlines()
+    for path, reason in skips.items():
+        assert any(line.startswith(f"  {path}: {reason}") for line in lines), (path, res.output)
+    split = json.loads((run_dir / "split.json").read_text())
+    assert sorted(split["train"] + split["val"]) == sorted(reads)
+    assert (run_dir / "model.keras").is_file()
 
 
 def test_bad_input_is_one_line_and_exit_2(runner, tmp_path):

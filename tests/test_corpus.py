@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
+import pathlib
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from melodygru import corpus
 from melodygru.corpus import _cache_path, build_corpus, corpus_files, find_files
 from melodygru.errors import MelodyGRUError
 from melodygru.tokenizer import Tokenizer, TokenizerConfig
 
-from helpers import messy_folder, scale_notes, write_midi
+from helpers import every_kind_of_input, messy_folder, scale_notes, write_midi
 
 
 @pytest.fixture()
@@ -101,3 +107,160 @@ def test_builtin_corpora_resolve_to_bundled_files():
     assert len(folk) > 50 and all(p.suffix == ".abc" for p in folk)
     with pytest.raises(MelodyGRUError, match="unknown corpus"):
         corpus_files("jazz")
+
+
+# ------------------------------------------------------------------- every kind of bad input
+def test_every_kind_of_input_is_read_or_skipped_with_its_exact_reason(tmp_path, monkeypatch):
+    root = tmp_path / "music"
+    root.mkdir()
+    expected = every_kind_of_input(root)
+    hashed = []
+    real_hash = corpus._file_hash
+    monkeypatch.setattr(corpus, "_file_hash", lambda p: hashed.append(p.name) or real_hash(p))
+
+    pieces, report = build_corpus([root], cache_dir=tmp_path / "cache", jobs=2, progress=False)
+    got = {p.source: ("read", p.notes) for p in pieces}
+    assert len(got) == len(pieces)  # the folder that contains itself (loop -> .) is walked once
+    got.update({path: ("skip", reason) for path, reason in report.skipped})
+    assert set(got) == set(expected)
+    for path, (kind, value) in expected.items():
+        if value == "music21 could not parse: ":
+            assert got[path][0] == "skip" and got[path][1].startswith(value), got[path]
+        else:
+            assert got[path] == (kind, value), path
+    assert all("\n" not in reason for _, reason in report.skipped)
+    assert report.files == len(expected) and report.ignored == 1  # notes.txt
+    assert report.lossy["dropped_drums"] == 4 and report.lossy["bad_tempo"] == 2 and report.lossy["smpte"] == 1
+    assert report.lossy["zero_length"] == 1  # counted once, not by the reader and again by the tokenizer
+    assert "big.mid" not in hashed  # refused by its size before being read whole
+
+    again, second = build_corpus([root], cache_dir=tmp_path / "cache", jobs=2, progress=False)
+    # everything but the files that were never read (too big, a symlink loop, a dangling link) is cached
+    assert second.cached == len(expected) - 3
+    assert [(p.source, p.ids.tolist()) for p in again] == [(p.source, p.ids.tolist()) for p in pieces]
+    assert second.skipped == report.skipped and second.lossy == report.lossy
+
+
+def test_a_folder_nested_1500_levels_deep_is_walked_without_recursion(tmp_path):
+    deepest = str(tmp_path / "top")
+    os.mkdir(deepest)
+    levels = [deepest]
+    try:
+        for _ in range(1500):  # os.walk recurses once per level: past ~1000 it is a RecursionError
+            deepest = os.path.join(deepest, "d")
+            os.mkdir(deepest)
+            levels.append(deepest)
+        write_midi(Path(deepest) / "x.mid", scale_notes())
+        pieces, report = build_corpus([tmp_path / "top"], cache_dir=tmp_path / "cache", jobs=1, progress=False)
+        assert [p.source for p in pieces] == ["/".join(["d"] * 1500 + ["x.mid"])]
+        assert pieces[0].notes == 16 and not report.skipped
+    finally:  # shutil.rmtree (pytest's cleanup) recurses too: take the tower down from the top
+        if os.path.exists(os.path.join(deepest, "x.mid")):
+            os.unlink(os.path.join(deepest, "x.mid"))
+        for level in reversed(levels):
+            os.rmdir(level)
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_unreadable_files_and_folders_are_skipped_with_a_reason(tmp_path, monkeypatch, use_cache):
+    root = tmp_path / "music"
+    write_midi(root / "ok.mid", scale_notes())
+    write_midi(root / "locked.mid", scale_notes())
+    write_midi(root / "locked_dir" / "inner.mid", scale_notes())
+    (root / "locked.mid").chmod(0o000)  # refuses a normal user; the tests may run as root, so also:
+    (root / "locked_dir").chmod(0o000)
+
+    def denied(path):
+        return PermissionError(13, "Permission denied", str(path))
+
+    real_open, real_read_bytes, real_scandir = open, pathlib.Path.read_bytes, os.scandir
+
+    def fake_open(path, *args, **kwargs):
+        if Path(path).name == "locked.mid":
+            raise denied(path)
+        return real_open(path, *args, **kwargs)
+
+    def fake_read_bytes(self):
+        if self.name == "locked.mid":
+            raise denied(self)
+        return real_read_bytes(self)
+
+    def fake_scandir(path="."):
+        if Path(path).name == "locked_dir":
+            raise denied(path)
+        return real_scandir(path)
+
+    monkeypatch.setattr(corpus, "open", fake_open, raising=False)  # the cache's content hash
+    monkeypatch.setattr(pathlib.Path, "read_bytes", fake_read_bytes)  # the reader
+    monkeypatch.setattr(os, "scandir", fake_scandir)  # the folder walk
+    try:
+        pieces, report = build_corpus([root], cache_dir=tmp_path / "cache", use_cache=use_cache, jobs=1,
+                                      progress=False)
+    finally:
+        (root / "locked.mid").chmod(0o644)
+        (root / "locked_dir").chmod(0o755)
+    assert [p.source for p in pieces] == ["ok.mid"]
+    assert sorted(report.skipped) == [("locked.mid", "cannot read file: Permission denied"),
+                                      ("locked_dir", "cannot read folder: Permission denied")]
+
+
+def _create(raw_path: bytes, data: bytes) -> None:
+    fd = os.open(raw_path, os.O_WRONLY | os.O_CREAT, 0o644)
+    os.write(fd, data)
+    os.close(fd)
+
+
+def test_non_utf8_file_names_are_read_cached_and_reported(tmp_path):
+    root = tmp_path / "music"
+    write_midi(root / "good.mid", scale_notes())
+    raw_root = os.fsencode(root)
+    os.mkdir(os.path.join(raw_root, b"dossier-\xe9t\xe9"))  # Latin-1 names: not valid UTF-8
+    _create(os.path.join(raw_root, b"dossier-\xe9t\xe9", b"caf\xe9.mid"), (root / "good.mid").read_bytes())
+    _create(os.path.join(raw_root, b"mauvais-\xe9.mid"), b"not a MIDI file")
+    for run in range(2):
+        pieces, report = build_corpus([root], cache_dir=tmp_path / "cache", jobs=2, progress=False)
+        assert [p.source for p in pieces] == ["good.mid", "dossier-\udce9t\udce9/caf\udce9.mid"]
+        assert pieces[0].ids.tolist() == pieces[1].ids.tolist()
+        assert report.skipped == [("mauvais-\udce9.mid", "not a MIDI file (no MThd header)")]
+        assert report.cached == (0 if run == 0 else 3)
+        assert "mauvais-\\udce9.mid" in json.dumps(report.as_dict())  # the JSON report stays ASCII
+
+
+class _Trap:
+    """Unpickling one of these records it: a cache entry must never be unpickled."""
+
+    def __setstate__(self, state):
+        _UNPICKLED.append(state)
+
+
+_UNPICKLED: list = []
+
+
+def test_cache_entries_holding_pickles_or_wrong_lengths_are_rebuilt_never_unpickled(tmp_path):
+    src = write_midi(tmp_path / "music" / "a.mid", scale_notes())
+    cache = tmp_path / "cache"
+    pieces, _ = build_corpus([src], cache_dir=cache, jobs=1, progress=False)
+    (entry,) = cache.rglob("*.npz")
+    good = entry.read_bytes()
+    with np.load(entry, allow_pickle=False) as z:
+        arrays = dict(z)
+
+    trap = _Trap()
+    trap.__dict__["x"] = 1
+    bad_entries = {
+        "pickled ids": dict(arrays, ids=np.array([trap], dtype=object)),
+        "pickled meta": dict(arrays, meta=np.array([trap], dtype=object)),
+        "ids shorter than lengths": dict(arrays, ids=arrays["ids"][:-1]),
+        "lengths without notes": dict(arrays, notes=arrays["notes"][:0]),
+        "missing meta": {k: v for k, v in arrays.items() if k != "meta"},
+    }
+    for what, content in bad_entries.items():
+        with open(entry, "wb") as f:
+            np.savez(f, **content)
+        again, report = build_corpus([src], cache_dir=cache, jobs=1, progress=False)
+        assert report.cached == 0, what
+        assert again[0].ids.tolist() == pieces[0].ids.tolist(), what
+        assert entry.read_bytes() == good, what  # rewritten from the file
+    assert _UNPICKLED == []
+    entry.write_bytes(good[: len(good) // 2])  # cut off by a crash (writes are atomic, but still)
+    assert build_corpus([src], cache_dir=cache, jobs=1, progress=False)[1].cached == 0

@@ -184,6 +184,12 @@ def test_missing_checkpoint(tmp_path):
     one_line_error(gen(tmp_path / "nowhere", tmp_path), "does not exist")
     (tmp_path / "empty").mkdir()
     one_line_error(gen(tmp_path / "empty", tmp_path), "missing model.keras, tokenizer.json, config.json")
+    no_model = tmp_path / "no-model"  # a run killed before its first epoch finished
+    no_model.mkdir()
+    Tokenizer().save(no_model / "tokenizer.json")
+    (no_model / "config.json").write_text("{}")
+    one_line_error(gen(no_model, tmp_path), f"checkpoint {no_model} is incomplete: missing model.keras (")
+    one_line_error(gen(no_model / "tokenizer.json", tmp_path), "is not a directory")
 
 
 def test_missing_default_checkpoint(tmp_path, monkeypatch):

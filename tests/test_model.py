@@ -149,3 +149,47 @@ def test_fused_cpu_gru_declines_what_it_does_not_implement():
 
     assert not supports(build_model(ModelConfig(vocab_size=30, layers=1, units=8, embedding_dim=4, cell="lstm")))
     assert not supports(build_model(ModelConfig(vocab_size=30, layers=1, units=8, embedding_dim=4), mixed_precision=True))
+
+
+def test_a_model_file_carrying_code_is_never_run_by_any_loader(tmp_path):
+    """A .keras file can carry Python code (a Lambda layer). Sampling rebuilds the model from
+    config.json and reads only weights from model.keras; evaluate loads it with safe_mode=True.
+    Neither runs the code, which keras without safe mode would (the control at the end)."""
+    import json
+
+    from melodygru import rundir as rd
+    from melodygru.errors import CheckpointError
+    from melodygru.evaluate import _load_model
+    from melodygru.tokenizer import Tokenizer
+
+    marker = tmp_path / "the-code-ran"
+    touch = eval(f"lambda t: (__import__('pathlib').Path({str(marker)!r}).touch(), t)[1]")  # a self-contained payload
+    tok = Tokenizer()
+    config = ModelConfig(vocab_size=len(tok), layers=1, units=8, embedding_dim=4, dropout=0.0)
+    honest = build_model(config)
+    tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
+    x = honest.get_layer("embedding")(tokens)
+    x = keras.layers.Lambda(touch, name="payload")(x)
+    x = honest.get_layer("gru_0")(x)
+    evil = keras.Model(tokens, honest.get_layer("logits")(x), name="melodygru")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    evil.save(run_dir / rd.MODEL)
+    tok.save(run_dir / rd.TOKENIZER)
+    (run_dir / rd.CONFIG).write_text(json.dumps({"format": rd.RUN_FORMAT, "model": config.to_dict()}))
+    marker.unlink()  # building the model above ran it once
+
+    with pytest.raises(CheckpointError, match="cannot load model.keras"):
+        _load_model(run_dir, len(tok))  # safe_mode refuses the Lambda
+    try:
+        model, _, _ = rd.load_trained(run_dir)  # the sampler's loader: weights only, into melodygru's own layers
+    except CheckpointError:
+        pass
+    else:
+        assert [layer.name for layer in model.layers] == ["tokens", "embedding", "gru_0", "logits"]
+        model(np.zeros((1, 3), dtype="int32"))
+    assert not marker.exists()
+
+    unsafe = keras.saving.load_model(run_dir / rd.MODEL, safe_mode=False, compile=False)  # the control
+    unsafe(np.zeros((1, 3), dtype="int32"))
+    assert marker.exists()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import pathlib
 import struct
 
 import mido
@@ -14,33 +16,7 @@ from melodygru.errors import ReaderError
 from melodygru.events import DEFAULT_VELOCITY, KeySignature, Piece, Tempo, TimeSignature
 from melodygru.readers import READABLE_EXTS, read_file, read_midi_bytes, read_score
 
-# ---------------------------------------------------------------------------------------------
-# raw Standard MIDI File builders (for what mido refuses to write: running status, odd headers)
-
-
-def vlq(n: int) -> bytes:
-    out = [n & 0x7F]
-    n >>= 7
-    while n:
-        out.append(0x80 | (n & 0x7F))
-        n >>= 7
-    return bytes(reversed(out))
-
-
-def chunk(cid: bytes, body: bytes) -> bytes:
-    return cid + struct.pack(">I", len(body)) + body
-
-
-def smf(*tracks: bytes, fmt: int = 1, division: int = 480, ntracks: int | None = None) -> bytes:
-    header = chunk(b"MThd", struct.pack(">HHH", fmt, len(tracks) if ntracks is None else ntracks, division))
-    return header + b"".join(chunk(b"MTrk", t) for t in tracks)
-
-
-EOT = b"\x00\xff\x2f\x00"
-
-
-def ev(delta: int, *data: int) -> bytes:
-    return vlq(delta) + bytes(data)
+from helpers import EOT, MB, big_midi, chunk, ev, smf  # raw SMF builders: running status, odd headers
 
 
 def notes_of(piece: Piece):
@@ -252,6 +228,74 @@ def test_file_size_limit_and_bad_paths(tmp_path):
     with pytest.raises(ReaderError, match="unsupported"):
         read_file(tmp_path / "notes.txt")
     assert {".mid", ".midi", ".kar", ".mxl", ".xml", ".musicxml", ".krn", ".abc"} == set(READABLE_EXTS)
+
+
+def test_a_real_50_mb_file_is_refused_by_default_and_read_under_a_higher_limit(tmp_path):
+    big = big_midi(tmp_path / "big.mid", 50)  # a valid MIDI file padded by an unknown chunk (sparse)
+    assert big.stat().st_size == 50 * MB
+    with pytest.raises(ReaderError) as err:
+        read_file(big)  # the documented default: --max-file-mb 20
+    assert str(err.value) == "file is 50.0 MB, over the --max-file-mb limit of 20"
+    (piece,) = read_file(big, max_file_mb=60)
+    assert notes_of(piece) == [(0.0, 1.0, 60, 80, 0, False)]
+
+
+def test_header_only_no_tracks_and_no_notes():
+    header_only = smf()  # MThd saying one track, and nothing after it
+    assert len(header_only) == 14
+    for data in (header_only, smf(ntracks=0)):
+        with pytest.raises(ReaderError, match=r"^no MIDI tracks \(MTrk chunks\) in file$"):
+            read_midi_bytes(data)
+    eot_only = read_midi_bytes(smf(ev(0, 0xFF, 0x51, 3, 7, 0xA1, 0x20) + EOT, EOT))
+    assert eot_only.notes == [] and eot_only.tempos == [Tempo(0.0, 120.0)] and eot_only.stats == {}
+
+
+def test_tempo_zero_and_absurd_tempi_keep_the_notes():
+    tempo = lambda us: (0xFF, 0x51, 3, us >> 16, (us >> 8) & 0xFF, us & 0xFF)  # noqa: E731
+    track = ev(0, *tempo(0)) + ev(0, *tempo(1)) + ev(0, 0x90, 60, 80) + ev(480, 0x80, 60, 0) + EOT
+    piece = read_midi_bytes(smf(track))
+    assert notes_of(piece) == [(0.0, 1.0, 60, 80, 0, False)]
+    assert piece.tempos == [] and piece.stats == {"bad_tempo": 2}
+
+
+def test_unreadable_files_are_one_line_reader_errors(tmp_path, monkeypatch):
+    midi = tmp_path / "locked.mid"
+    midi.write_bytes(smf(ev(0, 0x90, 60, 80) + ev(480, 0x80, 60, 0) + EOT))
+    abc = tmp_path / "locked.abc"
+    abc.write_text(ABC)
+    for p in (midi, abc):
+        p.chmod(0o000)  # enough for a normal user; root reads it anyway, so the read is refused below
+    real = pathlib.Path.read_bytes
+
+    def refuse(self):
+        if self.name.startswith("locked"):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(pathlib.Path, "read_bytes", refuse)
+    for p in (midi, abc):
+        with pytest.raises(ReaderError) as err:
+            read_file(p)
+        assert str(err.value) == "cannot read file: Permission denied"
+
+
+def test_symlink_loops_dangling_links_and_non_utf8_names(tmp_path):
+    loop = tmp_path / "loop.mid"
+    loop.symlink_to(loop)
+    with pytest.raises(ReaderError, match="^cannot read file: Too many levels of symbolic links$"):
+        read_file(loop)
+    dangling = tmp_path / "dangling.mid"
+    dangling.symlink_to(tmp_path / "nowhere.mid")
+    with pytest.raises(ReaderError, match="^file not found$"):
+        read_file(dangling)
+    raw = os.path.join(os.fsencode(tmp_path), b"caf\xe9.mid")  # Latin-1 bytes: not valid UTF-8
+    fd = os.open(raw, os.O_WRONLY | os.O_CREAT, 0o644)
+    os.write(fd, smf(ev(0, 0x90, 60, 80) + ev(480, 0x80, 60, 0) + EOT))
+    os.close(fd)
+    (path,) = [p for p in tmp_path.iterdir() if p.name.startswith("caf")]
+    assert path.name == "caf\udce9.mid"  # how Python spells the undecodable byte
+    (piece,) = read_file(path)
+    assert piece.source == str(path) and notes_of(piece) == [(0.0, 1.0, 60, 80, 0, False)]
 
 
 _VALID = smf(

@@ -20,7 +20,9 @@ from hypothesis import strategies as st
 
 from melodygru.errors import TokenizerError
 from melodygru.events import DEFAULT_VELOCITY, Note, Piece, Tempo, TimeSignature
+from melodygru.readers import read_midi_bytes
 from melodygru.tokenizer import Tokenizer, TokenizerConfig
+from melodygru.writers import midi_bytes
 
 PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FEW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -103,6 +105,26 @@ def decoded_keys(piece, spq):
         assert abs(on - round(on)) < 1e-9 and abs(du - round(du)) < 1e-9, n
         keys[(n.pitch, round(on), round(du))] += 1
     return keys
+
+
+def assert_valid_music(tok, piece):
+    """What "decodes to valid music" means: every note, tempo and meter is one the tokenizer could
+    have encoded, and the piece writes a Standard MIDI File that reads back with the same notes."""
+    c, spq = tok.config, tok.config.steps_per_quarter
+    assert isinstance(piece, Piece)
+    for n in piece.notes:
+        on, du = n.onset * spq, n.duration * spq
+        assert on >= 0 and abs(on - round(on)) < 1e-9 and du >= 1 and abs(du - round(du)) < 1e-9, n
+        assert c.pitch_low <= n.pitch <= c.pitch_high and 1 <= n.velocity <= 127, n
+        assert 0 <= n.program <= 127 and (not n.is_drum or c.drums), n
+    for t in piece.tempos:
+        assert t.time >= 0 and c.tempo_min <= t.bpm <= c.tempo_max, t
+    assert piece.time_signatures and piece.time_signatures[0].time == 0
+    for m in piece.time_signatures:
+        assert (m.numerator, m.denominator) in tok.meters, m
+    back = read_midi_bytes(midi_bytes(piece))  # (overlapping notes of one pitch may pair up differently)
+    assert Counter((n.pitch, round(n.onset * spq)) for n in back.notes) == \
+        Counter((n.pitch, round(n.onset * spq)) for n in piece.notes)
 
 
 _CHECKED_STATES = set()  # (tokenizer config, state) pairs whose whole mask was compared already
@@ -534,6 +556,7 @@ def test_any_sequence_the_grammar_allows_decodes_strictly(tok, seed, steps):
             last = int(value)
 
     out = tok.decode(ids, strict=True)
+    assert_valid_music(tok, out)
     assert reference_notes(tok, ids) == decoded_keys(out, spq)
     ended_inside_a_note = tok.kinds[ids[-1]] in ("PITCH", "VEL")  # a pitch without its duration yet
     assert out.stats["incomplete_notes"] == int(ended_inside_a_note)
@@ -579,7 +602,7 @@ def test_random_ids_decode_leniently_and_strict_agrees_with_the_grammar(tok, dat
     ids = [tok.bos] + body if data.draw(st.booleans()) else body
 
     piece = tok.decode(ids)  # never raises for in-vocabulary ids
-    assert isinstance(piece, Piece)
+    assert_valid_music(tok, piece)
 
     # lenient decoding is strict decoding of the tokens the grammar accepts, in order
     g, state, accepted, skipped = tok.grammar, tok.grammar.initial_state(), [tok.bos], 0
@@ -614,6 +637,41 @@ def test_only_out_of_vocabulary_ids_make_decoding_raise(ids):
         for strict in (False, True):
             with pytest.raises(TokenizerError, match=f"token id {bad} is outside the vocabulary"):
                 DEFAULT.decode(ids, strict=strict)
+
+
+@tokenizers
+@PROPERTY
+@given(seed=st.integers(0, 2**32 - 1), steps=st.integers(0, 150),
+       edits=st.lists(st.tuples(st.sampled_from(["set", "insert", "delete", "swap"]), st.integers(0, 10**6),
+                                st.integers(-3, 10**6)), min_size=1, max_size=8))
+def test_mutated_valid_sequences_decode_to_valid_music_or_raise_tokenizer_error(tok, seed, steps, edits):
+    """A grammar-valid sequence with a few tokens changed, inserted, deleted or swapped (some of
+    them out of the vocabulary): decoding gives valid music or raises TokenizerError, nothing else."""
+    ids = random_walk(tok, np.random.default_rng(seed), steps)
+    n = len(tok)
+    for op, where, value in edits:
+        token = value if value < 0 else value % (n + 3)  # mostly in the vocabulary, a few outside it
+        pos = where % (len(ids) + 1)
+        if op == "insert" or not ids:
+            ids.insert(pos, token)
+        elif op == "set":
+            ids[pos % len(ids)] = token
+        elif op == "delete":
+            del ids[pos % len(ids)]
+        else:
+            j = (pos + 1) % len(ids)
+            ids[pos % len(ids)], ids[j] = ids[j], ids[pos % len(ids)]
+    in_vocab = all(0 <= t < n for t in ids)
+    with_bos = ids if ids and ids[0] == tok.bos else [tok.bos] + ids
+    for strict in (False, True):
+        try:
+            piece = tok.decode(ids, strict=strict)
+        except TokenizerError as e:
+            assert str(e) and "\n" not in str(e)
+            assert not in_vocab or (strict and not tok.grammar.is_valid(with_bos)), (strict, str(e))
+        else:
+            assert in_vocab and (not strict or tok.grammar.is_valid(with_bos))
+            assert_valid_music(tok, piece)
 
 
 def test_decode_accepts_arrays_and_refuses_non_integer_ids():
