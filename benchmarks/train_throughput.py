@@ -13,7 +13,7 @@ Measurements are interleaved round by round (melodygru epoch, model.fit, PyTorch
 machine slows all three alike; each reports its median round. Warmup (tracing, XLA compilation,
 the first steps) is excluded. torch is a benchmark-only dependency (`pip install torch`).
 
-Run: python benchmarks/train_throughput.py [--rounds 5] [--steps 3] [--keras-gru]
+Run: python benchmarks/train_throughput.py [--rounds 3] [--steps 12] [--keras-gru]   (about 10 minutes)
 """
 
 from __future__ import annotations
@@ -102,8 +102,10 @@ def median(values):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5, help="measured rounds per contender (after one warmup)")
-    parser.add_argument("--steps", type=int, default=3, help="training steps per round")
+    parser.add_argument("--rounds", type=int, default=3, help="measured rounds per contender (after one warmup)")
+    # a real epoch has hundreds of steps: 12 per round keeps per-epoch setup (and PyTorch's slower
+    # first steps after a pause) from weighing more than they do in training
+    parser.add_argument("--steps", type=int, default=12, help="training steps per round")
     parser.add_argument("--keras-gru", action="store_true",
                         help="train melodygru with keras.layers.GRU instead of its fused CPU GRU (to compare the loops alone)")
     parser.add_argument("--torch-worker", type=int, default=None, help=argparse.SUPPRESS)

@@ -433,16 +433,17 @@ def _resume_settings(ctx, run_dir, paths, corpora, tokenizer, options):
               help="Run directory from `melodygru train` (model.keras, tokenizer.json, config.json). "
                    "[default: the shipped checkpoints/bach]")
 @click.option("--length", "-n", type=click.IntRange(1, 1_000_000), default=512, show_default=True,
-              help="New tokens per sample (after the primer); a note takes about 3-4.")
+              help="New tokens per sample (after the primer); a note takes 2-4 (PITCH [VEL] DUR, a POS per onset).")
 @click.option("--num-samples", "-k", type=click.IntRange(1, 4096), default=1, show_default=True,
               help="Samples to write; all are decoded together as one batch.")
 @click.option("--temperature", "-t", type=click.FloatRange(0, 100), default=None,
               help="Divides the logits: < 1 safer, > 1 wilder, 0 always the likeliest token. "
                    "[default: the checkpoint's sampling.json (0.8 for the shipped models), else 1.0]")
-@click.option("--top-k", type=click.IntRange(0), default=0, show_default=True,
-              help="Sample only among the K likeliest tokens (0: off).")
-@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True,
-              help="Sample only among the likeliest tokens that together reach probability P (1: off).")
+@click.option("--top-k", type=click.IntRange(0), default=None,
+              help="Sample only among the K likeliest tokens (0: off). [default: the checkpoint's sampling.json, else 0]")
+@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Sample only among the likeliest tokens that together reach probability P (1: off). "
+                   "[default: the checkpoint's sampling.json, else 1]")
 @click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=None,
               help="Same seed, same files, byte for byte. [default: a random seed, printed]")
 @click.option("--primer", type=click.Path(path_type=Path), default=None,

@@ -47,7 +47,7 @@ def register(main: click.Group) -> click.Command:
     @click.option("--train-corpus", "train_corpora", multiple=True, type=click.Choice(["bach", "folk"]),
                   help="A built-in corpus as the baselines' training set.")
     @click.option("--ngram-order", type=click.IntRange(2, 8), default=6, show_default=True,
-                  help="n of the n-gram baseline (a note is 3-4 tokens, so 6 sees one note back).")
+                  help="n of the n-gram baseline (a note is 2-4 tokens, so 6 sees at least one note back).")
     @click.option("--jobs", "-j", type=click.IntRange(1, 512), default=None,
                   help="Parallel worker processes for reading files. [default: all cores]")
     @click.option("--max-file-mb", type=click.FloatRange(0, min_open=True), default=20.0, show_default=True,

@@ -31,7 +31,7 @@ from .ngram import NGramModel, UnigramModel
 from .tokenizer import Tokenizer
 
 LN2 = math.log(2.0)
-# A note is 3-4 tokens (POS PITCH VEL DUR), so 6 sees one whole note back; on the Bach chorales
+# A note is 2-4 tokens (PITCH [VEL] DUR, and a POS per onset), so 6 sees at least one whole note back; on the Bach chorales
 # (90/10 split) held-out nats/token fall 1.63 (3), 1.27 (4), 1.18 (5), 1.17 (6): 6 is the strongest
 # baseline within the usual 3-6.
 DEFAULT_NGRAM_ORDER = 6

@@ -377,7 +377,9 @@ class GenerateResult:
     def lines(self) -> list[str]:
         s = self.settings
         out = [f"{self.checkpoint} ({self.description}): {len(self.files)} x {s['length']} tokens in "
-               f"{self.decode_seconds:.2f} s, seed {self.seed}, temperature {s['temperature']:g}"]
+               f"{self.decode_seconds:.2f} s, seed {self.seed}, temperature {s['temperature']:g}"
+               + (f", top-k {s['top_k']}" if s["top_k"] else "")
+               + (f", top-p {s['top_p']:g}" if s["top_p"] < 1 else "")]
         if self.primer:
             p = self.primer
             changes = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(p.lossy.items()))
@@ -390,22 +392,54 @@ class GenerateResult:
         return out
 
 
-def recommended_temperature(run_dir: Path) -> float:
-    """The temperature in the run directory's `sampling.json` (chosen after training by comparing
-    samples with the training corpus, see checkpoints/*/TRAINED.md), else 1.0 (the model as trained)."""
+SAMPLING_FILE = "sampling.json"
+# what `generate` uses when neither the options nor the run's sampling.json say otherwise
+SAMPLING_DEFAULTS = {"temperature": 1.0, "top_k": 0, "top_p": 1.0}
+
+
+def recommended_sampling(run_dir: Path) -> dict:
+    """The sampling settings a run directory recommends in its `sampling.json` (chosen after
+    training by comparing samples with the training corpus, see checkpoints/*/TRAINED.md).
+
+    The file may set any of `temperature` (0..100), `top_k` (integer >= 0, 0 = off) and `top_p`
+    (0 < p <= 1, 1 = off); what it leaves out, or a missing file, takes `SAMPLING_DEFAULTS` (the
+    model as trained). Other keys (such as a `chosen_by` note) are ignored.
+
+    Raises:
+        CheckpointError: the file is unreadable, not a JSON object, or holds a value out of range.
+    """
+    path = Path(run_dir) / SAMPLING_FILE
     try:
-        value = json.loads((Path(run_dir) / "sampling.json").read_text(encoding="utf-8"))["temperature"]
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return 1.0
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"checkpoint {run_dir}: sampling.json is not usable ({e})") from None
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 100:
-        raise CheckpointError(f"checkpoint {run_dir}: sampling.json temperature must be a number in 0..100")
-    return float(value)
+        return dict(SAMPLING_DEFAULTS)
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {run_dir}: {SAMPLING_FILE} is not usable ({e})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"checkpoint {run_dir}: {SAMPLING_FILE} must hold a JSON object")
+    out = dict(SAMPLING_DEFAULTS)
+    checks = {
+        "temperature": (lambda v: 0 <= v <= 100, "a number in 0..100"),
+        "top_k": (lambda v: v >= 0 and float(v).is_integer(), "a whole number >= 0"),
+        "top_p": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    }
+    for key, (ok, what) in checks.items():
+        if key not in data:
+            continue
+        value = data[key]
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not ok(value):
+            raise CheckpointError(f"checkpoint {run_dir}: {SAMPLING_FILE} {key} must be {what}")
+        out[key] = int(value) if key == "top_k" else float(value)
+    return out
+
+
+def recommended_temperature(run_dir: Path) -> float:
+    """The temperature of `recommended_sampling`."""
+    return recommended_sampling(run_dir)["temperature"]
 
 
 def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperature: float | None = None,
-             top_k: int = 0, top_p: float = 1.0, seed: int | None = None, primer=None, primer_bars: int = 4,
+             top_k: int | None = None, top_p: float | None = None, seed: int | None = None, primer=None, primer_bars: int = 4,
              allow_end: bool = False, tempo: float | None = None, program: int | None = None,
              out_dir="samples", audio: bool = False, plot: bool = False, force: bool = False) -> GenerateResult:
     """Load a run directory, sample, and write the files: everything `melodygru generate` does.
@@ -413,7 +447,8 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
     Args:
         checkpoint: run directory; None is the shipped default model.
         length: new tokens per sample (after the primer).
-        temperature: None takes the run directory's recommended one (`recommended_temperature`).
+        temperature, top_k, top_p: None takes the run directory's recommended value
+            (`recommended_sampling`: its sampling.json, else 1.0 / 0 / 1.0).
         seed: None draws one (reported, so the run can be repeated).
         primer: path of a MIDI or score file whose first `primer_bars` bars (0: all) open every sample.
         Other arguments: see `sample` and `write_samples`.
@@ -426,8 +461,11 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
     if seed is None:
         seed = secrets.randbelow(MAX_SEED + 1)
     ckpt = load_checkpoint(checkpoint)
-    if temperature is None:
-        temperature = recommended_temperature(ckpt.path)
+    if temperature is None or top_k is None or top_p is None:
+        recommended = recommended_sampling(ckpt.path)
+        temperature = recommended["temperature"] if temperature is None else temperature
+        top_k = recommended["top_k"] if top_k is None else top_k
+        top_p = recommended["top_p"] if top_p is None else top_p
     loaded_primer = load_primer(primer, ckpt.tokenizer, primer_bars) if primer is not None else None
     start = time.perf_counter()
     samples = sample(ckpt, length, num_samples, temperature, top_k, top_p, seed, loaded_primer,

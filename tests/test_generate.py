@@ -268,3 +268,25 @@ def test_default_temperature_comes_from_sampling_json(run_dir, tmp_path):
     assert summary["temperature"] == 1.5  # an explicit option wins
     (run / "sampling.json").write_text('{"temperature": "warm"}')
     one_line_error(gen(run, tmp_path / "e", "--length", 32), "sampling.json")
+
+
+def test_sampling_json_also_sets_top_k_and_top_p(run_dir, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    (run / "sampling.json").write_text(json.dumps({"temperature": 0.9, "top_p": 0.5, "chosen_by": "a note"}))
+    res = ok(gen(run, tmp_path / "a", "--length", 48, "--seed", 5))
+    assert "temperature 0.9, top-p 0.5" in res.output and "top-k" not in res.output
+    summary = json.loads(ok(gen(run, tmp_path / "b", "--length", 48, "--seed", 5, "--json")).output)
+    assert (summary["temperature"], summary["top_k"], summary["top_p"]) == (0.9, 0, 0.5)
+    # the same as giving the options by hand: the same bytes
+    ok(gen(run, tmp_path / "c", "--length", 48, "--seed", 5, "--temperature", 0.9, "--top-p", 0.5))
+    assert (tmp_path / "a" / "sample-001.mid").read_bytes() == (tmp_path / "c" / "sample-001.mid").read_bytes()
+    # an explicit option wins over the file; top-k comes from the file when it sets one
+    (run / "sampling.json").write_text(json.dumps({"top_k": 3, "top_p": 0.5}))
+    summary = json.loads(ok(gen(run, tmp_path / "d", "--length", 48, "--top-p", 1, "--json")).output)
+    assert (summary["temperature"], summary["top_k"], summary["top_p"]) == (1.0, 3, 1.0)
+    for bad in ('{"top_p": 0}', '{"top_p": 1.5}', '{"top_k": -1}', '{"top_k": 2.5}', '[0.8]', '{"top_k": true}'):
+        (run / "sampling.json").write_text(bad)
+        one_line_error(gen(run, tmp_path / "e", "--length", 32), "sampling.json")
