@@ -364,6 +364,52 @@ def test_kill_9_during_a_save_leaves_a_readable_resumable_run(tmp_path):
     assert len(list(run_dir.glob("last-*"))) == 2, context
 
 
+def test_kill_9_at_random_moments_three_times_then_resume_to_the_end(tmp_path):
+    """kill -9 anywhere in a training epoch or save, resume, again: nothing is lost but the epoch
+    under way, and the final history is the same sequence of epochs as an uninterrupted run."""
+    import keras
+
+    run_dir = tmp_path / "run"
+    rng = random.Random()
+    epochs = 10
+    config = {**FAST, "epochs": epochs}
+    kills = []
+    resume = False
+    for _ in range(3):
+        proc = _run_script({"run_dir": str(run_dir), "config": config, "pieces": 60, "resume": resume})
+        try:
+            wanted = rng.randint(1, 2)  # let 1-2 epochs of this process finish, then kill mid-way
+            seen = 0
+            for line in proc.stdout:
+                if line.startswith("epoch "):
+                    seen += 1
+                    if seen == wanted:
+                        break
+            assert proc.poll() is None, "the run finished before it could be killed"
+            time.sleep(rng.uniform(0.0, 0.4))  # somewhere in the next epoch, its evaluation or its saves
+            os.kill(proc.pid, signal.SIGKILL)
+        finally:
+            proc.kill()
+            proc.wait()
+        state = json.loads((run_dir / rd.STATE).read_text())
+        kills.append(state["epoch"])
+        context = f"kills after epochs {kills}"
+        assert (run_dir / state["weights"]).is_file() and (run_dir / state["optimizer"]).is_file(), context
+        keras.saving.load_model(run_dir / rd.MODEL, safe_mode=True, compile=False)
+        history = rd.read_history(run_dir / rd.HISTORY)
+        assert [r["epoch"] for r in history][: state["epoch"]] == list(range(1, state["epoch"] + 1)), context
+        resume = True
+    assert kills == sorted(kills) and kills[-1] < epochs
+    proc = _run_script({"run_dir": str(run_dir), "config": config, "pieces": 60, "resume": True})
+    output, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, output
+    assert f"resuming after epoch {kills[-1]}" in output
+    history = rd.read_history(run_dir / rd.HISTORY)
+    assert [r["epoch"] for r in history] == list(range(1, epochs + 1)), f"kills after epochs {kills}"
+    assert json.loads((run_dir / rd.STATE).read_text())["epoch"] == epochs
+    assert not list(run_dir.glob(".tmp-*")) and len(list(run_dir.glob("last-*"))) == 2
+
+
 # ---------------------------------------------------------------- tf.distribute
 def _metrics_of(output: str) -> dict:
     line = [s for s in output.splitlines() if s.startswith("METRICS ")]
