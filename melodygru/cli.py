@@ -488,7 +488,7 @@ def generate(checkpoint, length, num_samples, temperature, top_k, top_p, seed, p
 
 from .cli_evaluate import register as _register_evaluate  # noqa: E402
 
-_register_evaluate(main)
+_register_evaluate(main, tokenizer_options, _TOKENIZER_PARAMS)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

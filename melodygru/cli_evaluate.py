@@ -24,8 +24,13 @@ def _jsonable(x):
     return x
 
 
-def register(main: click.Group) -> click.Command:
-    """Add the `evaluate` command to `main` and return it."""
+def register(main: click.Group, tokenizer_options=None, tokenizer_params=None) -> click.Command:
+    """Add the `evaluate` command to `main` and return it, with cli.py's tokenizer options
+    (passed in by cli.py itself, which is still being imported when it calls this)."""
+    if tokenizer_options is None or tokenizer_params is None:
+        from .cli import _TOKENIZER_PARAMS, tokenizer_options
+        tokenizer_params = _TOKENIZER_PARAMS
+    TOKENIZER_PARAMS = tokenizer_params
 
     @main.command("evaluate")
     @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
@@ -57,8 +62,10 @@ def register(main: click.Group) -> click.Command:
                   help="Token cache folder. [default: $MELODYGRU_CACHE_DIR or the user cache dir]")
     @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
     @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-    def evaluate(paths, checkpoint, corpora, references, samples, plot, with_baselines, train_paths, train_corpora,
-                 ngram_order, jobs, max_file_mb, no_cache, cache_dir, as_json, quiet):
+    @tokenizer_options
+    @click.pass_context
+    def evaluate(ctx, paths, checkpoint, corpora, references, samples, plot, with_baselines, train_paths, train_corpora,
+                 ngram_order, jobs, max_file_mb, no_cache, cache_dir, as_json, quiet, tokenizer):
         """Score a trained model on held-out pieces, and/or compare generated samples with a corpus.
 
         \b
@@ -71,6 +78,13 @@ def register(main: click.Group) -> click.Command:
         samples against the reference set (medians and the overlap of their distributions, 1 = same),
         and the samples that are more repetitive than any reference piece.
         """
+        # the tokenizer options only pick how the pieces are read (and so which token cache is hit,
+        # e.g. the one `train --velocity-bins 0` filled); with --checkpoint the run's tokenizer is used
+        given = [name for name in TOKENIZER_PARAMS
+                 if ctx.get_parameter_source(name) not in (click.core.ParameterSource.DEFAULT, None)]
+        if given and checkpoint is not None:
+            flags = [p.opts[0] for p in ctx.command.params if p.name in given]
+            raise click.UsageError("--checkpoint decides the tokenizer: drop " + ", ".join(flags))
         held = [*paths, *references]
         if not held and not corpora:
             raise click.UsageError("give the held-out / reference pieces: PATH..., --reference PATH or --corpus NAME")
@@ -79,7 +93,7 @@ def register(main: click.Group) -> click.Command:
         result = run(checkpoint, held, corpora, samples=samples, with_baselines=with_baselines,
                      train_paths=train_paths, train_corpora=train_corpora, ngram_order=ngram_order, plot=plot,
                      jobs=jobs, cache_dir=cache_dir, use_cache=not no_cache, max_file_mb=max_file_mb,
-                     progress=not quiet)
+                     progress=not quiet, tokenizer=tokenizer if given else None)
         if as_json:
             click.echo(json.dumps(_jsonable(result.as_dict()), indent=1))
         else:

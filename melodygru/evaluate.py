@@ -331,7 +331,8 @@ def _read_set(paths, corpora, tokenizer, what: str, **corpus_kw):
 
 def evaluate(checkpoint=None, paths=(), corpora=(), samples=None, with_baselines: bool = False, train_paths=(),
              train_corpora=(), ngram_order: int = DEFAULT_NGRAM_ORDER, plot=None, jobs=None, cache_dir=None,
-             use_cache: bool = True, max_file_mb: float = 20.0, progress: bool = True) -> EvaluationResult:
+             use_cache: bool = True, max_file_mb: float = 20.0, progress: bool = True,
+             tokenizer: Tokenizer | None = None) -> EvaluationResult:
     """Everything `melodygru evaluate` does; see the module docstring and `cli_evaluate`.
 
     Args:
@@ -342,6 +343,9 @@ def evaluate(checkpoint=None, paths=(), corpora=(), samples=None, with_baselines
         train_paths, train_corpora: the baselines' training pieces [default: the run's recorded sources].
         ngram_order: the n-gram's n.
         plot: PNG path for the statistics' distributions.
+        tokenizer: how to read the pieces when no checkpoint decides it [default: `Tokenizer()`].
+            The statistics do not depend on it (beyond the grid); it decides which token cache is
+            used, e.g. the one `train --velocity-bins 0` filled.
     """
     if checkpoint is None and samples is None:
         raise MelodyGRUError("nothing to evaluate: give --checkpoint (likelihood) and/or --samples (statistics)")
@@ -349,7 +353,12 @@ def evaluate(checkpoint=None, paths=(), corpora=(), samples=None, with_baselines
         raise MelodyGRUError("--baselines compares against a model: give --checkpoint too")
     if plot is not None and samples is None:
         raise MelodyGRUError("--plot draws the sample statistics: give --samples too")
-    tokenizer = load_run_tokenizer(checkpoint) if checkpoint is not None else Tokenizer()
+    if checkpoint is not None:
+        run_tokenizer = load_run_tokenizer(checkpoint)
+        if tokenizer is not None and tokenizer != run_tokenizer:
+            raise MelodyGRUError(f"the checkpoint {checkpoint} decides the tokenizer: drop the tokenizer options")
+        tokenizer = run_tokenizer
+    tokenizer = tokenizer or Tokenizer()
     kw = dict(jobs=jobs, cache_dir=cache_dir, use_cache=use_cache, max_file_mb=max_file_mb, progress=progress)
     result = EvaluationResult()
     held, report = _read_set(paths, corpora, tokenizer, "held-out" if checkpoint else "reference", **kw)

@@ -197,6 +197,30 @@ def test_cli_errors(cli, run_dir, tmp_path):
     assert res.exit_code == 2 and "--checkpoint" in res.output
 
 
+def test_tokenizer_options_pick_the_reference_cache(cli, run_dir, tmp_path):
+    from melodygru.cli import main
+
+    ref = music(tmp_path / "ref", [55, 60, 62, 64])
+    samples = music(tmp_path / "samples", [60, 72])
+    cache = tmp_path / "cache"  # the cli fixture's MELODYGRU_CACHE_DIR
+    res = CliRunner().invoke(main, ["prepare", str(ref), "--velocity-bins", "0", "-q"])
+    assert res.exit_code == 0, res.output
+    entries = sorted(cache.rglob("*.npz"))
+    assert len(entries) == 4
+    # the same options read the reference from the cache `prepare` (or `train`) filled...
+    same = cli(["--samples", samples, "--reference", ref, "--velocity-bins", "0", "--json", "-q"])
+    assert same.exit_code == 0, same.output
+    assert sorted(cache.rglob("*.npz")) == entries
+    # ...the default tokenizer is another cache key, with the same statistics
+    default = cli(["--samples", samples, "--reference", ref, "--json", "-q"])
+    assert default.exit_code == 0, default.output
+    assert len(list(cache.rglob("*.npz"))) == 8
+    assert json.loads(same.output)["statistics"] == json.loads(default.output)["statistics"]
+    # with a checkpoint the run decides: a tokenizer option is refused in one line
+    res = cli(["--checkpoint", run_dir, ref, "--grid", "4"])
+    assert res.exit_code == 2 and "--checkpoint decides the tokenizer: drop --grid" in res.output
+
+
 def test_statistics_do_not_import_tensorflow(tmp_path):
     music(tmp_path / "ref", [60, 62])
     music(tmp_path / "s", [64])
