@@ -2,7 +2,7 @@
 # Rebuilds samples/ from the shipped models: three pieces of 512 tokens from each, as MIDI with a
 # piano-roll PNG, plus one short piece (128 tokens) with a WAV to listen to straight away. Every
 # call is seeded: the same seed gives the same MIDI files byte for byte on the same versions.
-# Each model samples at its recommended temperature (checkpoints/NAME/sampling.json).
+# Each model samples with its recommended settings (checkpoints/NAME/sampling.json).
 #
 #   bash samples/make_samples.sh            # from the repository root, after `pip install -e .`
 set -euo pipefail
