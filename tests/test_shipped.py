@@ -37,7 +37,10 @@ def test_shipped_run_dir_is_complete_small_and_documented(name):
     assert name in config["data"]["corpora"]
     metrics = json.loads((run / "metrics.json").read_text())
     assert 0 < metrics["best_val_loss"] < 3.0
-    assert 0 < json.loads((run / "sampling.json").read_text())["temperature"] <= 1.0
+    from melodygru.generate import recommended_sampling
+
+    sampling = recommended_sampling(run)  # raises on a value out of range
+    assert 0 < sampling["temperature"] <= 1.0 and 0 < sampling["top_p"] <= 1.0
     trained = (run / "TRAINED.md").read_text()
     assert f"melodygru train --corpus {name}" in trained
 
