@@ -433,11 +433,6 @@ def recommended_sampling(run_dir: Path) -> dict:
     return out
 
 
-def recommended_temperature(run_dir: Path) -> float:
-    """The temperature of `recommended_sampling`."""
-    return recommended_sampling(run_dir)["temperature"]
-
-
 def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperature: float | None = None,
              top_k: int | None = None, top_p: float | None = None, seed: int | None = None, primer=None, primer_bars: int = 4,
              allow_end: bool = False, tempo: float | None = None, program: int | None = None,

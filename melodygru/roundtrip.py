@@ -125,12 +125,10 @@ def roundtrip(paths=(), corpora=(), out_dir=".", tokenizer=None, jobs=None, max_
                     i = futures[fut]
                     try:
                         rows[i] = fut.result()
-                    except OSError as e:
-                        if e.errno in DISK_FULL_ERRNOS:
+                    except Exception as e:
+                        if isinstance(e, OSError) and e.errno in DISK_FULL_ERRNOS:
                             pool.shutdown(wait=True, cancel_futures=True)
                             raise
-                        rows[i] = RoundtripRow(tasks[i][1], skip=f"worker failed ({type(e).__name__})")
-                    except Exception as e:
                         rows[i] = RoundtripRow(tasks[i][1], skip=f"worker failed ({type(e).__name__})")
                     bar.update(1)
     finally:
