@@ -36,19 +36,24 @@ PUBLISHED = [  # (model, test NLL per step in nats, source) from ../shared/data/
     ("RNN-RBM", 6.27, "Boulanger-Lewandowski et al. 2012"),
     ("RNN-NADE", 5.56, "Boulanger-Lewandowski et al. 2012"),
 ]
-# The GRU settings: 2x256 as the `small` preset, windows of 256 tokens (a chorale step is ~9
-# tokens) and no velocity (the data has none), 130 epochs with warmup + cosine decay. Chosen on
-# `valid` only (histories in benchmarks/results/):
+# The tokens: a quarter-note grid (every onset and duration of the data is a whole quarter), no
+# velocity (the data has none), and one DUR shared by the notes of a step (they all last a quarter):
+# a step is POS + its pitches + DUR, ~6.2 tokens instead of ~9.1 with a DUR per note.
+TOKENIZER_OPTIONS = ["--grid", "1", "--velocity-bins", "0", "--shared-durations"]
+TOKENIZER_CONFIG = {"steps_per_quarter": 1, "velocity_bins": 0, "shared_durations": True}
+# The GRU settings: 2x256 as the `small` preset, windows of 256 tokens, warmup + cosine decay over a
+# fixed number of epochs that fits ~28 minutes. Chosen on `valid` only (histories in benchmarks/results/):
 # * batch 64 / lr 1e-3 was still at 12.66 nats per step after 18 epochs; batch 16 / lr 2e-3 (now
 #   the `train` defaults) passed that after 3;
-# * 60 epochs halving the rate on plateaus: 5.36 on valid (16.9 min); 130 epochs of cosine decay:
-#   4.95 (28 min, the time the issue allows);
-# * windows of 512 tokens learned more slowly per minute (half the updates per epoch; stopped).
-GRU_OPTIONS = ["--preset", "small", "--seq-len", "256", "--velocity-bins", "0",
-               "--lr-schedule", "cosine", "--epochs", "130", "--patience", "20"]
-# The LSTM trains ~2.4x fewer tokens/s on the CPU (no fused kernel): 55 epochs take about as long
-# as the GRU's 130, so the two rows compare models trained for the same wall time.
-LSTM_EPOCHS = 55
+# * per-note DURs on a 12-step grid: 60 epochs halving the rate on plateaus, 5.36 on valid (16.9 min);
+#   130 epochs of cosine decay, 4.95 (28 min);
+# * windows of 512 tokens learned more slowly per minute (half the updates per epoch; stopped);
+# * shared DURs on the quarter grid: a third fewer tokens, so 180 epochs in about the same time.
+GRU_OPTIONS = ["--preset", "small", "--seq-len", "256", *TOKENIZER_OPTIONS,
+               "--lr-schedule", "cosine", "--epochs", "180", "--patience", "20"]
+# The LSTM trains ~2.1x fewer tokens/s on the CPU (no fused kernel): this many epochs take about as
+# long as the GRU's, so the two rows compare models trained for the same wall time.
+LSTM_EPOCHS = 80
 
 
 def write_split(chorales, out_dir: Path) -> dict[str, int]:
@@ -75,7 +80,7 @@ def check_test_encoding(test_dir: Path, chorales) -> int:
     from melodygru.readers import read_file
     from melodygru.tokenizer import Tokenizer, TokenizerConfig
 
-    tok = Tokenizer(TokenizerConfig(velocity_bins=0))
+    tok = Tokenizer(TokenizerConfig(**TOKENIZER_CONFIG))
     total = 0
     for n, chorale in enumerate(chorales):
         want = sorted((i, p) for i, ps in enumerate(chorale) for p in set(ps))
@@ -129,7 +134,7 @@ def main() -> int:
 
     from melodygru.tokenizer import Tokenizer, TokenizerConfig
 
-    vocab = Tokenizer(TokenizerConfig(velocity_bins=0)).vocab_size
+    vocab = Tokenizer(TokenizerConfig(**TOKENIZER_CONFIG)).vocab_size
     options = list(GRU_OPTIONS)
     gru_params = param_count("gru", 256, 2, 128, vocab)
     if args.cell == "lstm":

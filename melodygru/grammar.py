@@ -7,6 +7,10 @@ A sequence is `BOS bar* EOS PAD*`, where
     note     = [PROGRAM] PITCH [VEL] DUR+            (PROGRAM only with `programs`, VEL only with velocity bins;
                                                       DUR may repeat only after the longest DUR: durations add)
 
+With shared durations a note may also end without DUR, right before the next note of its group
+starts: it then lasts as long as the next DUR+ says (`PITCH PITCH PITCH DUR` is a chord). A group
+still cannot end on a pitch, since a PITCH or VEL is followed only by DUR or another note.
+
 Two pieces of state are enough to check it: the previous token, and the current bar (its length in
 grid steps and the last position used). `Grammar.allowed` therefore needs one row of a token-by-token
 transition table plus a comparison on position tokens, which a compiled sampler can do with the
@@ -42,9 +46,11 @@ class Grammar:
         longest_duration: the id of the DUR token after which another DUR may follow.
         default_bar_steps: bar length before any TS token (4/4).
         bos: the BOS token id.
+        shared_durations: a note may leave out its DUR and take the next note's.
     """
 
-    def __init__(self, kinds, position_of, bar_steps_of, longest_duration, default_bar_steps, bos):
+    def __init__(self, kinds, position_of, bar_steps_of, longest_duration, default_bar_steps, bos,
+                 shared_durations=False):
         self.kinds = list(kinds)
         self.position_of = np.asarray(position_of, dtype=np.int32)
         self.bar_steps_of = np.asarray(bar_steps_of, dtype=np.int32)
@@ -55,6 +61,8 @@ class Grammar:
         # The kind-level rules of the module docstring, as "after X, any of these kinds".
         note_start = {"PROGRAM"} if "PROGRAM" in has else {"PITCH"}
         after_pitch = {"VEL"} if "VEL" in has else {"DUR"}
+        # where a note's duration is complete: after its DUR, or (shared) after its pitch and velocity
+        note_end = {"VEL"} if "VEL" in has else {"PITCH"}
         follows = {
             "PAD": {"PAD"},
             "BOS": {"BAR"},
@@ -68,6 +76,9 @@ class Grammar:
             "VEL": {"DUR"},
             "DUR": note_start | {"POS", "BAR", "EOS"},
         }
+        if shared_durations:
+            for kind in note_end:
+                follows[kind] = follows[kind] | note_start
         n = len(self.kinds)
         table = np.zeros((n, n), dtype=bool)
         for i, kind in enumerate(self.kinds):

@@ -8,6 +8,7 @@ reference it computes it independently (e.g. `reference_notes` re-derives onsets
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import random
@@ -35,6 +36,9 @@ TOKENIZERS = {
     "programs-drums": Tokenizer(TokenizerConfig(programs=True, drums=True, velocity_bins=5)),
     "coarse-grid": Tokenizer(TokenizerConfig(steps_per_quarter=4, max_bar_quarters=6, pitch_low=40, pitch_high=80,
                                              velocity_bins=127)),
+    "shared-durations": Tokenizer(TokenizerConfig(shared_durations=True)),
+    "shared-programs-no-velocity": Tokenizer(TokenizerConfig(shared_durations=True, programs=True, drums=True,
+                                                             velocity_bins=0, max_duration_quarters=2)),
 }
 tokenizers = pytest.mark.parametrize("tok", list(TOKENIZERS.values()), ids=list(TOKENIZERS))
 
@@ -70,15 +74,16 @@ def tempo_bins(tok, tempos, steps):
 
 def reference_notes(tok, ids):
     """Notes of a grammar-valid sequence, re-derived from the spec: bar starts add up the bar lengths
-    given by TS tokens (4/4 before any), a note's onset is its bar start plus POS, durations add up."""
+    given by TS tokens (4/4 before any), a note's onset is its bar start plus POS, durations add up;
+    with shared durations, pitches before a DUR all take that duration."""
     spq = tok.config.steps_per_quarter
     bar_len, bar_start, pos = 4 * spq, None, None
-    notes, pitch, dur = [], None, 0
+    notes, pitches, dur = [], [], 0
     for name in names(tok, ids):
         kind, _, value = name.partition("_")
-        if kind != "DUR" and pitch is not None and dur:
-            notes.append((pitch, pos, dur))
-            pitch, dur = None, 0
+        if kind != "DUR" and pitches and dur:
+            notes += [(p, pos, dur) for p in pitches]
+            pitches, dur = [], 0
         if kind == "BAR":
             bar_start = 0 if bar_start is None else bar_start + bar_len
         elif kind == "TS":
@@ -87,13 +92,13 @@ def reference_notes(tok, ids):
         elif kind == "POS":
             pos = bar_start + int(value)
         elif kind == "PITCH":
-            pitch = int(value)
+            pitches.append(int(value))
         elif kind == "DUR":
             dur += int(value)
         elif kind == "EOS":
             break
-    if pitch is not None and dur:
-        notes.append((pitch, pos, dur))
+    if pitches and dur:
+        notes += [(p, pos, dur) for p in pitches]
     return Counter(notes)
 
 
@@ -191,9 +196,10 @@ def grid_pieces(draw, tok, max_bars=16):
     for bar, where in groups:
         bar_start, meter = bars[bar]
         onset = bar_start + where % bar_steps(tok, meter)
-        for _ in range(draw(st.integers(1, 4))):  # a chord
+        chord_dur = draw(st.one_of(st.none(), st.integers(1, 2 * spq), st.integers(1, 40 * spq)))
+        for _ in range(draw(st.integers(1, 4))):  # a chord, its notes all as long or not
             pitch = draw(st.integers(c.pitch_low, c.pitch_high))
-            dur = draw(st.one_of(st.integers(1, 2 * spq), st.integers(1, 40 * spq)))
+            dur = chord_dur or draw(st.one_of(st.integers(1, 2 * spq), st.integers(1, 40 * spq)))
             program, drum = program_and_drum()
             notes.append(Note(onset / spq, dur / spq, pitch, draw(st.integers(1, 127)), program, drum))
     echoes = draw(st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 2 * spq), st.integers(1, 6 * spq)),
@@ -302,6 +308,71 @@ def test_every_duration_has_one_spelling(steps):
         assert not DEFAULT.grammar.is_valid(swapped)
         with pytest.raises(TokenizerError):
             DEFAULT.decode(swapped, strict=True)
+
+
+SHARED = TOKENIZERS["shared-durations"]
+
+
+def test_shared_durations_state_a_chords_length_once():
+    no_vel = Tokenizer(TokenizerConfig(shared_durations=True, velocity_bins=0))
+    piece = Piece([Note(0, 1, 60), Note(0, 1, 64), Note(0, 1, 67),  # a triad of quarters
+                   Note(1, 2, 48), Note(1, 1, 64), Note(1, 1, 67),  # a longer bass under a shorter pair
+                   Note(2, 9, 40), Note(2, 9, 52)])  # longer than the longest DUR: the sum is shared
+    toks = names(no_vel, no_vel.encode(piece))
+    assert toks[toks.index("POS_0"):] == [
+        "POS_0", "TEMPO_19", "PITCH_60", "PITCH_64", "PITCH_67", "DUR_12",
+        "POS_12", "PITCH_48", "DUR_24", "PITCH_64", "PITCH_67", "DUR_12",
+        "POS_24", "PITCH_40", "PITCH_52", "DUR_48", "DUR_48", "DUR_12", "EOS"]
+    for tok in (no_vel, SHARED):
+        out = tok.decode(tok.encode(piece), strict=True)
+        assert sorted((n.onset, n.duration, n.pitch) for n in out.notes) == \
+            sorted((n.onset, n.duration, n.pitch) for n in piece.notes)
+    # saved DUR tokens: 2 in the triad, 1 in the pair, 3 (48 + 48 + 12) in the long dyad
+    per_note = Tokenizer(TokenizerConfig(velocity_bins=0))
+    assert len(per_note.encode(piece)) - len(no_vel.encode(piece)) == 2 + 1 + 3
+
+
+def test_shared_durations_keep_each_notes_velocity_and_program():
+    tok = Tokenizer(TokenizerConfig(shared_durations=True, programs=True))
+    piece = Piece([Note(0, 1, 60, velocity=30, program=0), Note(0, 1, 60, velocity=120, program=40),
+                   Note(0, 1, 72, velocity=64, program=40)])
+    toks = names(tok, tok.encode(piece))
+    assert toks.count("DUR_12") == 1 and toks[-2] == "DUR_12"
+    out = tok.decode(tok.encode(piece), strict=True)
+    assert Counter(grid_key(tok, n) for n in out.notes) == Counter(grid_key(tok, n) for n in piece.notes)
+
+
+def test_shared_durations_grammar():
+    g, v = SHARED.grammar, SHARED.index
+
+    def valid(*toks):
+        return g.is_valid([SHARED.bos] + [v[t] for t in toks])
+
+    assert valid("BAR", "POS_0", "PITCH_60", "VEL_1", "PITCH_64", "VEL_2", "DUR_12", "POS_12",
+                 "PITCH_60", "VEL_1", "DUR_12", "EOS")
+    assert valid("BAR", "POS_0", "PITCH_60", "VEL_1", "DUR_12", "PITCH_64", "VEL_2", "DUR_6")  # own durations
+    assert not valid("BAR", "POS_0", "PITCH_60", "PITCH_64")  # the velocity still comes with its pitch
+    assert not valid("BAR", "POS_0", "PITCH_60", "VEL_1", "PITCH_64", "VEL_1", "POS_12")  # a group ends on a DUR
+    assert not valid("BAR", "POS_0", "PITCH_60", "VEL_1", "PITCH_64", "VEL_1", "EOS")
+    # without the option a pitch never waits for the next note's duration
+    assert not DEFAULT.grammar.is_valid([DEFAULT.bos] + [DEFAULT.index[t] for t in (
+        "BAR", "POS_0", "PITCH_60", "VEL_1", "PITCH_64", "VEL_2", "DUR_12")])
+    # a sequence cut inside a chord counts every note still waiting for its duration
+    cut = [SHARED.bos] + [v[t] for t in ("BAR", "POS_0", "PITCH_60", "VEL_1", "DUR_12", "POS_12",
+                                          "PITCH_62", "VEL_1", "PITCH_65", "VEL_1", "PITCH_69")]
+    out = SHARED.decode(cut, strict=True)
+    assert [n.pitch for n in out.notes] == [60] and out.stats["incomplete_notes"] == 3
+
+
+def test_settings_added_later_leave_older_configs_and_digests_unchanged():
+    d = TokenizerConfig().to_dict()
+    assert "shared_durations" not in d and TokenizerConfig.from_dict(d) == TokenizerConfig()
+    older = {k: v for k, v in dataclasses.asdict(TokenizerConfig()).items() if k != "shared_durations"}
+    # the digest a run or cache made before the setting existed (config.json's tokenizer_digest)
+    assert TokenizerConfig().digest() == hashlib.sha256(json.dumps(older, sort_keys=True).encode()).hexdigest()[:16]
+    on = TokenizerConfig(shared_durations=True)
+    assert on.to_dict()["shared_durations"] is True and on.digest() != TokenizerConfig().digest()
+    assert TokenizerConfig.from_dict(on.to_dict()) == on
 
 
 def test_empty_piece_states_bar_meter_and_tempo():
@@ -467,8 +538,9 @@ def test_velocity_bins_partition_1_to_127_and_decode_inside_their_bin(bins):
 
 
 # ----------------------------------------------------------------------------- transposition
-@pytest.mark.parametrize("tok", [DEFAULT, TOKENIZERS["programs-drums"], TOKENIZERS["coarse-grid"]],
-                         ids=["default", "programs-drums", "coarse-grid"])
+@pytest.mark.parametrize("tok", [DEFAULT, TOKENIZERS["programs-drums"], TOKENIZERS["coarse-grid"],
+                                 TOKENIZERS["shared-durations"]],
+                         ids=["default", "programs-drums", "coarse-grid", "shared-durations"])
 @FEW
 @given(data=st.data())
 def test_transposing_tokens_equals_encoding_the_transposed_piece(tok, data):
@@ -558,8 +630,12 @@ def test_any_sequence_the_grammar_allows_decodes_strictly(tok, seed, steps):
     out = tok.decode(ids, strict=True)
     assert_valid_music(tok, out)
     assert reference_notes(tok, ids) == decoded_keys(out, spq)
-    ended_inside_a_note = tok.kinds[ids[-1]] in ("PITCH", "VEL")  # a pitch without its duration yet
-    assert out.stats["incomplete_notes"] == int(ended_inside_a_note)
+    waiting = 0  # pitches at the end still without their duration (several when durations are shared)
+    for t in reversed(ids):
+        if tok.kinds[t] not in ("PITCH", "VEL", "PROGRAM"):
+            break
+        waiting += tok.kinds[t] == "PITCH"
+    assert out.stats["incomplete_notes"] == waiting
     # what the grammar lets a model write is a piece the tokenizer can encode again, notes unchanged
     again = tok.decode(tok.encode(out), strict=True)
     assert Counter(grid_key(tok, n) for n in again.notes) == Counter(grid_key(tok, n) for n in out.notes)
@@ -714,7 +790,7 @@ def test_long_random_walks_with_the_full_mask_check():
 # ----------------------------------------------------------------------------------- config/JSON
 EVERY_FIELD_CHANGED = TokenizerConfig(steps_per_quarter=24, max_bar_quarters=12, pitch_low=30, pitch_high=90,
                                       velocity_bins=8, max_duration_quarters=6, tempo_bins=20, tempo_min=40.5,
-                                      tempo_max=250.25, programs=True, drums=True)
+                                      tempo_max=250.25, programs=True, drums=True, shared_durations=True)
 
 
 def test_every_config_field_differs_from_its_default_in_the_fixture():
@@ -739,7 +815,10 @@ def test_save_and_load_give_an_equal_tokenizer(tmp_path, config):
     assert loaded.encode(piece).tolist() == tok.encode(piece).tolist()
     data = json.loads(path.read_text())
     assert data["format"] == "melodygru-tokenizer" and data["version"] == 1
-    assert set(data["config"]) == {f.name for f in dataclasses.fields(TokenizerConfig)}
+    # settings added later are written only when switched on, so older files and digests stay valid
+    later = {"shared_durations"}
+    assert set(data["config"]) == {f.name for f in dataclasses.fields(TokenizerConfig)
+                                   if f.name not in later or getattr(config, f.name)}
 
 
 def test_different_configs_give_different_tokenizers_and_digests():
