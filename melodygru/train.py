@@ -277,7 +277,7 @@ def check_resumable(run_dir: Path, tokenizer: Tokenizer, config: TrainConfig) ->
     except TokenizerError as e:
         raise CheckpointError(f"cannot resume {run_dir}: {e}") from None
     if old_tok != tokenizer:
-        a, b = old_tok.config.to_dict(), tokenizer.config.to_dict()
+        a, b = dataclasses.asdict(old_tok.config), dataclasses.asdict(tokenizer.config)
         changed = ", ".join(f"{k} {a[k]} -> {b[k]}" for k in a if a[k] != b[k]) or "vocabulary differs"
         raise CheckpointError(
             f"cannot resume {run_dir}: it was trained with a different tokenizer "

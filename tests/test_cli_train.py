@@ -62,6 +62,39 @@ def test_train_writes_a_run_dir_generate_can_use(runner, folder, tmp_path):
     assert list(out.glob("*.mid"))
 
 
+def test_shared_durations_train_generate_and_evaluate(runner, tmp_path):
+    """--shared-durations reaches the tokenizer, the cache and the run; generate and evaluate use it."""
+    from melodygru.readers import read_file
+    from melodygru.tokenizer import Tokenizer
+
+    root = tmp_path / "chords"
+    for i in range(6):  # block chords of quarter notes: each onset's notes last equally long
+        notes = [(q, 1.0, 48 + i + (q * 5) % 12 + off, 80) for q in range(16) for off in (0, 4, 7, 12)]
+        write_midi(root / f"c{i}.mid", notes)
+    run_dir = tmp_path / "run"
+    res = runner.invoke(main, ["train", str(root), "--out", str(run_dir), "--epochs", "2", "--velocity-bins", "0",
+                               "--shared-durations", *TINY])
+    assert res.exit_code == 0, res.output
+    tok = Tokenizer.load(run_dir / "tokenizer.json")
+    assert tok.config.shared_durations
+    # per piece: BOS, 4 BARs, TS, TEMPO, 16 chords of POS + 4 PITCH + one DUR, EOS
+    assert f"6 pieces, 384 notes, {6 * (1 + 4 + 1 + 1 + 16 * 6 + 1)} tokens" in res.output
+    out = tmp_path / "gen"
+    res = runner.invoke(main, ["generate", "--checkpoint", str(run_dir), "--length", "96", "--num-samples", "2",
+                               "--seed", "3", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    for f in sorted(out.glob("*.mid")):
+        (piece,) = read_file(f)
+        assert piece.notes and all(abs(n.duration * 12 - round(n.duration * 12)) < 1e-6 for n in piece.notes)
+    res = runner.invoke(main, ["evaluate", "--checkpoint", str(run_dir), str(root), "--json", "-q"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["likelihood"]["pieces"] == 6
+    # per-note durations are another tokenizer: resuming with them is refused
+    res = runner.invoke(main, ["train", "--resume", "--out", str(run_dir), "--epochs", "3", "--note-durations",
+                               "--velocity-bins", "0", "-q"])
+    assert res.exit_code == 2 and "different tokenizer" in res.output, (res.output, res.exception)
+
+
 def test_resume_from_the_recorded_data_adds_epochs(runner, folder, tmp_path):
     run_dir = tmp_path / "run"
     res = runner.invoke(main, ["train", str(folder), "--out", str(run_dir), "--epochs", "1", *TINY])

@@ -29,6 +29,7 @@ CONFIGS = [
     TokenizerConfig(),
     TokenizerConfig(velocity_bins=0, steps_per_quarter=4, max_bar_quarters=6),
     TokenizerConfig(programs=True, drums=True, velocity_bins=4),
+    TokenizerConfig(shared_durations=True, programs=True, velocity_bins=0),
 ]
 
 
@@ -151,7 +152,7 @@ def _random_walks(tokenizer: Tokenizer, rng, walks=6, steps=150):
     return states, tokens
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=["default", "coarse", "programs"])
+@pytest.mark.parametrize("config", CONFIGS, ids=["default", "coarse", "programs", "shared"])
 def test_tf_mask_equals_grammar_allowed(config):
     tokenizer = Tokenizer(config)
     g = tokenizer.grammar
@@ -272,6 +273,21 @@ def test_every_sample_is_valid_music(decoder):
             assert tokenizer.eos not in row and tokenizer.pad not in row and tokenizer.bos not in row
             piece = tokenizer.decode(ids, strict=True)  # raises on any grammar violation
             assert piece.stats["incomplete_notes"] == 0
+
+
+def test_samples_with_shared_durations_are_whole_chords():
+    tokenizer = Tokenizer(TokenizerConfig(shared_durations=True))
+    weights = random_weights(len(tokenizer), seed=4)
+    weights.dense_bias[tokenizer.pitch_offset:tokenizer.pitch_offset + 88] += 3.0  # chords, and long ones
+    dec = Decoder(weights, GrammarTables.from_grammar(tokenizer.grammar))
+    out = dec.generate([tokenizer.bos], 300, num_samples=6, seed=2)
+    shared = 0
+    for row in out:
+        piece = tokenizer.decode(np.concatenate([[tokenizer.bos], row]), strict=True)
+        assert piece.stats["incomplete_notes"] == 0 and piece.notes
+        kinds = [tokenizer.kind_of(t) for t in row]
+        shared += sum(a == "VEL" and b == "PITCH" for a, b in zip(kinds, kinds[1:]))
+    assert shared > 0  # the sampler did write notes that share the next note's duration
 
 
 def test_decoder_is_seeded(decoder):
