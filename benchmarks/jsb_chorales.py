@@ -51,8 +51,9 @@ TOKENIZER_CONFIG = {"steps_per_quarter": 1, "velocity_bins": 0, "shared_duration
 # * shared DURs on the quarter grid: a third fewer tokens, so 180 epochs in about the same time.
 GRU_OPTIONS = ["--preset", "small", "--seq-len", "256", *TOKENIZER_OPTIONS,
                "--lr-schedule", "cosine", "--epochs", "180", "--patience", "20"]
-# The LSTM trains ~2.1x fewer tokens/s on the CPU (no fused kernel): this many epochs take about as
-# long as the GRU's, so the two rows compare models trained for the same wall time.
+# The LSTM trains ~2.1x fewer tokens/s on the CPU (no fused kernel): with per-note DURs, 55 LSTM
+# epochs took as long as 130 GRU epochs. 80 is that ratio applied to the GRU's 180 epochs of shared
+# DURs, an estimate not yet measured: check the wall time a run prints against the GRU's.
 LSTM_EPOCHS = 80
 
 
