@@ -39,8 +39,9 @@ PUBLISHED = [  # (model, test NLL per step in nats, source) from ../shared/data/
 # The tokens: a quarter-note grid (every onset and duration of the data is a whole quarter), no
 # velocity (the data has none), and one DUR shared by the notes of a step (they all last a quarter):
 # a step is POS + its pitches + DUR, ~6.2 tokens instead of ~9.1 with a DUR per note.
-TOKENIZER_OPTIONS = ["--grid", "1", "--velocity-bins", "0", "--shared-durations"]
 TOKENIZER_CONFIG = {"steps_per_quarter": 1, "velocity_bins": 0, "shared_durations": True}
+TOKENIZER_OPTIONS = ["--grid", str(TOKENIZER_CONFIG["steps_per_quarter"]),
+                     "--velocity-bins", str(TOKENIZER_CONFIG["velocity_bins"]), "--shared-durations"]
 # The GRU settings: 2x256 as the `small` preset, windows of 256 tokens, warmup + cosine decay over a
 # fixed number of epochs that fits ~28 minutes. Chosen on `valid` only (histories in benchmarks/results/):
 # * batch 64 / lr 1e-3 was still at 12.66 nats per step after 18 epochs; batch 16 / lr 2e-3 (now

@@ -174,7 +174,7 @@ def tokenizer_options(f):
                   help="Keep drum notes (needs --programs); dropped drums are counted in the report.")
     @click.option("--shared-durations/--note-durations", "shared_durations", default=False, show_default=True,
                   help="Notes that start together and last equally long share one duration token "
-                       "(chords: about a third fewer tokens), or every note states its own.")
+                       "(a third fewer tokens for four-part chorales), or every note states its own.")
     @functools.wraps(f)
     def wrapper(*args, steps_per_quarter, velocity_bins, programs, drums, shared_durations, **kwargs):
         from .tokenizer import Tokenizer, TokenizerConfig

@@ -10,7 +10,7 @@ Design (after REMI, Huang & Yang 2020, with TSD-style summed durations):
   (`DUR_48 DUR_48 DUR_6` = 8.5 quarters), so no note is ever cut short.
 * With `shared_durations`, notes that start together and last equally long share one duration:
   `PITCH_60 PITCH_64 PITCH_67 DUR_12` is a C major triad of quarter notes (a note without its own
-  `DUR` takes the next one in its group). Chordal music needs about a third fewer tokens.
+  `DUR` takes the next one in its group). The JSB chorales need a third fewer tokens this way.
 * `TEMPO_t` (log-spaced bins) follows a `POS` where the tempo changes; the first bar always states it.
   Changes up to the last onset, or while the last notes still sound (a final ritardando), are kept.
 * Meter changes take effect at the next bar line of the current meter (a change inside a bar, as a
@@ -45,6 +45,10 @@ ENCODING_VERSION = 2
 SPECIALS = ("PAD", "BOS", "EOS", "BAR")
 DENOMINATORS = (1, 2, 4, 8, 16)
 DRUM_PROGRAM = 128  # PROGRAM token index used for drum notes when drums are kept
+
+
+# settings added after the first release: written to JSON only when not at their default
+_LATER_SETTINGS = ("shared_durations",)
 
 
 @dataclass(frozen=True)
@@ -119,9 +123,6 @@ class TokenizerConfig:
         """Short stable hash of the config (cache keys)."""
         text = json.dumps(self.to_dict(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-_LATER_SETTINGS = ("shared_durations",)
 
 
 @dataclass

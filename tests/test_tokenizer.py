@@ -48,6 +48,11 @@ def names(tok, ids):
     return [tok.vocab[int(i)] for i in ids]
 
 
+def valid(tok, *toks):
+    """Whether BOS followed by the tokens named `toks` is a sequence `tok`'s grammar allows."""
+    return tok.grammar.is_valid([tok.bos] + [tok.index[t] for t in toks])
+
+
 def bar_steps(tok, meter):
     num, den = meter
     return num * 4 * tok.config.steps_per_quarter // den
@@ -343,20 +348,15 @@ def test_shared_durations_keep_each_notes_velocity_and_program():
 
 
 def test_shared_durations_grammar():
-    g, v = SHARED.grammar, SHARED.index
-
-    def valid(*toks):
-        return g.is_valid([SHARED.bos] + [v[t] for t in toks])
-
-    assert valid("BAR", "POS_0", "PITCH_60", "VEL_1", "PITCH_64", "VEL_2", "DUR_12", "POS_12",
+    v = SHARED.index
+    assert valid(SHARED, "BAR", "POS_0", "PITCH_60", "VEL_1", "PITCH_64", "VEL_2", "DUR_12", "POS_12",
                  "PITCH_60", "VEL_1", "DUR_12", "EOS")
-    assert valid("BAR", "POS_0", "PITCH_60", "VEL_1", "DUR_12", "PITCH_64", "VEL_2", "DUR_6")  # own durations
-    assert not valid("BAR", "POS_0", "PITCH_60", "PITCH_64")  # the velocity still comes with its pitch
-    assert not valid("BAR", "POS_0", "PITCH_60", "VEL_1", "PITCH_64", "VEL_1", "POS_12")  # a group ends on a DUR
-    assert not valid("BAR", "POS_0", "PITCH_60", "VEL_1", "PITCH_64", "VEL_1", "EOS")
+    assert valid(SHARED, "BAR", "POS_0", "PITCH_60", "VEL_1", "DUR_12", "PITCH_64", "VEL_2", "DUR_6")  # own durations
+    assert not valid(SHARED, "BAR", "POS_0", "PITCH_60", "PITCH_64")  # the velocity still comes with its pitch
+    assert not valid(SHARED, "BAR", "POS_0", "PITCH_60", "VEL_1", "PITCH_64", "VEL_1", "POS_12")  # a group ends on a DUR
+    assert not valid(SHARED, "BAR", "POS_0", "PITCH_60", "VEL_1", "PITCH_64", "VEL_1", "EOS")
     # without the option a pitch never waits for the next note's duration
-    assert not DEFAULT.grammar.is_valid([DEFAULT.bos] + [DEFAULT.index[t] for t in (
-        "BAR", "POS_0", "PITCH_60", "VEL_1", "PITCH_64", "VEL_2", "DUR_12")])
+    assert not valid(DEFAULT, "BAR", "POS_0", "PITCH_60", "VEL_1", "PITCH_64", "VEL_2", "DUR_12")
     # a sequence cut inside a chord counts every note still waiting for its duration
     cut = [SHARED.bos] + [v[t] for t in ("BAR", "POS_0", "PITCH_60", "VEL_1", "DUR_12", "POS_12",
                                           "PITCH_62", "VEL_1", "PITCH_65", "VEL_1", "PITCH_69")]
@@ -642,30 +642,26 @@ def test_any_sequence_the_grammar_allows_decodes_strictly(tok, seed, steps):
 
 
 def test_grammar_rules_from_the_docstring():
-    g, v = DEFAULT.grammar, DEFAULT.index
-
-    def valid(*toks):
-        return g.is_valid([DEFAULT.bos] + [v[t] for t in toks])
-
-    assert valid("BAR", "TS_3/4", "POS_0", "TEMPO_3", "PITCH_60", "VEL_2", "DUR_12", "PITCH_64", "VEL_2", "DUR_12",
-                 "POS_35", "PITCH_60", "VEL_1", "DUR_48", "DUR_48", "DUR_1", "BAR", "BAR", "EOS", "PAD", "PAD")
-    assert not valid("POS_0")  # a bar first
-    assert not valid("BAR", "TS_3/4", "POS_36")  # past the end of a 3/4 bar
-    assert valid("BAR", "POS_47")  # 4/4 before any TS
+    g = DEFAULT.grammar
+    assert valid(DEFAULT, "BAR", "TS_3/4", "POS_0", "TEMPO_3", "PITCH_60", "VEL_2", "DUR_12", "PITCH_64", "VEL_2",
+                 "DUR_12", "POS_35", "PITCH_60", "VEL_1", "DUR_48", "DUR_48", "DUR_1", "BAR", "BAR", "EOS", "PAD", "PAD")
+    assert not valid(DEFAULT, "POS_0")  # a bar first
+    assert not valid(DEFAULT, "BAR", "TS_3/4", "POS_36")  # past the end of a 3/4 bar
+    assert valid(DEFAULT, "BAR", "POS_47")  # 4/4 before any TS
     note = ("PITCH_60", "VEL_1", "DUR_1")
-    assert valid("BAR", "POS_5", *note, "POS_6", "TEMPO_0")
-    assert not valid("BAR", "POS_5", *note, "POS_5")  # positions strictly increase
-    assert not valid("BAR", "POS_5", "TEMPO_0", "POS_4")
-    assert not valid("BAR", "POS_5", *note, "BAR", "POS_6", *note, "POS_4")
-    assert valid("BAR", "POS_5", *note, "BAR", "POS_4")  # a new bar starts over
-    assert not valid("BAR", "POS_5", "PITCH_60", "POS_6")  # a note needs its velocity and duration
-    assert not valid("BAR", "POS_0", "PITCH_60", "DUR_12")  # velocity is on by default
-    assert not valid("BAR", "POS_0", "PITCH_60", "VEL_1", "DUR_12", "DUR_12")  # only the longest continues
-    assert not valid("BAR", "POS_0", "TEMPO_1", "TEMPO_2")
-    assert not valid("BAR", "EOS", "BAR")
-    assert not valid("BAR", "POS_0", "EOS")  # a position holds a tempo or a note
-    assert not valid("BAR", "POS_0", "PITCH_60", "VEL_1", "BAR")  # a note needs a duration
-    assert not g.is_valid([v["BAR"]])  # BOS first
+    assert valid(DEFAULT, "BAR", "POS_5", *note, "POS_6", "TEMPO_0")
+    assert not valid(DEFAULT, "BAR", "POS_5", *note, "POS_5")  # positions strictly increase
+    assert not valid(DEFAULT, "BAR", "POS_5", "TEMPO_0", "POS_4")
+    assert not valid(DEFAULT, "BAR", "POS_5", *note, "BAR", "POS_6", *note, "POS_4")
+    assert valid(DEFAULT, "BAR", "POS_5", *note, "BAR", "POS_4")  # a new bar starts over
+    assert not valid(DEFAULT, "BAR", "POS_5", "PITCH_60", "POS_6")  # a note needs its velocity and duration
+    assert not valid(DEFAULT, "BAR", "POS_0", "PITCH_60", "DUR_12")  # velocity is on by default
+    assert not valid(DEFAULT, "BAR", "POS_0", "PITCH_60", "VEL_1", "DUR_12", "DUR_12")  # only the longest continues
+    assert not valid(DEFAULT, "BAR", "POS_0", "TEMPO_1", "TEMPO_2")
+    assert not valid(DEFAULT, "BAR", "EOS", "BAR")
+    assert not valid(DEFAULT, "BAR", "POS_0", "EOS")  # a position holds a tempo or a note
+    assert not valid(DEFAULT, "BAR", "POS_0", "PITCH_60", "VEL_1", "BAR")  # a note needs a duration
+    assert not g.is_valid([DEFAULT.bar])  # BOS first
     assert not g.is_valid([DEFAULT.bos, len(DEFAULT)])
 
 
