@@ -371,22 +371,26 @@ def test_kill_9_at_random_moments_three_times_then_resume_to_the_end(tmp_path):
 
     run_dir = tmp_path / "run"
     rng = random.Random()
-    epochs = 10
+    # each process finishes 2-3 epochs and is killed within the next one, so three kills use at most
+    # 12 epochs and leave the last run something to do (an epoch of this toy run takes ~0.13 s, the
+    # first one seconds: it compiles, so the kill waits are scaled by the gap between later epochs)
+    epochs = 14
     config = {**FAST, "epochs": epochs}
     kills = []
     resume = False
     for _ in range(3):
         proc = _run_script({"run_dir": str(run_dir), "config": config, "pieces": 60, "resume": resume})
         try:
-            wanted = rng.randint(1, 2)  # let 1-2 epochs of this process finish, then kill mid-way
-            seen = 0
+            wanted = rng.randint(2, 3)
+            seen = []
             for line in proc.stdout:
                 if line.startswith("epoch "):
-                    seen += 1
-                    if seen == wanted:
+                    seen.append(time.monotonic())
+                    if len(seen) == wanted:
                         break
             assert proc.poll() is None, "the run finished before it could be killed"
-            time.sleep(rng.uniform(0.0, 0.4))  # somewhere in the next epoch, its evaluation or its saves
+            epoch_time = seen[-1] - seen[-2]
+            time.sleep(rng.uniform(0.0, 0.9 * epoch_time))  # in the next epoch, its evaluation or saves
             os.kill(proc.pid, signal.SIGKILL)
         finally:
             proc.kill()
