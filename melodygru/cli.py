@@ -261,7 +261,7 @@ def roundtrip(paths, corpora, jobs, max_file_mb, tokenizer, out_dir, as_json, qu
             "files": [{"path": r.path, "matched": r.matched, "notes": r.total, "recall": r.recall,
                        "written": r.written, "skip": r.skip, "lossy": dict(r.lossy)} for r in rows],
             "total": {"matched": matched, "notes": total, "recall": recall, "lossy": dict(lossy),
-                      "ignored": fileset.ignored},
+                      "ignored": fileset.ignored, "hidden": fileset.hidden},
         }, indent=1))
     else:
         if not quiet:
@@ -273,7 +273,8 @@ def roundtrip(paths, corpora, jobs, max_file_mb, tokenizer, out_dir, as_json, qu
                     click.echo(f"{r.path}: {r.matched}/{r.total} notes, recall {r.recall:.2%}{extra}")
         skipped = sum(1 for r in rows if r.skip)
         click.echo(f"total: {matched}/{total} notes, recall {recall:.3%} over {len(rows) - skipped} files"
-                   f" ({skipped} with problems, {fileset.ignored} other files ignored)")
+                   f" ({skipped} with problems, {fileset.ignored} other files ignored"
+                   + (f", {fileset.hidden} hidden files/folders passed over)" if fileset.hidden else ")"))
         if lossy:
             click.echo("lossy steps: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(lossy.items())))
     if total == 0:
@@ -410,15 +411,17 @@ def train(paths, corpora, jobs, max_file_mb, tokenizer, run_dir, resume, val_pat
 
 def _resume_settings(ctx, run_dir, paths, corpora, tokenizer, options):
     """Data, tokenizer and config for `--resume`: the run directory's, with the options the user typed."""
+    from . import rundir as rd
+    from .errors import CheckpointError
     from .tokenizer import Tokenizer
 
-    config_path = Path(run_dir) / "config.json"
+    config_path = Path(run_dir) / rd.CONFIG
     try:
-        saved = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise MelodyGRUError(f"nothing to resume in {run_dir}: cannot read {config_path} ({e})") from None
+        saved = rd.read_json(config_path)
+    except CheckpointError as e:
+        raise MelodyGRUError(f"nothing to resume in {run_dir}: {e}") from None
     if not any(_given(ctx, n) for n in _TOKENIZER_PARAMS):
-        tokenizer = Tokenizer.load(Path(run_dir) / "tokenizer.json")
+        tokenizer = Tokenizer.load(Path(run_dir) / rd.TOKENIZER)
     if not paths and not corpora:
         data = saved.get("data") or {}
         paths = tuple(Path(p) for p in data.get("paths", []))

@@ -80,8 +80,9 @@ def register(main: click.Group, tokenizer_options=None, tokenizer_params=None) -
         """
         # the tokenizer options only pick how the pieces are read (and so which token cache is hit,
         # e.g. the one `train --velocity-bins 0` filled); with --checkpoint the run's tokenizer is used
-        given = [name for name in TOKENIZER_PARAMS
-                 if ctx.get_parameter_source(name) not in (click.core.ParameterSource.DEFAULT, None)]
+        from .cli import _given
+
+        given = [name for name in TOKENIZER_PARAMS if _given(ctx, name)]
         if given and checkpoint is not None:
             flags = [p.opts[0] for p in ctx.command.params if p.name in given]
             raise click.UsageError("--checkpoint decides the tokenizer: drop " + ", ".join(flags))

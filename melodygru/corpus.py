@@ -70,6 +70,7 @@ class FileSet:
 
     files: list[tuple[Path, Path]] = field(default_factory=list)
     ignored: int = 0  # files with other extensions
+    hidden: int = 0  # hidden files and folders inside a walked folder (not descended into)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) found while walking
 
     def relative(self, root: Path, path: Path) -> str:
@@ -116,6 +117,12 @@ def find_files(paths=(), corpora=()) -> FileSet:
     return found
 
 
+def is_hidden(name: str) -> bool:
+    """Names a walk passes over: dot files and folders (.git, .DS_Store, macOS's '._x.mid' resource
+    forks, which carry the extension but no music) and the __MACOSX folder of zips made on a Mac."""
+    return name.startswith(".") or name == "__MACOSX"
+
+
 def _walk(root: Path, exts, add, found: FileSet) -> None:
     """Depth-first, in name order, like `os.walk` top-down but without recursion (so a folder
     nested thousands of levels deep is no RecursionError) and with every OSError reported."""
@@ -136,6 +143,9 @@ def _walk(root: Path, exts, add, found: FileSet) -> None:
             continue
         subfolders = []
         for entry in entries:
+            if is_hidden(entry.name):
+                found.hidden += 1
+                continue
             try:
                 is_dir = entry.is_dir()  # follows symlinks
             except OSError:
@@ -165,6 +175,7 @@ class CorpusReport:
 
     files: int = 0
     ignored: int = 0
+    hidden: int = 0
     cached: int = 0
     pieces: int = 0
     notes: int = 0
@@ -174,7 +185,8 @@ class CorpusReport:
 
     def summary_lines(self) -> list[str]:
         lines = [
-            f"{self.files} files ({self.cached} from cache), {self.ignored} other files ignored",
+            f"{self.files} files ({self.cached} from cache), {self.ignored} other files ignored"
+            + (f", {self.hidden} hidden files/folders passed over" if self.hidden else ""),
             f"{self.pieces} pieces, {self.notes} notes, {self.tokens} tokens",
         ]
         lossy = {k: v for k, v in sorted(self.lossy.items()) if v}
@@ -189,6 +201,7 @@ class CorpusReport:
         return {
             "files": self.files,
             "ignored": self.ignored,
+            "hidden": self.hidden,
             "cached": self.cached,
             "pieces": self.pieces,
             "notes": self.notes,
@@ -357,7 +370,8 @@ def build_corpus(
     tokenizer = tokenizer or Tokenizer()
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     fileset = find_files(paths, corpora)
-    report = CorpusReport(files=len(fileset.files), ignored=fileset.ignored, skipped=list(fileset.problems))
+    report = CorpusReport(files=len(fileset.files), ignored=fileset.ignored, hidden=fileset.hidden,
+                          skipped=list(fileset.problems))
     results: list[dict | None] = [None] * len(fileset.files)
     todo: list[int] = []
     keys: list[Path | None] = [None] * len(fileset.files)

@@ -123,7 +123,9 @@ def likelihood(run_dir, pieces_ids, tokenizer: Tokenizer, batch_tokens: int = 16
 
     Returns:
         `rates(...)` of the total (nats and bits per token / note / quarter, perplexity), plus
-        'pieces' and 'piece_nll' (nats per piece, in input order; pieces with < 2 tokens left out).
+        'pieces', 'piece_nll' (nats per piece, in input order; pieces with < 2 tokens left out) and
+        'by_kind': where the NLL goes, {kind: {tokens, nats, nats_per_token, share}} for every token
+        kind that is predicted (PITCH, DUR, POS, BAR, ...), largest share first.
 
     Raises:
         CheckpointError: the run directory or a file in it is missing, unreadable, or does not match.
@@ -147,6 +149,9 @@ def likelihood(run_dir, pieces_ids, tokenizer: Tokenizer, batch_tokens: int = 16
                           input_signature=[tf.TensorSpec([None, None], tf.int32)])
     lengths = [len(p) - 1 for p in pieces]
     piece_nll = np.zeros(len(pieces))
+    kinds = np.array(tokenizer.kinds)
+    kind_nats: dict[str, float] = {}
+    kind_tokens: dict[str, int] = {}
     for group in _batches(lengths, batch_tokens, max_batch):
         T = max(lengths[i] for i in group)
         x = np.full((len(group), T), tokenizer.pad, dtype=np.int32)
@@ -162,12 +167,21 @@ def likelihood(run_dir, pieces_ids, tokenizer: Tokenizer, batch_tokens: int = 16
         valid = np.arange(T)[None, :] < np.array([lengths[i] for i in group])[:, None]
         for row, i in enumerate(group):
             piece_nll[i] = nll[row][valid[row]].sum()
+        for kind in np.unique(kinds[y[valid]]):
+            where = valid & (kinds[y] == kind)
+            kind_nats[str(kind)] = kind_nats.get(str(kind), 0.0) + float(nll[where].sum())
+            kind_tokens[str(kind)] = kind_tokens.get(str(kind), 0) + int(where.sum())
     total = float(piece_nll.sum())
     notes = int(sum(tokenizer.pitch_mask(p).sum() for p in pieces))
     quarters = int(sum(quarter_steps(p, tokenizer) for p in pieces))
     out = rates(total, int(sum(lengths)), notes, quarters)
     out["pieces"] = len(pieces)
     out["piece_nll"] = piece_nll.tolist()
+    out["by_kind"] = {
+        k: {"tokens": kind_tokens[k], "nats": kind_nats[k], "nats_per_token": kind_nats[k] / kind_tokens[k],
+            "share": kind_nats[k] / total if total else math.nan}
+        for k in sorted(kind_nats, key=lambda k: -kind_nats[k])
+    }
     return out
 
 
@@ -301,6 +315,9 @@ class EvaluationResult:
             for unit in ("token", "note", "quarter"):
                 out.append(f"  per {unit:<8} {L[f'nats_per_{unit}']:8.4f} nats  {L[f'bits_per_{unit}']:8.4f} bits")
             out.append(f"  perplexity {L['perplexity']:.3f} (per token)")
+            out.append("  by token kind: " + ", ".join(
+                f"{k} {v['share']:.1%} ({v['nats_per_token']:.3f} nats x {v['tokens']})"
+                for k, v in L.get("by_kind", {}).items()))
         if self.table is not None:
             b = self.baselines
             dropped = f", {b['dropped_overlap']} identical to held-out pieces left out" if b["dropped_overlap"] else ""

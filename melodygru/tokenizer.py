@@ -119,6 +119,11 @@ class TokenizerConfig:
             clean[key] = value
         return cls(**clean)
 
+    def diff(self, other: "TokenizerConfig") -> list[str]:
+        """The settings that differ, as 'name old -> new' (every field, whatever to_dict omits)."""
+        return [f"{f.name} {getattr(self, f.name)!r} -> {getattr(other, f.name)!r}"
+                for f in dataclasses.fields(self) if getattr(self, f.name) != getattr(other, f.name)]
+
     def digest(self) -> str:
         """Short stable hash of the config (cache keys)."""
         text = json.dumps(self.to_dict(), sort_keys=True)

@@ -277,8 +277,7 @@ def check_resumable(run_dir: Path, tokenizer: Tokenizer, config: TrainConfig) ->
     except TokenizerError as e:
         raise CheckpointError(f"cannot resume {run_dir}: {e}") from None
     if old_tok != tokenizer:
-        a, b = dataclasses.asdict(old_tok.config), dataclasses.asdict(tokenizer.config)
-        changed = ", ".join(f"{k} {a[k]} -> {b[k]}" for k in a if a[k] != b[k]) or "vocabulary differs"
+        changed = ", ".join(old_tok.config.diff(tokenizer.config)) or "vocabulary differs"
         raise CheckpointError(
             f"cannot resume {run_dir}: it was trained with a different tokenizer "
             f"({old_tok.vocab_size} -> {tokenizer.vocab_size} tokens; {changed}); use its tokenizer.json or a new run directory"

@@ -30,6 +30,26 @@ def test_walk_finds_music_recursively_and_counts_the_rest(messy):
     assert fs.ignored == 2  # notes.txt, cover.jpg
 
 
+def test_hidden_files_and_mac_zip_leftovers_are_passed_over_and_counted(tmp_path):
+    root = tmp_path / "unzipped"
+    write_midi(root / "song.mid", scale_notes())
+    apple_double = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(60)
+    (root / "._song.mid").write_bytes(apple_double)  # a resource fork: the extension, no music
+    (root / ".DS_Store").write_bytes(bytes(64))
+    (root / "__MACOSX").mkdir()
+    (root / "__MACOSX" / "._song.mid").write_bytes(apple_double)
+    write_midi(root / ".git" / "old.mid", scale_notes())  # real music, but inside a hidden folder
+    fs = find_files([root])
+    assert [p.name for _, p in fs.files] == ["song.mid"]
+    assert fs.hidden == 4 and fs.ignored == 0 and not fs.problems
+    # a hidden folder named on purpose is read
+    assert [p.name for _, p in find_files([root / ".git"]).files] == ["old.mid"]
+    pieces, report = build_corpus([root], cache_dir=tmp_path / "cache", jobs=1, progress=False)
+    assert [p.source for p in pieces] == ["song.mid"] and not report.skipped
+    assert report.hidden == 4 and report.as_dict()["hidden"] == 4
+    assert "4 hidden files/folders passed over" in report.summary_lines()[0]
+
+
 def test_symlink_loop_is_walked_once(tmp_path):
     write_midi(tmp_path / "a" / "x.mid", scale_notes())
     (tmp_path / "a" / "loop").symlink_to(tmp_path / "a", target_is_directory=True)

@@ -48,13 +48,18 @@ def run_dir(tmp_path_factory):
     return path
 
 
-def manual_nll(run_dir: Path, ids: np.ndarray) -> float:
+def manual_token_nll(run_dir: Path, ids: np.ndarray) -> np.ndarray:
+    """NLL of each of ids[1:], one forward pass and a plain softmax."""
     import keras
 
     model = keras.saving.load_model(run_dir / "model.keras", compile=False)
     logits = np.asarray(model(ids[None, :-1].astype("int32")), dtype=np.float64)[0]
     log_probs = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
-    return float(-log_probs[np.arange(len(ids) - 1), ids[1:]].sum())
+    return -log_probs[np.arange(len(ids) - 1), ids[1:]]
+
+
+def manual_nll(run_dir: Path, ids: np.ndarray) -> float:
+    return float(manual_token_nll(run_dir, ids).sum())
 
 
 def test_likelihood_equals_a_manual_computation(run_dir):
@@ -71,9 +76,24 @@ def test_likelihood_equals_a_manual_computation(run_dir):
     assert out["bits_per_note"] == pytest.approx(out["nll_nats"] / out["notes"] / math.log(2))
     assert out["nats_per_quarter"] == pytest.approx(out["nll_nats"] / out["quarters"])
     assert out["perplexity"] == pytest.approx(math.exp(out["nats_per_token"]))
+    # where the NLL goes: each predicted token's NLL summed by its kind
+    by_kind = {}
+    for p in pieces:
+        for tok, nll in zip(p[1:], manual_token_nll(run_dir, p)):
+            kind = TOKENIZER.kinds[tok]
+            n, nats = by_kind.get(kind, (0, 0.0))
+            by_kind[kind] = (n + 1, nats + nll)
+    assert list(out["by_kind"]) == sorted(by_kind, key=lambda k: -by_kind[k][1])
+    assert {"PITCH", "DUR", "POS", "BAR", "EOS"} <= set(by_kind)
+    for kind, (n, nats) in by_kind.items():
+        got = out["by_kind"][kind]
+        assert got["tokens"] == n, kind
+        assert got["nats"] == pytest.approx(nats, rel=1e-5) and got["nats_per_token"] == pytest.approx(nats / n, rel=1e-5)
+        assert got["share"] == pytest.approx(nats / sum(expected), rel=1e-5)
     # batching, padding and order do not change anything
     small = likelihood(run_dir, pieces[::-1], TOKENIZER, batch_tokens=64, max_batch=2)
     np.testing.assert_allclose(small["piece_nll"], expected[::-1], rtol=1e-5)
+    assert {k: v["tokens"] for k, v in small["by_kind"].items()} == {k: n for k, (n, _) in by_kind.items()}
 
 
 def test_quarter_steps_run_from_the_first_onset_to_the_last_end():
@@ -167,7 +187,7 @@ def test_cli_likelihood_and_baselines(cli, run_dir, tmp_path):
     assert [r["model"] for r in data["baselines"]["table"]] == ["GRU", "3-gram (Kneser-Ney)", "unigram (add-one)"]
     res = cli(["--checkpoint", run_dir, held, "-q"])
     assert res.exit_code == 0, res.output
-    assert "per quarter" in res.output and "perplexity" in res.output
+    assert "per quarter" in res.output and "perplexity" in res.output and "by token kind: " in res.output
 
 
 def test_cli_statistics_with_plot(cli, tmp_path):

@@ -375,6 +375,14 @@ def test_settings_added_later_leave_older_configs_and_digests_unchanged():
     assert TokenizerConfig.from_dict(on.to_dict()) == on
 
 
+def test_config_diff_names_every_changed_setting_including_later_ones():
+    base = TokenizerConfig()
+    assert base.diff(TokenizerConfig()) == []
+    other = TokenizerConfig(velocity_bins=0, shared_durations=True)
+    assert base.diff(other) == ["velocity_bins 16 -> 0", "shared_durations False -> True"]
+    assert other.diff(base) == ["velocity_bins 0 -> 16", "shared_durations True -> False"]
+
+
 def test_empty_piece_states_bar_meter_and_tempo():
     ids = DEFAULT.encode(Piece([]))
     assert names(DEFAULT, ids) == ["BOS", "BAR", "TS_4/4", "POS_0", f"TEMPO_{DEFAULT.tempo_bin(120)}", "EOS"]
