@@ -246,6 +246,7 @@ def roundtrip(paths, corpora, jobs, max_file_mb, tokenizer, out_dir, as_json, qu
     recall (pitch + onset + duration on the grid) per file and in total, with every lossy step counted."""
     from collections import Counter
 
+    from .corpus import hidden_note
     from .roundtrip import roundtrip as run
 
     _require_input(paths, corpora)
@@ -273,8 +274,7 @@ def roundtrip(paths, corpora, jobs, max_file_mb, tokenizer, out_dir, as_json, qu
                     click.echo(f"{r.path}: {r.matched}/{r.total} notes, recall {r.recall:.2%}{extra}")
         skipped = sum(1 for r in rows if r.skip)
         click.echo(f"total: {matched}/{total} notes, recall {recall:.3%} over {len(rows) - skipped} files"
-                   f" ({skipped} with problems, {fileset.ignored} other files ignored"
-                   + (f", {fileset.hidden} hidden files/folders passed over)" if fileset.hidden else ")"))
+                   f" ({skipped} with problems, {fileset.ignored} other files ignored{hidden_note(fileset.hidden)})")
         if lossy:
             click.echo("lossy steps: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(lossy.items())))
     if total == 0:

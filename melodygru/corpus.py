@@ -123,6 +123,11 @@ def is_hidden(name: str) -> bool:
     return name.startswith(".") or name == "__MACOSX"
 
 
+def hidden_note(hidden: int) -> str:
+    """The summary's mention of hidden entries passed over ('' when there were none)."""
+    return f", {hidden} hidden files/folders passed over" if hidden else ""
+
+
 def _walk(root: Path, exts, add, found: FileSet) -> None:
     """Depth-first, in name order, like `os.walk` top-down but without recursion (so a folder
     nested thousands of levels deep is no RecursionError) and with every OSError reported."""
@@ -186,7 +191,7 @@ class CorpusReport:
     def summary_lines(self) -> list[str]:
         lines = [
             f"{self.files} files ({self.cached} from cache), {self.ignored} other files ignored"
-            + (f", {self.hidden} hidden files/folders passed over" if self.hidden else ""),
+            + hidden_note(self.hidden),
             f"{self.pieces} pieces, {self.notes} notes, {self.tokens} tokens",
         ]
         lossy = {k: v for k, v in sorted(self.lossy.items()) if v}

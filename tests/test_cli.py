@@ -100,10 +100,12 @@ def test_roundtrip_mirrors_paths_and_reports_recall(runner, tmp_path):
     from music21 import corpus
 
     shutil.copy(corpus.getWork("bach/bwv66.6"), src / "scores" / "bwv66.6.mxl")
+    (src / "scores" / ".DS_Store").write_bytes(bytes(32))
     out = tmp_path / "out"
     res = runner.invoke(main, ["roundtrip", str(src), "--out", str(out), "--json", "-q", "--jobs", "2"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
+    assert data["total"]["hidden"] == 1
     rels = {f["path"] for f in data["files"]}
     assert "bach/bwv66.6.mid" in rels and "scores/bwv66.6.mxl" in rels
     assert (out / "bach" / "bwv66.6.mid").is_file()
@@ -151,9 +153,11 @@ def test_prepare_gives_every_bad_file_its_one_line_reason(runner, tmp_path):
     root = tmp_path / "music"
     root.mkdir()
     expected = every_kind_of_input(root)
+    (root / "._resource-fork.mid").write_bytes(b"\x00\x05\x16\x07" + bytes(80))  # a Mac zip's leftover
     res = runner.invoke(main, ["prepare", str(root), "-q", "--jobs", "2"])
     assert res.exit_code == 0, res.output
-    assert "Traceback" not in res.output
+    assert "Traceback" not in res.output and "resource-fork" not in res.output
+    assert "other files ignored, 1 hidden files/folders passed over" in res.output
     skips = {path: reason for path, (kind, reason) in expected.items() if kind == "skip"}
     reads = {path: notes for path, (kind, notes) in expected.items() if kind == "read"}
     assert f"{len(expected)} files (0 from cache), 1 other files ignored" in res.output
