@@ -73,8 +73,8 @@ def register(main: click.Group, tokenizer_options=None, tokenizer_params=None) -
         melodygru evaluate --samples samples/ --corpus bach [--plot stats.png]
 
         With --checkpoint: negative log-likelihood per token, per note and per quarter note (nats and
-        bits) and perplexity on PATH... / --corpus; with --baselines, the same for an n-gram and a
-        unigram model in one table. With --samples: pitch, rhythm and degeneracy statistics of the
+        bits), perplexity and the share of the NLL by token kind on PATH... / --corpus; with
+        --baselines, the same for an n-gram and a unigram model in one table. With --samples: pitch, rhythm and degeneracy statistics of the
         samples against the reference set (medians and the overlap of their distributions, 1 = same),
         and the samples that are more repetitive than any reference piece.
         """
