@@ -112,6 +112,17 @@ def param_count(cell: str, units: int, layers: int, emb: int, vocab: int) -> int
     return total + units * vocab + vocab
 
 
+def ending_on_c(chorales) -> int:
+    """How many chorales end with a C in the bass (the data is transposed to C major / C minor)."""
+    return sum(1 for c in chorales if any(c) and min([s for s in c if s][-1]) % 12 == 0)
+
+
+def lstm_units(vocab: int, gru_units: int = 256, layers: int = 2, emb: int = 128) -> int:
+    """LSTM units whose parameter count is closest to the GRU's (the `small` preset's shape)."""
+    gru = param_count("gru", gru_units, layers, emb, vocab)
+    return min(range(64, 512), key=lambda u: abs(param_count("lstm", u, layers, emb, vocab) - gru))
+
+
 def melodygru(*args, env=None) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "melodygru.cli", *map(str, args)]
     print("$ melodygru " + " ".join(map(str, args)), flush=True)
@@ -139,15 +150,16 @@ def main() -> int:
         steps[split] = write_split(data[split], work / split)
     notes = check_test_encoding(work / "test", data["test"])
     print(f"wrote {', '.join(f'{len(data[s])} {s}' for s in ('train', 'valid', 'test'))} chorales to {work}; "
-          f"the tokens keep all {notes} test notes ({sum(steps['test'].values())} steps)")
+          f"the tokens keep all {notes} test notes ({sum(steps['test'].values())} steps); "
+          f"{ending_on_c(data['train'])} of {len(data['train'])} training chorales end on a C in the bass")
 
     from melodygru.tokenizer import Tokenizer, TokenizerConfig
 
     vocab = Tokenizer(TokenizerConfig(**TOKENIZER_CONFIG)).vocab_size
     options = list(GRU_OPTIONS)
-    gru_params = param_count("gru", 256, 2, 128, vocab)
     if args.cell == "lstm":
-        units = min(range(64, 512), key=lambda u: abs(param_count("lstm", u, 2, 128, vocab) - gru_params))
+        units = lstm_units(vocab)
+        gru_params = param_count("gru", 256, 2, 128, vocab)
         options += ["--cell", "lstm", "--units", str(units), "--epochs", str(LSTM_EPOCHS)]
         print(f"lstm: {units} units -> {param_count('lstm', units, 2, 128, vocab):,} parameters "
               f"(the GRU has {gru_params:,})")

@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import DISK_FULL_ERRNOS, MelodyGRUError
+from .errors import DISK_FULL_ERRNOS, CheckpointError, MelodyGRUError
 
 EXIT_USER_ERROR = 2
 
@@ -412,7 +412,6 @@ def train(paths, corpora, jobs, max_file_mb, tokenizer, run_dir, resume, val_pat
 def _resume_settings(ctx, run_dir, paths, corpora, tokenizer, options):
     """Data, tokenizer and config for `--resume`: the run directory's, with the options the user typed."""
     from . import rundir as rd
-    from .errors import CheckpointError
     from .tokenizer import Tokenizer
 
     config_path = Path(run_dir) / rd.CONFIG

@@ -74,9 +74,10 @@ def register(main: click.Group, tokenizer_options=None, tokenizer_params=None) -
 
         With --checkpoint: negative log-likelihood per token, per note and per quarter note (nats and
         bits), perplexity and the share of the NLL by token kind on PATH... / --corpus; with
-        --baselines, the same for an n-gram and a unigram model in one table. With --samples: pitch, rhythm and degeneracy statistics of the
-        samples against the reference set (medians and the overlap of their distributions, 1 = same),
-        and the samples that are more repetitive than any reference piece.
+        --baselines, the same for an n-gram and a unigram model in one table. With --samples:
+        pitch, rhythm and degeneracy statistics of the samples against the reference set (medians
+        and the overlap of their distributions, 1 = same), and the samples that are more repetitive
+        than any reference piece.
         """
         # the tokenizer options only pick how the pieces are read (and so which token cache is hit,
         # e.g. the one `train --velocity-bins 0` filled); with --checkpoint the run's tokenizer is used

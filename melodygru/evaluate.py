@@ -167,10 +167,11 @@ def likelihood(run_dir, pieces_ids, tokenizer: Tokenizer, batch_tokens: int = 16
         valid = np.arange(T)[None, :] < np.array([lengths[i] for i in group])[:, None]
         for row, i in enumerate(group):
             piece_nll[i] = nll[row][valid[row]].sum()
-        for kind in np.unique(kinds[y[valid]]):
-            where = valid & (kinds[y] == kind)
-            kind_nats[str(kind)] = kind_nats.get(str(kind), 0.0) + float(nll[where].sum())
-            kind_tokens[str(kind)] = kind_tokens.get(str(kind), 0) + int(where.sum())
+        target_kinds, target_nll = kinds[y[valid]], nll[valid]
+        for kind in np.unique(target_kinds):
+            mine = target_kinds == kind
+            kind_nats[str(kind)] = kind_nats.get(str(kind), 0.0) + float(target_nll[mine].sum())
+            kind_tokens[str(kind)] = kind_tokens.get(str(kind), 0) + int(mine.sum())
     total = float(piece_nll.sum())
     notes = int(sum(tokenizer.pitch_mask(p).sum() for p in pieces))
     quarters = int(sum(quarter_steps(p, tokenizer) for p in pieces))

@@ -67,5 +67,10 @@ def test_a_smaller_split_replaces_the_files_of_a_larger_one(jsb, tmp_path):
 def test_lstm_units_match_the_grus_parameter_count(jsb):
     vocab = Tokenizer(TokenizerConfig(**jsb.TOKENIZER_CONFIG)).vocab_size
     gru = jsb.param_count("gru", 256, 2, 128, vocab)
-    units = min(range(64, 512), key=lambda u: abs(jsb.param_count("lstm", u, 2, 128, vocab) - gru))
+    units = jsb.lstm_units(vocab)
     assert abs(jsb.param_count("lstm", units, 2, 128, vocab) - gru) / gru < 0.01
+
+
+def test_ending_on_c_looks_at_the_bass_of_the_last_sounding_step(jsb):
+    assert jsb.ending_on_c([[[60, 64, 67], []], [[48, 55, 64], [43, 59, 62]], [], [[36], [41, 60]]]) == 1
+    assert jsb.ending_on_c([[[55, 60, 64]], [[47, 60]]]) == 0
