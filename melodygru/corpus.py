@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write_bytes
+from .atomic import atomic_write_bytes, clean_temporaries
 from .errors import MelodyGRUError, ReaderError
 from .tokenizer import ENCODING_VERSION, Tokenizer, TokenizerConfig
 
@@ -28,6 +28,9 @@ READER_VERSION = 3  # bump when readers or the cached report change what they ho
 CORPORA = ("bach", "folk")
 # reader stats (`Piece.stats`) that encoding counts again under the same name: reported once
 COUNTED_BY_TOKENIZER = frozenset({"zero_length"})
+# a cache temporary untouched this long is a killed writer's: other processes may share the cache,
+# and their live temporaries (written in milliseconds) must stay
+STALE_TEMPORARY_S = 3600.0
 
 
 def _readable_exts():
@@ -233,26 +236,39 @@ def tokenize_file(path: str, config: dict, max_file_mb: float) -> dict:
     """Read one file and tokenize every piece in it; never raises.
 
     Returns a plain dict (cheap to send between processes): 'pieces' as (suffix, ids, notes),
-    'skip' (reason or ''), 'piece_skips' as (suffix, reason), 'lossy' counts.
+    'skip' (reason or ''), 'piece_skips' as (suffix, reason), 'lossy' counts, and 'cacheable':
+    False when the verdict may not hold next time (out of memory, an unreadable file, a bug), so
+    the content-keyed cache must not keep it.
     """
-    from .readers import read_file
+    from .readers import FileAccessError, read_file
 
     tokenizer = _tokenizer_for(config)
-    out = {"pieces": [], "skip": "", "piece_skips": [], "lossy": Counter()}
+    out = {"pieces": [], "skip": "", "piece_skips": [], "lossy": Counter(), "cacheable": True}
     try:
         pieces = read_file(path, max_file_mb=max_file_mb)
+    except FileAccessError as e:  # the file system's verdict, not the content's
+        return _skipped(str(e))
     except ReaderError as e:
         out["skip"] = str(e) or "unreadable"
         return out
     except MemoryError:
-        out["skip"] = "out of memory while reading"
-        return out
+        return _skipped("out of memory while reading")
     except Exception as e:  # a reader bug must not stop the run; say what it was
-        out["skip"] = f"internal reader error ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
-        return out
+        return _skipped(f"internal reader error ({type(e).__name__}: {_first_line(e)})")
     if not pieces:
         out["skip"] = "no pieces found"
         return out
+    try:
+        _tokenize_pieces(path, pieces, tokenizer, out)
+    except MemoryError:
+        return _skipped("out of memory while tokenizing")
+    except Exception as e:  # a tokenizer bug must not stop the run either
+        return _skipped(f"internal tokenizer error ({type(e).__name__}: {_first_line(e)})")
+    return out
+
+
+def _tokenize_pieces(path: str, pieces: list, tokenizer: Tokenizer, out: dict) -> None:
+    """Encode the pieces of one file into `out` (see `tokenize_file`)."""
     for i, piece in enumerate(pieces):
         suffix = piece.source[len(path):] if piece.source.startswith(path) else (f"#{i + 1}" if len(pieces) > 1 else "")
         for k, v in piece.stats.items():
@@ -274,7 +290,6 @@ def tokenize_file(path: str, config: dict, max_file_mb: float) -> dict:
     if not out["pieces"] and len(pieces) == 1 and out["piece_skips"]:
         out["skip"] = out["piece_skips"][0][1]
         out["piece_skips"] = []
-    return out
 
 
 _TOKENIZERS: dict[str, Tokenizer] = {}
@@ -339,8 +354,9 @@ def _load_entry(path: Path) -> dict | None:
         return None
 
 
-def _skipped(reason: str) -> dict:
-    return {"pieces": [], "skip": reason, "piece_skips": [], "lossy": Counter()}
+def _skipped(reason: str, cacheable: bool = False) -> dict:
+    """A result for a file that gives nothing; by default a verdict the cache must not keep."""
+    return {"pieces": [], "skip": reason, "piece_skips": [], "lossy": Counter(), "cacheable": cacheable}
 
 
 def _pool_context():
@@ -350,6 +366,99 @@ def _pool_context():
     if "tensorflow" in sys.modules or sys.platform == "win32":
         return mp.get_context("spawn")
     return mp.get_context("fork")
+
+
+class WorkerDied(Exception):
+    """The worker process running a task died under it (killed for memory, a crash in C code)."""
+
+
+def map_files(func, tasks, jobs: int, on_result) -> None:
+    """Call `func(*task)` for every task in worker processes, each outcome handed to `on_result`.
+
+    One dead worker breaks a whole process pool and fails every unfinished task with it, so those
+    are run again in a fresh pool, and should that break too, one at a time in a single worker
+    (started afresh after each death): only a task that really kills its worker is reported so.
+
+    Args:
+        func: a module-level function (workers find it by name, under 'spawn' too).
+        tasks: argument tuples, one per task.
+        jobs: worker processes; with 1, or a single task, everything runs in this process
+            (cheaper, but a task that kills the process then ends the run).
+        on_result: called here as `on_result(index, result, error)` in the order tasks finish,
+            once per task; `error` is None, or the exception `func` raised (`result` is None then),
+            or a WorkerDied for a task whose worker process died running it. An exception it
+            raises cancels the tasks not started, waits for those running, and propagates.
+    """
+    tasks = list(tasks)
+    if jobs <= 1 or len(tasks) <= 1:
+        for i, task in enumerate(tasks):
+            try:
+                result = func(*task)
+            except Exception as e:
+                on_result(i, None, e)
+                continue
+            on_result(i, result, None)
+        return
+    todo = list(range(len(tasks)))
+    for _ in range(2):  # the first pool, then a fresh one for what a dead worker took down with it
+        todo = _run_pool(func, tasks, todo, min(jobs, len(todo)), on_result)
+        if not todo:
+            return
+    _run_one_by_one(func, tasks, todo, on_result)
+
+
+def _run_pool(func, tasks: list, todo: list[int], workers: int, on_result) -> list[int]:
+    """Run the tasks `todo` in one pool; returns those left unfinished because the pool broke."""
+    from concurrent.futures import as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    lost: list[int] = []
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context())
+    try:
+        futures = {}
+        for k, i in enumerate(todo):
+            try:
+                futures[pool.submit(func, *tasks[i])] = i
+            except BrokenProcessPool:  # a worker died while the rest were being submitted
+                lost.extend(todo[k:])
+                break
+        for fut in as_completed(futures):
+            i = futures[fut]
+            error = fut.exception()
+            if isinstance(error, BrokenProcessPool):
+                lost.append(i)  # maybe the killer, maybe a bystander: the next round tells
+            else:
+                on_result(i, None if error else fut.result(), error)
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return sorted(lost)
+
+
+def _run_one_by_one(func, tasks: list, todo: list[int], on_result) -> None:
+    """Run the tasks `todo` one at a time in one worker: a death then names its task for sure."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    pool = None
+    try:
+        for i in todo:
+            if pool is None:
+                pool = ProcessPoolExecutor(max_workers=1, mp_context=_pool_context())
+            try:
+                fut = pool.submit(func, *tasks[i])
+                error = fut.exception()
+            except BrokenProcessPool as e:
+                error = e
+            if isinstance(error, BrokenProcessPool):
+                pool.shutdown(wait=True)
+                pool = None
+                on_result(i, None, WorkerDied("its worker process died"))
+            else:
+                on_result(i, None if error else fut.result(), error)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def build_corpus(
@@ -375,6 +484,8 @@ def build_corpus(
     tokenizer = tokenizer or Tokenizer()
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     fileset = find_files(paths, corpora)
+    if use_cache:  # what writers killed mid-write left would otherwise pile up forever
+        clean_temporaries(cache_dir / "tokens", recursive=True, older_than_s=STALE_TEMPORARY_S)
     report = CorpusReport(files=len(fileset.files), ignored=fileset.ignored, hidden=fileset.hidden,
                           skipped=list(fileset.problems))
     results: list[dict | None] = [None] * len(fileset.files)
@@ -408,28 +519,24 @@ def build_corpus(
     config = tokenizer.config.to_dict()
     jobs = max(1, jobs or os.cpu_count() or 1)
     bar = _progress(len(todo), progress)
+
+    def done(k, result, error):
+        i = todo[k]
+        if isinstance(error, WorkerDied):  # killed for memory, or a crash in C code
+            results[i] = _skipped(f"worker failed ({error})")
+        elif error is not None:  # tokenize_file never raises: sending the task or result failed
+            results[i] = _skipped(f"internal error ({type(error).__name__}: {_first_line(error)})")
+        else:
+            results[i] = result
+        bar.update(1)
+
     try:  # closed on an error too, so an error line does not land on the bar's line
         if todo:
-            if jobs == 1 or len(todo) == 1:
-                for i in todo:
-                    results[i] = tokenize_file(str(fileset.files[i][1]), config, max_file_mb)
-                    bar.update(1)
-            else:
-                with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=_pool_context()) as pool:
-                    futures = {
-                        pool.submit(tokenize_file, str(fileset.files[i][1]), config, max_file_mb): i for i in todo
-                    }
-                    from concurrent.futures import as_completed
-
-                    for fut in as_completed(futures):
-                        i = futures[fut]
-                        try:
-                            results[i] = fut.result()
-                        except Exception as e:  # a worker died (e.g. killed for memory)
-                            results[i] = _skipped(f"worker failed ({type(e).__name__})")
-                        bar.update(1)
+            map_files(tokenize_file, [(str(fileset.files[i][1]), config, max_file_mb) for i in todo], jobs, done)
             for i in todo:
-                if keys[i] is not None and not results[i]["skip"].startswith(("worker failed", "internal")):
+                # only verdicts on the file's bytes are kept under its hash: out of memory, a dead
+                # worker or an unreadable file may all be fine next time
+                if keys[i] is not None and results[i].get("cacheable"):
                     try:
                         _save_entry(keys[i], results[i])
                     except OSError:
@@ -451,6 +558,11 @@ def build_corpus(
             report.tokens += len(ids)
     report.pieces = len(pieces)
     return pieces, report
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 class _NoBar:

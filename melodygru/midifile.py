@@ -2,9 +2,10 @@
 
 music21's `converter.parse` builds a full score object tree and is about 100x slower on MIDI; mido
 builds one object per message (~10 us each). This parser walks the raw bytes once per track and
-keeps only what a Piece needs: notes (paired FIFO per track, channel and pitch), program changes,
-tempo, meter and key. Times stay in ticks until the end, where they become quarter notes as
-`ticks / ticks_per_quarter` (no tempo needed, so onsets are exact).
+keeps only what a Piece needs: notes (paired FIFO per track, channel and pitch), program changes
+(per channel, whichever track holds them, in time order across tracks), tempo, meter and key.
+Times stay in ticks until the end, where they become quarter notes as `ticks / ticks_per_quarter`
+(no tempo needed, so onsets are exact).
 
 Tolerated (read what is there and count it in `Piece.stats`): a track chunk cut off by the end of
 the file ('truncated'), bytes that cannot be events ('corrupt': the track stops there), a header
@@ -56,19 +57,27 @@ def parse_smf(data: bytes, source: str = "") -> Piece:
         cut = stats.get("truncated")
         raise ReaderError("truncated MIDI file" if cut else "no MIDI tracks (MTrk chunks) in file")
 
-    notes: list[Note] = []
+    parsed: list[tuple[list, int]] = []  # (one track's note tuples, its tick offset)
+    programs: list[tuple[int, int, int]] = []  # (tick, channel, program) from every track
     metas: list[tuple[int, int, object]] = []
     offset = 0  # format 2 plays its tracks one after another
     for trk in tracks:
-        track_notes, programs, track_metas, end, status, unterminated = _parse_track(trk)
+        track_notes, track_programs, track_metas, end, status, unterminated = _parse_track(trk)
         if status:
             stats[status] = 1
         if unterminated:
             stats["unterminated"] = stats.get("unterminated", 0) + unterminated
-        notes.extend(_make_notes(track_notes, programs, offset, tpq, stats))
+        parsed.append((track_notes, offset))
+        programs.extend((tick + offset, channel, program) for tick, channel, program in track_programs)
         metas.extend((tick + offset, kind, value) for tick, kind, value in track_metas)
         if fmt == 2:
             offset += end
+    # a program change belongs to its channel, not its track: files often set every channel's
+    # program in a setup track that holds no notes
+    program_map = _program_map(programs)
+    notes: list[Note] = []
+    for track_notes, track_offset in parsed:
+        notes.extend(_make_notes(track_notes, program_map, track_offset, tpq, stats))
     if stats.get("truncated") and not notes:
         raise ReaderError("truncated MIDI file (no notes before the cut)")
 
@@ -266,21 +275,38 @@ def _meta(mtype: int, payload: bytes, tick: int, metas: list) -> None:
         metas.append((tick, _KEY, (sharps, payload[1])))
 
 
-def _make_notes(track_notes, programs, offset: int, tpq: float, stats: dict) -> list[Note]:
-    """Turn one track's tick tuples into Notes, each with the program in force at its onset."""
+def _program_map(programs) -> dict[int, tuple[list, list]]:
+    """channel -> (ticks, programs) in time order, from the program changes of all tracks.
+
+    At one tick the change of the later track wins (the sort is stable: file order within a tick).
+    """
     by_channel: dict[int, tuple[list, list]] = {}
-    for tick, channel, program in programs:  # already in tick order
+    for tick, channel, program in sorted(programs, key=lambda p: p[0]):
         ticks, values = by_channel.setdefault(channel, ([], []))
         ticks.append(tick)
         values.append(program)
+    return by_channel
+
+
+def _make_notes(track_notes, program_map, offset: int, tpq: float, stats: dict) -> list[Note]:
+    """Turn one track's tick tuples into Notes, each with its channel's program in force at its onset.
+
+    Args:
+        track_notes: (on_tick, off_tick, channel << 7 | pitch, velocity) of one track, ticks
+            relative to the track's start.
+        program_map: `_program_map` of the whole file, ticks already offset.
+        offset: the track's start tick in the file (non-zero only in format 2).
+        tpq: ticks per quarter note.
+        stats: reader stats, 'zero_length' is counted into it.
+    """
     out = []
     zero = 0
     for on, off, key, vel in track_notes:
         channel = key >> 7
-        found = by_channel.get(channel)
+        found = program_map.get(channel)
         program = 0
         if found is not None:
-            idx = bisect_right(found[0], on) - 1
+            idx = bisect_right(found[0], on + offset) - 1
             if idx >= 0:
                 program = found[1][idx]
         if off == on:

@@ -18,7 +18,8 @@ Each tune of a multi-tune ABC file is its own Piece, with source `"<path>#<n>"` 
 tune's 1-based position in the file (not its X: number, which may repeat or be missing). A file
 with one tune, and every other format, gives a single Piece whose source is the path.
 
-Every failure is a ReaderError with a one-line reason; nothing else escapes.
+Every failure is a ReaderError with a one-line reason (a FileAccessError when the file system, not
+the content, is to blame); nothing else escapes but MemoryError, which says nothing about the file.
 """
 
 from __future__ import annotations
@@ -43,6 +44,14 @@ _MIN_BPM, _MAX_BPM = 1.0, 2000.0  # same bounds as the MIDI parser: outside them
 _MAX_REASON = 160  # characters of a music21 message kept in a one-line reason
 
 
+class FileAccessError(ReaderError):
+    """The file system refused the file (missing, not a file, no permission, an I/O error).
+
+    A verdict on the path at this moment, not on the file's bytes: a cache keyed by content must
+    not keep it, the next try may succeed.
+    """
+
+
 def read_file(path: str | Path, max_file_mb: float = 20.0) -> list[Piece]:
     """Read one music file into pieces, choosing the reader by the lower-cased extension.
 
@@ -55,7 +64,9 @@ def read_file(path: str | Path, max_file_mb: float = 20.0) -> list[Piece]:
         no notes, or only drum notes: the caller decides whether it is usable.
 
     Raises:
-        ReaderError: with a short reason, for anything that stops the file being read.
+        FileAccessError: the file is missing, not a file, or cannot be read.
+        ReaderError: with a short reason, for anything else that stops the file being read.
+        MemoryError: out of memory (transient: a retry may succeed).
     """
     p = Path(path)
     ext = p.suffix.lower()
@@ -64,11 +75,11 @@ def read_file(path: str | Path, max_file_mb: float = 20.0) -> list[Piece]:
     try:
         st = p.stat()
     except FileNotFoundError:  # also a dangling symlink
-        raise ReaderError("file not found") from None
+        raise FileAccessError("file not found") from None
     except OSError as e:  # no permission on the folder, a symlink loop, a name too long...
-        raise ReaderError(f"cannot read file: {e.strerror or e}") from e
+        raise FileAccessError(f"cannot read file: {e.strerror or e}") from e
     if not stat.S_ISREG(st.st_mode):
-        raise ReaderError("not a file")
+        raise FileAccessError("not a file")
     if st.st_size == 0:
         raise ReaderError("empty file")
     check_size(st.st_size, max_file_mb)
@@ -76,7 +87,7 @@ def read_file(path: str | Path, max_file_mb: float = 20.0) -> list[Piece]:
         try:
             data = p.read_bytes()
         except OSError as e:
-            raise ReaderError(f"cannot read file: {e.strerror or e}") from e
+            raise FileAccessError(f"cannot read file: {e.strerror or e}") from e
         return [read_midi_bytes(data, source=str(path))]
     return read_score(path)
 
@@ -96,10 +107,11 @@ def read_midi_bytes(data: bytes, source: str = "") -> Piece:
 
     Raises:
         ReaderError: for every failure, including ones the parser did not foresee.
+        MemoryError: out of memory; not the file's fault, so not called corrupt.
     """
     try:
         return parse_smf(data, source)
-    except ReaderError:
+    except (ReaderError, MemoryError):
         raise
     except Exception as e:  # a corrupt byte the parser did not foresee must still be one line
         raise ReaderError(f"corrupt MIDI file ({type(e).__name__})") from e
@@ -109,7 +121,9 @@ def read_score(path: str | Path) -> list[Piece]:
     """Read a MusicXML, kern or ABC file with music21; one Piece per score (per tune for ABC).
 
     Raises:
+        FileAccessError: the file cannot be read.
         ReaderError: music21 could not parse the file, or it holds no score.
+        MemoryError: out of memory (music21 is not to blame for it).
     """
     source = str(path)
     try:
@@ -120,10 +134,10 @@ def read_score(path: str | Path) -> list[Piece]:
                 raise ReaderError("no score found in file")
             many = len(scores) > 1 or bad_tunes > 0
             pieces = [_score_to_piece(score, f"{source}#{n}" if many else source) for n, score in scores]
-    except ReaderError:
+    except (ReaderError, MemoryError):
         raise
     except OSError as e:
-        raise ReaderError(f"cannot read file: {e.strerror or e}") from e
+        raise FileAccessError(f"cannot read file: {e.strerror or e}") from e
     except RecursionError as e:
         raise ReaderError("music21 could not parse: nesting too deep") from e
     except Exception as e:  # music21 raises many types; each is one reason line for the user
@@ -177,6 +191,8 @@ def _parse_abc(text: str):
 
     try:
         return list(enumerate(_scores_of(converter.parseData(text, format="abc")), start=1)), 0
+    except MemoryError:
+        raise  # not the tunes' fault: the whole file is to be tried again
     except Exception as whole_error:
         tunes = _split_abc(text)
         if len(tunes) < 2:
@@ -185,6 +201,8 @@ def _parse_abc(text: str):
         for n, tune in enumerate(tunes, start=1):
             try:
                 scores.extend((n, s) for s in _scores_of(converter.parseData(tune, format="abc")))
+            except MemoryError:
+                raise
             except Exception:
                 bad += 1
         if not scores:

@@ -24,12 +24,12 @@ import io
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write_text, publish_mode
+from .atomic import atomic_write_text, publish_mode, temp_file
+from .atomic import clean_temporaries  # noqa: F401  (the trainer cleans its run dir with it)
 from .errors import CheckpointError
 
 MODEL = "model.keras"
@@ -55,16 +55,15 @@ HISTORY_FIELDS = (
     "tokens_per_second",
     "epoch_seconds",
 )
-_TMP_PREFIX = ".tmp-"
 
 
 # ---------------------------------------------------------------- atomic writes
 def _tmp_path(path: Path) -> Path:
-    # Keras picks the format from the suffix, so the temporary name keeps the full one
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX, suffix="-" + path.name)
+    # the name every atomic write uses (so one cleaner knows them all), left for the writer to create
+    fd, tmp = temp_file(path)
     os.close(fd)
     os.unlink(tmp)
-    return Path(tmp)
+    return tmp
 
 
 def _commit(tmp: Path, path: Path) -> None:
@@ -120,12 +119,6 @@ def load_arrays(path: Path) -> list[np.ndarray]:
             return [data[f"arr_{i}"] for i in range(len(data.files))]
     except (OSError, ValueError) as e:
         raise CheckpointError(f"cannot read optimizer state {path}: {e}") from None
-
-
-def clean_temporaries(run_dir: Path) -> None:
-    """Remove temporary files left by a killed process (they are never read)."""
-    for p in Path(run_dir).glob(_TMP_PREFIX + "*"):
-        p.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- history

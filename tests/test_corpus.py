@@ -284,3 +284,67 @@ def test_cache_entries_holding_pickles_or_wrong_lengths_are_rebuilt_never_unpick
     assert _UNPICKLED == []
     entry.write_bytes(good[: len(good) // 2])  # cut off by a crash (writes are atomic, but still)
     assert build_corpus([src], cache_dir=cache, jobs=1, progress=False)[1].cached == 0
+
+
+# ---------------------------------------------------------------------- transient failures are not cached
+def _fail_once(monkeypatch, module, name, error):
+    """Make `module.name` raise `error` on its first call only; returns the list of calls."""
+    real = getattr(module, name)
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise error
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, flaky)
+    return calls
+
+
+@pytest.mark.parametrize("where", ["read_file", "parse_smf"])
+def test_out_of_memory_while_reading_is_not_cached_as_a_skip(tmp_path, monkeypatch, where):
+    from melodygru import readers
+
+    src = write_midi(tmp_path / "music" / "a.mid", scale_notes())
+    cache = tmp_path / "cache"
+    with monkeypatch.context() as m:
+        _fail_once(m, readers, where, MemoryError())
+        pieces, report = build_corpus([src], cache_dir=cache, jobs=1, progress=False)
+    assert pieces == [] and report.skipped == [("a.mid", "out of memory while reading")]
+    assert not list(cache.rglob("*.npz"))  # nothing about the file's bytes was learnt
+    pieces, report = build_corpus([src], cache_dir=cache, jobs=1, progress=False)
+    assert report.cached == 0 and not report.skipped and [p.source for p in pieces] == ["a.mid"]
+    assert build_corpus([src], cache_dir=cache, jobs=1, progress=False)[1].cached == 1
+
+
+@pytest.mark.parametrize("error, reason", [
+    (RuntimeError("reader bug"), "internal reader error (RuntimeError: reader bug)"),
+    (PermissionError(13, "Permission denied"), "cannot read file: Permission denied"),
+])
+def test_internal_errors_and_file_access_errors_are_not_cached(tmp_path, monkeypatch, error, reason):
+    from melodygru import readers
+
+    src = write_midi(tmp_path / "music" / "a.mid", scale_notes())
+    cache = tmp_path / "cache"
+    with monkeypatch.context() as m:
+        if isinstance(error, OSError):  # the file went unreadable between hashing and reading
+            _fail_once(m, pathlib.Path, "read_bytes", error)
+        else:
+            _fail_once(m, readers, "read_file", error)
+        pieces, report = build_corpus([src], cache_dir=cache, jobs=1, progress=False)
+    assert pieces == [] and report.skipped == [("a.mid", reason)]
+    pieces, report = build_corpus([src], cache_dir=cache, jobs=1, progress=False)
+    assert report.cached == 0 and [p.source for p in pieces] == ["a.mid"]
+
+
+def test_verdicts_on_the_bytes_are_cached(tmp_path):
+    root = tmp_path / "music"
+    root.mkdir()
+    (root / "text.mid").write_text("not MIDI at all\n")
+    write_midi(root / "drums.mid", [(0, 1, 36, 100)], channel=9)
+    for run in range(2):
+        _, report = build_corpus([root], cache_dir=tmp_path / "cache", jobs=1, progress=False)
+        assert report.cached == 2 * run
+        assert dict(report.skipped) == {"text.mid": "not a MIDI file (no MThd header)",
+                                        "drums.mid": "drums only (1 drum notes dropped)"}

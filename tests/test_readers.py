@@ -495,3 +495,51 @@ def test_score_reads_like_music21s_own_midi_export(tmp_path, work):
     # music21's export writes 120 bpm where the score has no tempo; an empty tempo map means the same
     assert [(t.time, round(t.bpm, 3)) for t in from_score.tempos or [Tempo(0.0, 120.0)]] == [
         (t.time, round(t.bpm, 3)) for t in from_midi.tempos]
+
+
+# ---------------------------------------------------------------------------------------------
+# program changes belong to the channel, whichever track holds them
+
+
+def _note_track(channel: int, pitch: int, onsets_q, tpq: int = 480) -> mido.MidiTrack:
+    """Quarter notes of one pitch on one channel at `onsets_q`, and no program change."""
+    track, now = mido.MidiTrack(), 0
+    for on in onsets_q:
+        track.append(mido.Message("note_on", channel=channel, note=pitch, velocity=80, time=on * tpq - now))
+        track.append(mido.Message("note_off", channel=channel, note=pitch, velocity=0, time=tpq))
+        now = on * tpq + tpq
+    return track
+
+
+def test_program_changes_in_a_setup_track_apply_to_their_channels_in_other_tracks(tmp_path):
+    mid = mido.MidiFile(type=1, ticks_per_beat=480)
+    setup = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(90), time=0)])
+    setup += [mido.Message("program_change", channel=ch, program=prog, time=0)
+              for ch, prog in [(0, 40), (1, 41), (2, 42), (3, 24)]]
+    mid.tracks.append(setup)
+    mid.tracks += [_note_track(ch, 60 + ch, [0, 2]) for ch in range(4)]
+    mid.tracks.append(_note_track(5, 70, [1]))  # a channel no program change names: program 0
+    path = tmp_path / "setup_track.mid"
+    mid.save(str(path))
+    (piece,) = read_file(path)
+    assert sorted((n.onset, n.pitch, n.program) for n in piece.notes) == [
+        (0.0, 60, 40), (0.0, 61, 41), (0.0, 62, 42), (0.0, 63, 24), (1.0, 70, 0),
+        (2.0, 60, 40), (2.0, 61, 41), (2.0, 62, 42), (2.0, 63, 24),
+    ]
+
+
+def test_a_later_program_change_in_another_track_affects_only_later_notes(tmp_path):
+    mid = mido.MidiFile(type=1, ticks_per_beat=480)
+    mid.tracks.append(mido.MidiTrack([
+        mido.Message("program_change", channel=0, program=19, time=0),
+        mido.Message("program_change", channel=0, program=73, time=3 * 480),  # at quarter 3
+    ]))
+    mid.tracks.append(_note_track(0, 62, [0, 1, 3, 4]))  # the note at 3 starts with the change
+    mid.tracks.append(mido.MidiTrack([mido.Message("program_change", channel=1, program=5, time=5 * 480)]))
+    mid.tracks.append(_note_track(1, 50, [2, 6]))
+    path = tmp_path / "later_change.mid"
+    mid.save(str(path))
+    (piece,) = read_file(path)
+    assert sorted((n.onset, n.pitch, n.program) for n in piece.notes) == [
+        (0.0, 62, 19), (1.0, 62, 19), (2.0, 50, 0), (3.0, 62, 73), (4.0, 62, 73), (6.0, 50, 5),
+    ]
