@@ -5,7 +5,8 @@ decoder applies them at every step:
 
 1. `grammar_mask`: the tokens that may follow (the tokenizer's explicit grammar, see grammar.py),
    minus PAD and BOS always, minus EOS unless the caller allows an early end, minus any token that
-   could not be completed within the tokens left (so a sample never ends inside a note).
+   could not be completed within the tokens left (so a sample never ends inside a note or on a
+   bare POS).
 2. `filter_logits`: temperature divides the float32 logits (keras-hub's `compute_probabilities`:
    logits / T before softmax, never log(probs) / T), then top-k and top-p keep the likeliest tokens.
 3. A stateless draw (Gumbel-max over `tf.random.stateless_uniform`) seeded with (seed, step): the
@@ -128,7 +129,8 @@ class GrammarTables:
             must be when it can, so the prefix's last onset gets no extra notes (a primer's
             opening stays verbatim) and its meter is not changed on the spot.
         finish_cost: int32 [vocab], fewest tokens that must follow a token before the sequence
-            may stop without leaving a note unfinished (PITCH needs its DUR, ...).
+            may stop without leaving a note or an onset unfinished (PITCH needs its DUR, POS its
+            TEMPO or a note, ...).
         pad, bos, eos: the special ids.
         default_bar_steps: bar length before any TS (4/4).
     """
@@ -148,8 +150,9 @@ class GrammarTables:
     @classmethod
     def from_grammar(cls, grammar: Grammar) -> "GrammarTables":
         kinds = np.array(grammar.kinds)
-        # A sequence may stop after any token that leaves no note half-written.
-        complete = ~np.isin(kinds, ["PROGRAM", "PITCH", "VEL"])
+        # A sequence may stop after any token that leaves no note half-written, and not right after
+        # a POS: the grammar needs a TEMPO or a note after it (POS is never followed by BAR or EOS).
+        complete = ~np.isin(kinds, ["POS", "PROGRAM", "PITCH", "VEL"])
         big = np.iinfo(np.int32).max // 2
         cost = np.where(complete, 0, big).astype(np.int64)
         for _ in range(len(kinds)):  # shortest path to a complete token (Bellman-Ford, a few rounds)

@@ -4,13 +4,16 @@ click's CliRunner, seeds, the primer, file naming, and one-line errors for bad c
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow  # noqa: F401  (a hard dependency: missing, the module must fail, not skip)
 from click.testing import CliRunner
 
 from melodygru.cli import main
@@ -18,8 +21,6 @@ from melodygru.events import KeySignature, Note, Piece, Tempo, TimeSignature
 from melodygru.readers import read_file
 from melodygru.tokenizer import Tokenizer, TokenizerConfig
 from melodygru.writers import write_midi
-
-pytest.importorskip("tensorflow")
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -166,9 +167,30 @@ def test_audio_and_plot(run_dir, tmp_path):
                    for line in res.output.splitlines())
 
 
-def test_allow_end_is_accepted(run_dir, tmp_path):
-    res = ok(gen(run_dir, tmp_path, "--length", 64, "--seed", 1, "--allow-end", "--json"))
-    assert json.loads(res.output)["allow_end"] is True
+def test_allow_end_stops_samples_at_eos(run_dir, tmp_path):
+    """--allow-end lets a sample stop where the model ends the piece; without it every sample has
+    all its tokens. Top-k and top-p are off, so both runs draw the same tokens until the EOS."""
+    length = 200
+    ended = json.loads(ok(gen(run_dir, tmp_path / "end", "--length", length, "--num-samples", 4, "--seed", 1,
+                              "--allow-end", "--json")).output)
+    held = json.loads(ok(gen(run_dir, tmp_path / "held", "--length", length, "--num-samples", 4, "--seed", 1,
+                             "--json")).output)
+    assert ended["allow_end"] is True and held["allow_end"] is False
+    for s in held["samples"]:
+        assert s["ended_with_eos"] is False and s["tokens"] == length + 1  # BOS + every token
+    stopped = [s for s in ended["samples"] if s["ended_with_eos"]]
+    assert any(s["tokens"] < length + 1 for s in stopped)  # the toy model ends its scales early
+    for e, h in zip(ended["samples"], held["samples"]):
+        assert e["tokens"] <= length + 1 and (e["ended_with_eos"] or e["tokens"] == length + 1)
+        [short], [full] = read_file(e["midi"]), read_file(h["midi"])
+        short_notes = sorted((n.onset, n.duration, n.pitch) for n in short.notes)
+        full_notes = sorted((n.onset, n.duration, n.pitch) for n in full.notes)
+        last = short_notes[-1][0]  # the same music, cut at the EOS (maybe inside the last chord)
+        assert [n for n in full_notes if n[0] < last] == [n for n in short_notes if n[0] < last]
+        assert not Counter(short_notes) - Counter(full_notes)
+        assert e["notes"] == len(short.notes) and e["seconds"] <= h["seconds"]
+        if e["tokens"] < length + 1:
+            assert len(short.notes) < len(full.notes)
 
 
 # --------------------------------------------------------------------------- errors
@@ -242,6 +264,25 @@ def test_generate_help_does_not_import_tensorflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"
+
+
+def test_same_seed_same_bytes_across_processes(tmp_path):
+    """Two separate `melodygru generate` processes (nothing cached in between) write the same bytes."""
+    checkpoint = REPO / "checkpoints" / "bach"
+    if not (checkpoint / "model.keras").is_file():
+        pytest.fail(f"the shipped checkpoint {checkpoint} is missing")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    written = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        cmd = [sys.executable, "-m", "melodygru.cli", "generate", "--checkpoint", str(checkpoint),
+               "--length", "64", "--num-samples", "2", "--seed", "3", "--out", str(out)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        written.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
+    assert sorted(written[0]) == ["sample-001.mid", "sample-002.mid"]
+    assert written[0] == written[1]
+    assert written[0]["sample-001.mid"] != written[0]["sample-002.mid"]  # two draws, not one copied
 
 
 @pytest.mark.skipif(not (REPO / "checkpoints" / "bach" / "model.keras").is_file(), reason="no shipped checkpoint yet")

@@ -3,12 +3,11 @@ single-step model used for generation."""
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-
-from melodygru.model import (  # noqa: E402
+from melodygru.model import (
     PRESETS,
     ModelConfig,
     StepModel,
@@ -17,7 +16,7 @@ from melodygru.model import (  # noqa: E402
     model_config_from_preset,
     recurrent_layers,
 )
-from toy_tokens import toy_corpus, toy_tokenizer  # noqa: E402
+from toy_tokens import toy_corpus, toy_tokenizer
 
 
 def test_config_round_trips_and_validates():

@@ -3,13 +3,13 @@ compiled decoder (state carrying, grammar, seeds) on small random weights."""
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-tf = pytest.importorskip("tensorflow")
-
-from melodygru.events import Note, Piece  # noqa: E402
-from melodygru.sampling import (  # noqa: E402
+from melodygru.events import Note, Piece
+from melodygru.sampling import (
     Decoder,
     GrammarTables,
     StepFunction,
@@ -23,7 +23,7 @@ from melodygru.sampling import (  # noqa: E402
     top_k_filter,
     top_p_filter,
 )
-from melodygru.tokenizer import Tokenizer, TokenizerConfig  # noqa: E402
+from melodygru.tokenizer import Tokenizer, TokenizerConfig
 
 CONFIGS = [
     TokenizerConfig(),
@@ -180,7 +180,8 @@ def test_finish_cost_keeps_notes_whole():
     cost = GrammarTables.from_grammar(tok.grammar).finish_cost
     assert cost[tok.index["PITCH_60"]] == 2
     assert cost[tok.index["VEL_3"]] == 1
-    assert cost[tok.index["DUR_1"]] == 0 and cost[tok.bar] == 0 and cost[tok.index["POS_0"]] == 0
+    assert cost[tok.index["DUR_1"]] == 0 and cost[tok.bar] == 0 and cost[tok.index["TEMPO_3"]] == 0
+    assert cost[tok.index["POS_0"]] == 1  # a POS needs its TEMPO (or PITCH VEL DUR) before an end
     tok = Tokenizer(TokenizerConfig(programs=True, velocity_bins=0))  # PROGRAM PITCH DUR
     cost = GrammarTables.from_grammar(tok.grammar).finish_cost
     assert cost[tok.index["PROGRAM_5"]] == 2 and cost[tok.index["PITCH_60"]] == 1
@@ -202,7 +203,6 @@ def random_weights(vocab: int, units=(16, 12), dim=8, seed=0) -> StepWeights:
 
 @pytest.fixture(scope="module")
 def keras_model():
-    pytest.importorskip("keras")
     from melodygru.model import ModelConfig, build_model
 
     tokenizer = Tokenizer()
@@ -290,6 +290,31 @@ def test_samples_with_shared_durations_are_whole_chords():
     assert shared > 0  # the sampler did write notes that share the next note's duration
 
 
+def test_a_sample_cut_at_any_length_never_ends_on_a_pos():
+    """POS needs a TEMPO or a note after it (grammar.py), so a sample stopped by its length must not
+    end on one: BOS + sample + EOS is a whole sequence at every length."""
+    tokenizer = Tokenizer()
+    weights = random_weights(len(tokenizer), seed=7)
+    is_pos = tokenizer.grammar.position_of >= 0
+    weights.dense_bias[is_pos] += 30.0  # the model would open an onset wherever it may
+    dec = Decoder(weights, GrammarTables.from_grammar(tokenizer.grammar))
+    primer = tokenizer.encode(Piece([Note(0.0, 1.0, 64), Note(1.0, 0.5, 65)]))[:-1]  # ends on a DUR
+    ends = set()
+    for prefix in ([tokenizer.bos], primer):
+        for length in range(1, 25):
+            for allow_end in (False, True):
+                out = dec.generate(prefix, length, num_samples=4, seed=length, allow_end=allow_end)
+                for row in out:
+                    full = np.concatenate([prefix, row[row != tokenizer.pad]])
+                    if full[-1] != tokenizer.eos:
+                        full = np.append(full, tokenizer.eos)  # what a finished sample must allow
+                    last = tokenizer.kind_of(full[-2])
+                    assert last != "POS", (length, allow_end, row)
+                    assert tokenizer.grammar.is_valid(full), (length, allow_end, row)
+                    ends.add(last)
+    assert "TEMPO" in ends  # the cut still falls right after an onset's tempo (POS TEMPO is whole)
+
+
 def test_decoder_is_seeded(decoder):
     tokenizer, dec = decoder
     a = dec.generate([tokenizer.bos], 64, num_samples=4, seed=123)
@@ -300,10 +325,23 @@ def test_decoder_is_seeded(decoder):
 
 def test_decoder_continues_a_prefix(decoder):
     tokenizer, dec = decoder
-    ids = tokenizer.encode(Piece([Note(i * 0.5, 0.5, 60 + i) for i in range(10)]))[:-1]  # no EOS
+    primer = [Note(i * 0.5, 0.5, 60 + i) for i in range(10)]  # eighths from C4, the last at beat 4.5
+    ids = tokenizer.encode(Piece(primer))[:-1]  # no EOS
     out = dec.generate(ids, 50, num_samples=3, seed=1)
+    assert out.shape == (3, 50)
+    continuations = set()
     for row in out:
-        tokenizer.decode(np.concatenate([ids, row]), strict=True)
+        piece = tokenizer.decode(np.concatenate([ids, row]), strict=True)
+        assert piece.stats == {"skipped_tokens": 0, "incomplete_notes": 0}
+        notes = sorted(piece.notes, key=lambda n: (n.onset, n.pitch))
+        # the primer's notes come back first and unchanged, then one new note per sampled PITCH,
+        # every one after the primer's last onset (that onset gets no extra notes)
+        assert [(n.onset, n.duration, n.pitch) for n in notes[:10]] == [(n.onset, n.duration, n.pitch) for n in primer]
+        new = notes[10:]
+        assert len(new) == sum(tokenizer.kind_of(t) == "PITCH" for t in row) > 0
+        assert all(n.onset > 4.5 for n in new)
+        continuations.add(tuple((n.onset, n.duration, n.pitch) for n in new))
+    assert len(continuations) == 3  # three different continuations of one primer
 
 
 def test_prefix_last_onset_gets_no_extra_notes():
@@ -333,7 +371,6 @@ def test_allow_end_stops_and_pads():
 
 
 def test_step_weights_refuse_other_models():
-    keras = pytest.importorskip("keras")
     from melodygru.errors import CheckpointError
 
     inp = keras.Input((None,), dtype="int32")

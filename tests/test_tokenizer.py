@@ -23,7 +23,7 @@ from melodygru.errors import TokenizerError
 from melodygru.events import DEFAULT_VELOCITY, Note, Piece, Tempo, TimeSignature
 from melodygru.readers import read_midi_bytes
 from melodygru.tokenizer import Tokenizer, TokenizerConfig
-from melodygru.writers import midi_bytes
+from melodygru.writers import midi_bytes_with_report
 
 PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FEW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -132,26 +132,23 @@ def assert_valid_music(tok, piece):
     assert piece.time_signatures and piece.time_signatures[0].time == 0
     for m in piece.time_signatures:
         assert (m.numerator, m.denominator) in tok.meters, m
-    back = read_midi_bytes(midi_bytes(piece))  # (overlapping notes of one pitch may pair up differently)
-    assert Counter((n.pitch, round(n.onset * spq)) for n in back.notes) == \
-        Counter((n.pitch, round(n.onset * spq)) for n in piece.notes)
+    data, report = midi_bytes_with_report(piece)
+    back = read_midi_bytes(data)
+    # every note reads back at its pitch and onset, but for notes the writer reports merged: hits of
+    # one drum key struck together (drums have one channel), or unisons past all 15 channels
+    got = Counter((n.pitch, round(n.onset * spq)) for n in back.notes)
+    want = Counter((n.pitch, round(n.onset * spq)) for n in piece.notes)
+    assert not got - want and sum((want - got).values()) <= report.merged_unisons
 
 
-_CHECKED_STATES = set()  # (tokenizer config, state) pairs whose whole mask was compared already
-
-
-def assert_mask_agrees(tok, ids):
-    """Walk `ids` with allowed()/advance(): the mask admits every token and matches is_allowed() everywhere."""
+def assert_mask_admits(tok, ids):
+    """Walk `ids` with allowed()/advance(): the mask admits every token, ending where state_after() does."""
     g = tok.grammar
     assert int(ids[0]) == tok.bos
     state = g.initial_state()
-    vocab = range(len(tok))
     for i, t in enumerate(ids[1:], start=1):
         mask = g.allowed(state)
         assert mask.dtype == bool and mask.shape == (len(tok),)
-        if (tok.config, state) not in _CHECKED_STATES:  # states repeat a lot; comparing once is enough
-            assert mask.tolist() == [g.is_allowed(state, u) for u in vocab], f"mask differs at step {i}"
-            _CHECKED_STATES.add((tok.config, state))
         assert mask[int(t)], f"token {i} ({tok.vocab[int(t)]}) is masked out after {tok.vocab[state.prev]}"
         state = g.advance(state, int(t))
     assert state == g.state_after(ids)
@@ -231,7 +228,7 @@ def test_round_trip_on_the_grid_is_exact(tok, data):
     assert ids.dtype == np.int32
     assert int(ids[0]) == tok.bos and int(ids[-1]) == tok.eos
     assert tok.grammar.is_valid(ids)
-    assert_mask_agrees(tok, ids)
+    assert_mask_admits(tok, ids)
     assert stats.notes == len(piece.notes)
     assert stats.snapped_onsets == stats.snapped_durations == stats.zero_length == 0
     assert stats.dropped_out_of_range == stats.dropped_drums == stats.unsupported_meters == 0
@@ -783,12 +780,81 @@ def test_truncated_sequence_decodes_what_is_complete():
     assert [n.pitch for n in out.notes] == [60] and out.stats["incomplete_notes"] == 1
 
 
-def test_long_random_walks_with_the_full_mask_check():
-    rng = np.random.default_rng(7)
-    for tok in TOKENIZERS.values():
-        for _ in range(3):
-            ids = random_walk(tok, rng, 300)
-            assert_mask_agrees(tok, ids)
+def named(tok, *kinds, pos=range(0), also=()):
+    """Token names, spelled out: every token of `kinds` (e.g. "PITCH": PITCH_21 ... PITCH_108),
+    the positions POS_k for k in `pos`, and the names in `also`."""
+    return ({n for n in tok.vocab if n.split("_")[0] in kinds} | {f"POS_{k}" for k in pos} | set(also))
+
+
+NOTE_END = ("BAR", "EOS")  # what may close a group besides a next note or position
+# (tokenizer, prefix after BOS, exactly the tokens that may come next), written from the grammar's
+# docstring: bar = BAR [TS] group*, group = POS [TEMPO] note*, note = [PROGRAM] PITCH [VEL] DUR+
+NEXT_TOKENS = [
+    ("default", (), lambda t: {"BAR"}),
+    ("default", ("BAR",), lambda t: named(t, "TS", pos=range(48), also=NOTE_END)),  # 4/4: 48 steps
+    ("default", ("BAR", "TS_3/4"), lambda t: named(t, pos=range(36), also=NOTE_END)),
+    ("default", ("BAR", "TS_3/4", "POS_30"), lambda t: named(t, "TEMPO", "PITCH")),  # never empty
+    ("default", ("BAR", "TS_3/4", "POS_30", "TEMPO_2"), lambda t: named(t, "PITCH", pos=range(31, 36), also=NOTE_END)),
+    ("default", ("BAR", "POS_30", "PITCH_60"), lambda t: named(t, "VEL")),
+    ("default", ("BAR", "POS_30", "PITCH_60", "VEL_1"), lambda t: named(t, "DUR")),
+    ("default", ("BAR", "POS_30", "PITCH_60", "VEL_1", "DUR_12"), lambda t: named(t, "PITCH", pos=range(31, 48),
+                                                                                   also=NOTE_END)),
+    ("default", ("BAR", "POS_30", "PITCH_60", "VEL_1", "DUR_48"),  # only the longest duration continues
+     lambda t: named(t, "DUR", "PITCH", pos=range(31, 48), also=NOTE_END)),
+    ("default", ("BAR", "TS_3/4", "POS_35", "PITCH_60", "VEL_1", "DUR_1"), lambda t: named(t, "PITCH", also=NOTE_END)),
+    ("default", ("BAR", "TS_3/4", "POS_0", "PITCH_60", "VEL_1", "DUR_1", "BAR"),  # the meter carries over
+     lambda t: named(t, "TS", pos=range(36), also=NOTE_END)),
+    ("default", ("BAR", "EOS"), lambda t: {"PAD"}),
+    ("default", ("BAR", "EOS", "PAD"), lambda t: {"PAD"}),
+    ("no-velocity-short-durations", ("BAR", "POS_0", "PITCH_60"), lambda t: named(t, "DUR")),
+    ("no-velocity-short-durations", ("BAR", "POS_0", "PITCH_60", "DUR_11"),
+     lambda t: named(t, "PITCH", pos=range(1, 48), also=NOTE_END)),
+    ("no-velocity-short-durations", ("BAR", "POS_0", "PITCH_60", "DUR_12"),  # a quarter is the longest here
+     lambda t: named(t, "DUR", "PITCH", pos=range(1, 48), also=NOTE_END)),
+    ("programs-drums", ("BAR", "POS_0"), lambda t: named(t, "TEMPO", "PROGRAM")),
+    ("programs-drums", ("BAR", "POS_0", "PROGRAM_DRUMS"), lambda t: named(t, "PITCH")),
+    ("programs-drums", ("BAR", "POS_0", "PROGRAM_0", "PITCH_60"), lambda t: named(t, "VEL")),
+    ("programs-drums", ("BAR", "POS_0", "PROGRAM_0", "PITCH_60", "VEL_4", "DUR_3"),
+     lambda t: named(t, "PROGRAM", pos=range(1, 48), also=NOTE_END)),
+    ("coarse-grid", ("BAR",), lambda t: named(t, "TS", pos=range(16), also=NOTE_END)),  # 4 steps a quarter
+    ("coarse-grid", ("BAR", "TS_6/4"), lambda t: named(t, pos=range(24), also=NOTE_END)),
+    ("coarse-grid", ("BAR", "POS_15", "PITCH_40", "VEL_126", "DUR_16"), lambda t: named(t, "DUR", "PITCH",
+                                                                                        also=NOTE_END)),
+    ("shared-durations", ("BAR", "POS_0", "PITCH_60", "VEL_1"), lambda t: named(t, "DUR", "PITCH")),  # a chord
+    ("shared-durations", ("BAR", "POS_0", "PITCH_60", "VEL_1", "PITCH_64", "VEL_1", "DUR_12"),
+     lambda t: named(t, "PITCH", pos=range(1, 48), also=NOTE_END)),
+    ("shared-programs-no-velocity", ("BAR", "POS_0", "PROGRAM_0", "PITCH_60"), lambda t: named(t, "DUR", "PROGRAM")),
+]
+
+
+@pytest.mark.parametrize("name, prefix, expected", NEXT_TOKENS,
+                         ids=[f"{n}:{' '.join(p) or 'BOS'}" for n, p, _ in NEXT_TOKENS])
+def test_grammar_allows_exactly_the_hand_written_next_tokens(name, prefix, expected):
+    tok = TOKENIZERS[name]
+    want = expected(tok)
+    assert want <= set(tok.vocab)  # every name written above is a real token
+    state = tok.grammar.state_after([tok.bos] + [tok.index[t] for t in prefix])
+    assert set(names(tok, np.flatnonzero(tok.grammar.allowed(state)))) == want
+    for u, token in enumerate(tok.vocab):  # and one token at a time, as strict decoding checks
+        assert valid(tok, *prefix, token) == (token in want), token
+        assert tok.grammar.is_allowed(state, u) == (token in want), token
+
+
+@pytest.mark.parametrize("name, tokens, ok", [
+    ("no-velocity-short-durations", ("BAR", "POS_0", "PITCH_60", "DUR_12", "DUR_12", "DUR_1", "EOS"), True),
+    ("no-velocity-short-durations", ("BAR", "POS_0", "PITCH_60", "DUR_6", "DUR_6"), False),  # DUR_12 spells it
+    ("programs-drums", ("BAR", "POS_0", "TEMPO_0", "PROGRAM_DRUMS", "PITCH_36", "VEL_4", "DUR_3", "PROGRAM_40",
+                        "PITCH_60", "VEL_1", "DUR_12", "BAR", "EOS"), True),
+    ("programs-drums", ("BAR", "POS_0", "PITCH_60", "VEL_1", "DUR_1"), False),  # a note names its program
+    ("coarse-grid", ("BAR", "POS_16"), False),  # 4/4 has 16 steps of a 16th
+    ("coarse-grid", ("BAR", "TS_6/4", "POS_23", "PITCH_80", "VEL_0", "DUR_16", "BAR", "POS_23", "TEMPO_5"), True),
+    ("shared-programs-no-velocity", ("BAR", "POS_0", "PROGRAM_0", "PITCH_60", "PROGRAM_0", "PITCH_64", "DUR_24",
+                                     "EOS"), True),
+    ("shared-programs-no-velocity", ("BAR", "POS_0", "PROGRAM_0", "PITCH_60", "PITCH_64", "DUR_24"), False),
+    ("shared-programs-no-velocity", ("BAR", "POS_0", "PROGRAM_0", "PITCH_60", "PROGRAM_0", "PITCH_64", "EOS"), False),
+])
+def test_hand_written_sequences_of_each_vocabulary(name, tokens, ok):
+    assert valid(TOKENIZERS[name], *tokens) is ok
 
 
 # ----------------------------------------------------------------------------------- config/JSON
