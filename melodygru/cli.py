@@ -304,7 +304,8 @@ def _given(ctx, name) -> bool:
                    "[default: a new folder checkpoints/run-YYYYmmdd-HHMMSS]")
 @click.option("--resume", is_flag=True,
               help="Continue the run in --out from its last finished epoch (optimizer state and history kept). "
-                   "Without PATH/--corpus it reads the data the run was started with.")
+                   "Without PATH/--corpus it reads the data the run was started with; it always validates on "
+                   "the run's own validation set (its --val folders, else --val-split), and refuses another --val.")
 @click.option("--val", "val_paths", multiple=True, type=click.Path(path_type=Path),
               help="A separate validation folder/file (repeatable). [default: hold out --val-split of the pieces]")
 @click.option("--preset", type=click.Choice(["tiny", "small", "medium", "large"]), default="small", show_default=True,
@@ -322,7 +323,9 @@ def _given(ctx, name) -> bool:
 @click.option("--batch-size", "-b", type=click.IntRange(1, 1_000_000), default=16, show_default=True,
               help="Global batch size (split over replicas when distributed).")
 @click.option("--epochs", "-e", type=click.IntRange(1, 1_000_000), default=30, show_default=True,
-              help="Most epochs to train (early stopping may end sooner).")
+              help="Most epochs to train (early stopping may end sooner). Changed on --resume under the cosine "
+                   "schedule, the rest of the decay is re-planned from the current learning rate down to the "
+                   "minimum at the new last epoch: the rate goes on from where it was, without a jump.")
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=2e-3, show_default=True,
               help="Adam learning rate.")
 @click.option("--lr-schedule", type=click.Choice(["plateau", "cosine"]), default="plateau", show_default=True,
@@ -363,7 +366,8 @@ def train(paths, corpora, jobs, max_file_mb, tokenizer, run_dir, resume, val_pat
             raise click.UsageError("--resume needs --out RUN_DIR")
         run_dir = Path("checkpoints") / datetime.datetime.now().strftime("run-%Y%m%d-%H%M%S")
     if resume:
-        paths, corpora, tokenizer, config = _resume_settings(ctx, run_dir, paths, corpora, tokenizer, options)
+        paths, corpora, val_paths, tokenizer, config = _resume_settings(ctx, run_dir, paths, corpora, val_paths,
+                                                                        tokenizer, options)
     else:
         config = {field: options[name] for name, field in _TRAIN_OPTION_FIELDS.items()}
     _require_input(paths, corpora)
@@ -409,8 +413,15 @@ def train(paths, corpora, jobs, max_file_mb, tokenizer, run_dir, resume, val_pat
     click.echo(f"model in {run_dir}; sample with: melodygru generate --checkpoint {run_dir}")
 
 
-def _resume_settings(ctx, run_dir, paths, corpora, tokenizer, options):
-    """Data, tokenizer and config for `--resume`: the run directory's, with the options the user typed."""
+def _resume_settings(ctx, run_dir, paths, corpora, val_paths, tokenizer, options):
+    """Data, validation folders, tokenizer and config for `--resume`: the run directory's, with the
+    options the user typed.
+
+    The validation set is the run's own: its recorded --val folders, or, when it recorded none (or
+    its config.json predates the record), --val-split of the training pieces as before. A --val
+    that names other folders is refused: the best epoch and early stopping would compare
+    validation losses of different sets.
+    """
     from . import rundir as rd
     from .tokenizer import Tokenizer
 
@@ -427,10 +438,33 @@ def _resume_settings(ctx, run_dir, paths, corpora, tokenizer, options):
         corpora = tuple(data.get("corpora", []))
         if not paths and not corpora:
             raise MelodyGRUError(f"{config_path} does not record the training data: give PATH or --corpus")
+    recorded = [str(p) for p in (saved.get("data") or {}).get("val_paths") or []]
+    given = [str(Path(p).resolve()) for p in val_paths]
+    if not val_paths:
+        val_paths = tuple(Path(p) for p in recorded)
+    elif sorted(set(given)) != sorted(set(recorded)):
+        if not recorded:
+            split = (saved.get("train") or {}).get("val_split", "?")
+            raise MelodyGRUError(f"cannot resume {run_dir} with --val {', '.join(given)}: it holds out --val-split "
+                                 f"{split} of its training pieces instead; leave out --val or start a new run")
+        raise MelodyGRUError(f"cannot resume {run_dir} with another validation set: it validates on "
+                             f"{', '.join(recorded)}, --val gives {', '.join(given)}; leave out --val to use the run's own")
     changes = {field: options[name] for name, field in _TRAIN_OPTION_FIELDS.items() if _given(ctx, name)}
     from .train import resume_config
 
-    return paths, corpora, tokenizer, resume_config(run_dir, **changes)
+    return paths, corpora, val_paths, tokenizer, resume_config(run_dir, **changes)
+
+
+def _tempo_option(ctx, param, value):
+    """--tempo: refused at once when a MIDI file cannot store it (below 3.5763 bpm), not after sampling."""
+    if value is not None:
+        from .generate import check_tempo  # light: numpy and the tokenizer, no TensorFlow
+
+        try:
+            check_tempo(value)
+        except MelodyGRUError as e:
+            raise click.BadParameter(str(e)) from None
+    return value
 
 
 @main.command()
@@ -456,8 +490,9 @@ def _resume_settings(ctx, run_dir, paths, corpora, tokenizer, options):
 @click.option("--primer-bars", type=click.IntRange(0), default=4, show_default=True,
               help="Bars of the primer to keep (0: the whole file).")
 @click.option("--allow-end", is_flag=True, help="Let a sample stop early when the model ends the piece.")
-@click.option("--tempo", type=click.FloatRange(1, 1000), default=None,
-              help="Tempo in BPM for the whole output, replacing the model's (and the primer's).")
+@click.option("--tempo", type=float, default=None, callback=_tempo_option,
+              help="Tempo in BPM (3.5763-1000: the slowest a MIDI file can store) for the whole output, "
+                   "replacing the model's (and the primer's).")
 @click.option("--program", type=click.IntRange(0, 127), default=None,
               help="General MIDI program (instrument, 0-127) for every pitched note. [default: the primer's, or piano]")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("samples"), show_default=True,

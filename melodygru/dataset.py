@@ -10,6 +10,7 @@ windows and takes its own share.
 from __future__ import annotations
 
 import hashlib
+import math
 
 import numpy as np
 
@@ -39,22 +40,19 @@ def data_digest(pieces: list[np.ndarray]) -> str:
     return h.hexdigest()[:16]
 
 
-def quarters_of(ids: np.ndarray, tokenizer: Tokenizer) -> float:
-    """Length of a token sequence in quarter notes, from its BAR tokens and their meters.
+def quarters_of(ids, tokenizer: Tokenizer) -> int:
+    """Length of a piece in quarter notes: ceil(end of its last note - its first onset), at least 1.
 
-    Every BAR counts one bar of the meter in force (a TS token right after BAR sets it; 4/4 before
-    any), so the final bar counts in full and notes sounding past it do not add time.
+    The one definition behind every "per quarter note" figure, training's `val_nll_per_quarter` and
+    `evaluate`'s nats per quarter alike. It is the number of frames a quarter-note piano roll of the
+    decoded piece needs, the time step of the published JSB Chorales results, so silence before the
+    first note, the empty beats of a pickup bar and the unfilled end of the last bar do not count.
     """
-    ids = np.asarray(ids)
-    bars = np.flatnonzero(ids == tokenizer.bar)
-    if bars.size == 0:
-        return 0.0
-    after = ids[np.minimum(bars + 1, ids.size - 1)]
-    steps = tokenizer.grammar.bar_steps_of[after]  # >0 only where a TS follows the BAR
-    idx = np.where(steps > 0, np.arange(bars.size), -1)
-    idx = np.maximum.accumulate(idx)
-    filled = np.where(idx >= 0, steps[np.maximum(idx, 0)], tokenizer.default_bar_steps)
-    return float(filled.sum()) / tokenizer.config.steps_per_quarter
+    piece = tokenizer.decode(ids)
+    if not piece.notes:
+        return 1
+    first = min(n.onset for n in piece.notes)
+    return max(1, math.ceil(piece.end - first - 1e-9))
 
 
 def _gather(pieces: list[np.ndarray], piece_of: np.ndarray, starts: np.ndarray, width: int, pad: int) -> np.ndarray:
@@ -71,11 +69,20 @@ def training_windows(pieces: list[np.ndarray], seq_len: int, rng: np.random.Gene
     """One epoch's windows of `seq_len + 1` tokens (inputs plus the shifted targets), unshuffled.
 
     A piece with L tokens has L - 1 targets. If they fit one window, the window is the whole piece,
-    padded. Otherwise it gets `n = (L - 1) // seq_len + 1` windows: the first starts at BOS (the
-    context generation starts from), the last ends at EOS, and the unavoidable overlap (< one
-    window) is split at random between the windows in between, so window boundaries move every
-    epoch, every target is seen at least once and no compute goes to padding.
+    padded. Otherwise it gets `n = ceil((L - 1) / seq_len)` windows, the fewest that hold every
+    target: the first starts at BOS (the context generation starts from), the last ends at EOS, and
+    the unavoidable overlap (< one window) is split at random between the windows in between, so
+    window boundaries move every epoch, every target is seen at least once and no compute goes to
+    padding.
     """
+    piece_of, starts = _training_starts(pieces, seq_len, rng)
+    if not piece_of.size:
+        return np.zeros((0, seq_len + 1), np.int32)
+    return _gather(pieces, piece_of, starts, seq_len + 1, pad)
+
+
+def _training_starts(pieces: list[np.ndarray], seq_len: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(piece index, start) of every window `training_windows` cuts, drawing the overlaps from `rng`."""
     piece_of, starts = [], []
     for i, p in enumerate(pieces):
         targets = len(p) - 1
@@ -85,16 +92,14 @@ def training_windows(pieces: list[np.ndarray], seq_len: int, rng: np.random.Gene
             piece_of.append(i)
             starts.append(0)
             continue
-        n = targets // seq_len + 1
-        overlap = n * seq_len - targets  # 1..seq_len tokens seen twice
+        n = -(-targets // seq_len)
+        overlap = n * seq_len - targets  # 0..seq_len - 1 tokens seen twice
         cuts = np.sort(rng.integers(0, overlap + 1, size=n - 2))
         parts = np.diff(np.concatenate([[0], cuts, [overlap]]))  # n - 1 overlaps summing to `overlap`
         s = np.concatenate([[0], np.cumsum(seq_len - parts)])
         piece_of += [i] * n
         starts += s.tolist()
-    if not piece_of:
-        return np.zeros((0, seq_len + 1), np.int32)
-    return _gather(pieces, np.asarray(piece_of), np.asarray(starts, dtype=np.int64), seq_len + 1, pad)
+    return np.asarray(piece_of, dtype=np.int64), np.asarray(starts, dtype=np.int64)
 
 
 def evaluation_windows(pieces: list[np.ndarray], seq_len: int, pad: int) -> np.ndarray:
@@ -109,11 +114,18 @@ def evaluation_windows(pieces: list[np.ndarray], seq_len: int, pad: int) -> np.n
     return _gather(pieces, np.asarray(piece_of), np.asarray(starts, dtype=np.int64), seq_len + 1, pad)
 
 
-def transpose_windows(windows: np.ndarray, tokenizer: Tokenizer, max_shift: int, rng: np.random.Generator) -> np.ndarray:
+def transpose_windows(windows: np.ndarray, tokenizer: Tokenizer, max_shift: int, rng: np.random.Generator,
+                      fixed: np.ndarray | None = None) -> np.ndarray:
     """Shift every window's pitches by its own random k in [-max_shift, max_shift].
 
     k is drawn from the shifts that keep all of that window's pitches inside the tokenizer's pitch
-    range (`Tokenizer.transpose_range`, per window), so nothing is folded or dropped.
+    range (`Tokenizer.transpose_range`, per window), so nothing is folded or dropped. Drum pitches
+    never move (`Tokenizer.drum_pitch_mask`; on the drum channel a pitch is an instrument).
+
+    Args:
+        fixed: tokens that must not move, shaped like `windows` [default: the drum pitches found
+            inside each window, which misses a drum PITCH in first place: `epoch_windows` passes
+            the ones found in the whole piece].
     """
     if max_shift <= 0 or windows.size == 0:
         return windows
@@ -121,6 +133,7 @@ def transpose_windows(windows: np.ndarray, tokenizer: Tokenizer, max_shift: int,
     n = tokenizer.config.pitch_high - tokenizer.config.pitch_low + 1
     rel = windows.astype(np.int64) - lo_id
     is_pitch = (rel >= 0) & (rel < n)
+    is_pitch &= ~(tokenizer.drum_pitch_mask(windows) if fixed is None else fixed)
     lowest = np.where(is_pitch, rel, n).min(axis=1)
     highest = np.where(is_pitch, rel, -1).max(axis=1)
     has = highest >= 0
@@ -133,8 +146,17 @@ def transpose_windows(windows: np.ndarray, tokenizer: Tokenizer, max_shift: int,
 def epoch_windows(pieces: list[np.ndarray], tokenizer: Tokenizer, seq_len: int, transpose: int, seed: int, epoch: int) -> np.ndarray:
     """The shuffled, transposed training windows of one epoch, a function of `(seed, epoch)` only."""
     rng = np.random.default_rng([seed, epoch])
-    w = training_windows(pieces, seq_len, rng, tokenizer.pad)
-    w = transpose_windows(w, tokenizer, transpose, rng)
+    piece_of, starts = _training_starts(pieces, seq_len, rng)
+    if not piece_of.size:
+        return np.zeros((0, seq_len + 1), np.int32)
+    w = _gather(pieces, piece_of, starts, seq_len + 1, tokenizer.pad)
+    fixed = None
+    if transpose > 0 and tokenizer.config.drums:
+        # a window may begin on a drum PITCH whose PROGRAM_DRUMS is cut off: find the drums in the
+        # whole pieces and cut their masks like the windows
+        masks = [tokenizer.drum_pitch_mask(p).astype(np.int32) for p in pieces]
+        fixed = _gather(masks, piece_of, starts, seq_len + 1, 0).astype(bool)
+    w = transpose_windows(w, tokenizer, transpose, rng, fixed)
     return w[rng.permutation(len(w))]
 
 

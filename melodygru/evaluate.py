@@ -7,9 +7,10 @@ included; BOS is given), divided three ways:
 * per token, with the perplexity `exp(nats per token)`;
 * per note: by the number of PITCH tokens;
 * per quarter note: by the number of quarter-note steps of the piece, `ceil(end of the last note -
-  first onset)` of the decoded piece, i.e. the frames a quarter-note piano roll of it needs. This is
-  the unit of the published JSB Chorales results (nats per time step of quarter-note frames), so
-  the figure is total NLL / N for a piece of N quarter-note steps.
+  first onset)` of the decoded piece, i.e. the frames a quarter-note piano roll of it needs
+  (`dataset.quarters_of`, the count training's per-quarter figures use too). This is the unit of
+  the published JSB Chorales results (nats per time step of quarter-note frames), so the figure is
+  total NLL / N for a piece of N quarter-note steps.
 
 Baselines (`baselines`) fit an interpolated Kneser-Ney n-gram and an add-one unigram on training
 pieces and score the same targets, so their numbers stand in one table with the GRU's.
@@ -21,11 +22,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .dataset import quarters_of
 from .errors import CheckpointError, MelodyGRUError, TokenizerError
 from .ngram import NGramModel, UnigramModel
 from .tokenizer import Tokenizer
@@ -54,13 +57,8 @@ def _check_ids(pieces_ids, tokenizer: Tokenizer) -> list[np.ndarray]:
     return out
 
 
-def quarter_steps(ids, tokenizer: Tokenizer) -> int:
-    """Quarter-note steps a piece spans: ceil(end of its last note - its first onset), at least 1."""
-    piece = tokenizer.decode(ids)
-    if not piece.notes:
-        return 1
-    first = min(n.onset for n in piece.notes)
-    return max(1, math.ceil(piece.end - first - 1e-9))
+# the quarter-note steps a piece spans; one definition for training and evaluation
+quarter_steps = quarters_of
 
 
 def rates(total_nats: float, tokens: int, notes: int, quarters: int) -> dict:
@@ -115,7 +113,8 @@ def likelihood(run_dir, pieces_ids, tokenizer: Tokenizer, batch_tokens: int = 16
     padded after EOS with PAD, and padded targets are left out of the sums.
 
     Args:
-        run_dir: a run directory holding `model.keras` and `tokenizer.json`.
+        run_dir: a run directory holding `model.keras`, `tokenizer.json` and `config.json` (the
+            model is rebuilt from it, in float32).
         pieces_ids: token ids per piece, BOS first (as `Tokenizer.encode` gives them).
         tokenizer: the tokenizer the ids were encoded with; must equal the run's.
         batch_tokens: padded tokens per batch (bounds memory: batch x time x vocab float32 logits).
@@ -186,24 +185,34 @@ def likelihood(run_dir, pieces_ids, tokenizer: Tokenizer, batch_tokens: int = 16
     return out
 
 
-def _load_model(run_dir: Path, vocab_size: int):
+def _load_model(run_dir: Path, vocab_size: int | None = None):
+    """The run's best model in float32: rebuilt from config.json, weights read from model.keras.
+
+    Not `keras.saving.load_model`: it restores the dtype policy the model was saved with, so a run
+    trained with mixed precision on a GPU would be scored in float16 (and on a CPU). The run
+    directory's own loader (`rundir.load_trained`, the sampler's) computes in float32, and it reads
+    only weights from model.keras, so no code a .keras file may carry ever runs.
+
+    Args:
+        vocab_size: when given, the tokens the model must predict.
+    """
     from .tfenv import import_tensorflow
 
     import_tensorflow()
-    import keras
+    from . import rundir as rd
 
+    run_dir = Path(run_dir)
+    if not (run_dir / rd.CONFIG).is_file():
+        raise CheckpointError(f"checkpoint {run_dir} is incomplete: missing {rd.CONFIG}")
     try:
-        model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True, compile=False)
-    except Exception as e:  # zip, h5 and deserialisation errors have many types; all mean "unusable"
-        msg = f"checkpoint {run_dir}: cannot load model.keras ({type(e).__name__}: {e}"
-        raise CheckpointError(msg.split("\n")[0].rstrip() + ")") from None
-    try:
-        out_dim = model.outputs[0].shape[-1]
-    except (AttributeError, IndexError, TypeError):
-        out_dim = None
-    if out_dim != vocab_size:
+        model, _, model_config = rd.load_trained(run_dir, compute_dtype="float32")
+    except CheckpointError as e:
+        # one line (Keras' messages for damaged files run over several), files named inside run_dir
+        first = (str(e).splitlines() or [""])[0].rstrip().replace(f"{run_dir}{os.sep}", "")
+        raise CheckpointError(f"checkpoint {run_dir}: {first}") from None
+    if vocab_size is not None and model_config.vocab_size != vocab_size:
         raise CheckpointError(
-            f"checkpoint {run_dir}: model.keras predicts {out_dim} tokens but tokenizer.json has {vocab_size}; "
+            f"checkpoint {run_dir}: its model predicts {model_config.vocab_size} tokens, not {vocab_size}; "
             "the files come from different runs"
         )
     return model

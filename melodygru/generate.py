@@ -8,12 +8,17 @@ Output files are never overwritten unless `force=True`: each sample takes the fi
 `sample-001`, `sample-002`, ... for which no `.mid`, `.wav` or `.png` of that name exists yet, so
 a second run adds files next to the first run's instead of replacing them. With `force`, samples
 are numbered from 001 and replace what is there.
+
+Every file plays what the tokens say (see `writers`); what MIDI could not hold exactly (more than
+15 instruments at once, a primer's tempo slower than a MIDI file can store) is printed on the
+file's line. A `tempo` option MIDI cannot store is refused before the model is loaded.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import secrets
 import time
@@ -26,12 +31,28 @@ import numpy as np
 from .errors import CheckpointError, MelodyGRUError, ReaderError
 from .events import Piece, Tempo
 from .tokenizer import Tokenizer
-from .writers import bar_lines, seconds, write_midi
+from .writers import MIN_BPM, WriteReport, bar_lines, seconds, write_midi_with_report
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "bach"
 RUN_FILES = ("model.keras", "tokenizer.json", "config.json")
 OUTPUT_SUFFIXES = (".mid", ".wav", ".png")
 MAX_SEED = 2**31 - 1
+MAX_TEMPO = 1000.0  # bpm; faster is no music anyone asks for (MIDI itself could go to 60,000,000)
+
+
+def check_tempo(bpm: float) -> None:
+    """Refuse a `tempo` option that is no tempo or one a MIDI file cannot store.
+
+    Raises:
+        MelodyGRUError: `bpm` is outside MIN_BPM (3.5763, 16,777,215 microseconds per quarter)
+            to MAX_TEMPO.
+    """
+    if math.isfinite(bpm) and MIN_BPM <= bpm <= MAX_TEMPO:
+        return
+    if 0 < bpm < MIN_BPM:
+        raise MelodyGRUError(f"tempo {bpm:g} bpm is slower than a MIDI file can store "
+                             f"(at least {MIN_BPM:.4f} bpm: 16,777,215 microseconds per quarter)")
+    raise MelodyGRUError(f"tempo {bpm:g} bpm is outside {MIN_BPM:.4f}..{MAX_TEMPO:g} bpm")
 
 
 # --------------------------------------------------------------------------- the run directory
@@ -270,6 +291,7 @@ class SampleFiles:
     tokens: int
     ended: bool
     renderer: str | None = None
+    report: WriteReport = field(default_factory=WriteReport)
 
     @property
     def paths(self) -> list[Path]:
@@ -279,7 +301,7 @@ class SampleFiles:
         return {"midi": str(self.midi), "wav": str(self.wav) if self.wav else None,
                 "png": str(self.png) if self.png else None, "notes": self.notes,
                 "seconds": round(self.seconds, 3), "bars": self.bars, "tokens": self.tokens,
-                "ended_with_eos": self.ended, "audio_renderer": self.renderer}
+                "ended_with_eos": self.ended, "audio_renderer": self.renderer, "written": self.report.as_dict()}
 
 
 def count_bars(piece: Piece) -> int:
@@ -324,7 +346,7 @@ def write_samples(samples: list[Sample], out_dir, audio: bool = False, plot: boo
     written = []
     try:
         for s, stem in zip(samples, stems):
-            midi = write_midi(s.piece, stem.with_suffix(".mid"))
+            midi, report = write_midi_with_report(s.piece, stem.with_suffix(".mid"))
             wav = renderer = png = None
             if audio:
                 from .writers import write_wav
@@ -335,7 +357,7 @@ def write_samples(samples: list[Sample], out_dir, audio: bool = False, plot: boo
 
                 png = write_piano_roll(s.piece, stem.with_suffix(".png"), title=stem.name)
             written.append(SampleFiles(midi, wav, png, len(s.piece.notes), seconds(s.piece),
-                                       count_bars(s.piece), len(s.ids), s.ended, renderer))
+                                       count_bars(s.piece), len(s.ids), s.ended, renderer, report))
     finally:
         if not force:  # names claimed but never written (an error on the way): give them back
             for stem in stems[len(written):]:
@@ -380,6 +402,8 @@ class GenerateResult:
         for f in self.files:
             for path in f.paths:
                 extra = f" ({f.renderer})" if path == f.wav else ""
+                if path == f.midi and f.report.describe():  # never silently: what the file could not hold
+                    extra = f"  [{f.report.describe()}]"
                 out.append(f"{path}  {f.notes} notes  {f.seconds:.1f} s  {f.bars} bars{extra}")
         return out
 
@@ -438,6 +462,7 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
             (`recommended_sampling`: its sampling.json, else 1.0 / 0 / 1.0).
         seed: None draws one (reported, so the run can be repeated).
         primer: path of a MIDI or score file whose first `primer_bars` bars (0: all) open every sample.
+        tempo: see `sample`; one a MIDI file cannot store is refused before anything is loaded.
         Other arguments: see `sample` and `write_samples`.
 
     Raises:
@@ -445,6 +470,8 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
     """
     if length < 1 or num_samples < 1:
         raise MelodyGRUError("length and num-samples must be at least 1")
+    if tempo is not None:
+        check_tempo(tempo)
     if seed is None:
         seed = secrets.randbelow(MAX_SEED + 1)
     ckpt = load_checkpoint(checkpoint)

@@ -1,21 +1,27 @@
 """Encode and decode every file, write the reconstructions, and measure what survived.
 
-Note recall counts a note as kept when the decoded piece has a note with the same pitch, onset
-and duration on the tokenizer's grid (each original note matches at most one decoded note).
+Recall is measured on the written MIDI file, read back with mido (`file_notes`), independently of
+melodygru's reader and events: a note counts as kept when the file plays a note with the same
+pitch, onset and duration on the tokenizer's grid (and, with `programs`, the same instrument) as
+the input piece has; each input note matches at most one note of the file. So whatever the
+tokenizer or the writer loses shows. The same count on the decoded piece, before writing, is kept
+as `decoded_matched` (the tokenizer's share of the loss).
+
 Drum notes dropped by the default setting are reported but left out of the recall denominator;
-notes outside the pitch range count as lost.
+notes outside the pitch range count as lost; what the MIDI file could not hold (`WriteReport`:
+more than 15 instruments at once, ...) is counted with the lossy steps.
 """
 
 from __future__ import annotations
 
 import os
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .corpus import COUNTED_BY_TOKENIZER, _pool_context, _progress, _skip_reason, _tokenizer_for, find_files
+from .corpus import COUNTED_BY_TOKENIZER, WorkerDied, _progress, _skip_reason, _tokenizer_for, find_files, map_files
 from .errors import DISK_FULL_ERRNOS, MelodyGRUError, ReaderError
+from .events import Note
 from .tokenizer import Tokenizer
 
 
@@ -28,19 +34,68 @@ def output_path(out_dir: Path, rel: str, suffix: str = "") -> Path:
     return Path(out_dir) / name
 
 
-def note_recall(tokenizer: Tokenizer, original, decoded) -> tuple[int, int]:
-    """(matched, total) over the original's pitched notes, compared on the grid."""
-    want = Counter(tokenizer.note_key(n) for n in original.notes if not n.is_drum or tokenizer.config.drums)
-    got = Counter(tokenizer.note_key(n) for n in decoded.notes)
+def note_recall(tokenizer: Tokenizer, original, written) -> tuple[int, int]:
+    """(matched, total) over the original's notes the tokenizer keeps, compared on its grid.
+
+    Args:
+        original: the input piece; its drum notes count only when the tokenizer keeps drums.
+        written: the notes to compare with: a Piece, or a list of Notes (e.g. `file_notes`).
+    """
+    want = Counter(_recall_key(tokenizer, n) for n in original.notes if not n.is_drum or tokenizer.config.drums)
+    got = Counter(_recall_key(tokenizer, n) for n in getattr(written, "notes", written))
     matched = sum((want & got).values())
     return matched, sum(want.values())
+
+
+def _recall_key(tokenizer: Tokenizer, note: Note) -> tuple:
+    key = tokenizer.note_key(note)
+    if tokenizer.config.programs:  # the tokens name the instrument: the file must play it with it
+        key += ("drums" if note.is_drum else note.program,)
+    return key
+
+
+def file_notes(path) -> list[Note]:
+    """The notes a MIDI file plays, read with mido (not melodygru's reader), in file order.
+
+    A note sounds from its note-on until the next note-off or note-on of its key on its channel,
+    as a strict player renders it: a note-on of velocity 0 is a note-off, and a second note-on of
+    a sounding key re-strikes it, so two notes of one pitch written over each other on one channel
+    count as the shortened notes a listener hears. Each note takes the program in force on its
+    channel at its onset; channel 10 (index 9) is drums. Ticks become quarter notes by the file's
+    ticks_per_beat; a note never switched off ends at the file's last event.
+    """
+    import mido
+
+    mid = mido.MidiFile(str(path))
+    tpb = float(mid.ticks_per_beat)
+    program = [0] * 16
+    sounding: dict[tuple[int, int], tuple[int, int, int]] = {}  # (channel, pitch) -> (on tick, velocity, program)
+    out, now = [], 0
+
+    def end(channel, pitch, tick):
+        on, velocity, prog = sounding.pop((channel, pitch))
+        out.append(Note(on / tpb, (tick - on) / tpb, pitch, velocity, prog, channel == 9))
+
+    for msg in mido.merge_tracks(mid.tracks):
+        now += msg.time
+        if msg.type == "program_change":
+            program[msg.channel] = msg.program
+        elif msg.type in ("note_on", "note_off"):
+            if (msg.channel, msg.note) in sounding:
+                end(msg.channel, msg.note, now)
+            if msg.type == "note_on" and msg.velocity > 0:
+                sounding[(msg.channel, msg.note)] = (now, msg.velocity, program[msg.channel])
+    for channel, pitch in list(sounding):
+        end(channel, pitch, now)
+    return out
 
 
 @dataclass
 class RoundtripRow:
     path: str
-    matched: int = 0
+    matched: int = 0  # notes the written files play as the input has them
     total: int = 0
+    decoded_matched: int = 0  # the same count on the decoded pieces, before writing
     written: list[str] = field(default_factory=list)
     skip: str = ""
     lossy: Counter = field(default_factory=Counter)
@@ -57,7 +112,7 @@ def roundtrip_file(path: str, rel: str, out_dir: str, config: dict, max_file_mb:
         OSError: only for a full disk (`DISK_FULL_ERRNOS`), where every later file would fail too.
     """
     from .readers import read_file
-    from .writers import write_midi
+    from .writers import write_midi_with_report
 
     tokenizer = _tokenizer_for(config)
     row = RoundtripRow(rel)
@@ -77,8 +132,8 @@ def roundtrip_file(path: str, rel: str, out_dir: str, config: dict, max_file_mb:
         except MelodyGRUError as e:
             row.skip = f"{suffix} {e}".strip()
             continue
-        matched, total = note_recall(tokenizer, piece, decoded)
-        row.matched += matched
+        decoded_matched, total = note_recall(tokenizer, piece, decoded)
+        row.decoded_matched += decoded_matched
         row.total += total
         row.lossy.update({k: v for k, v in stats.as_dict().items() if k != "notes" and v})
         row.lossy.update({k: v for k, v in piece.stats.items() if v and k not in COUNTED_BY_TOKENIZER})
@@ -87,11 +142,16 @@ def roundtrip_file(path: str, rel: str, out_dir: str, config: dict, max_file_mb:
             row.skip = f"{suffix} {reason}".strip()
             continue
         try:
-            row.written.append(str(write_midi(decoded, output_path(Path(out_dir), rel, suffix))))
+            written, report = write_midi_with_report(decoded, output_path(Path(out_dir), rel, suffix))
         except OSError as e:
             if e.errno in DISK_FULL_ERRNOS:
                 raise  # every later file would fail too: the command stops with one line
             row.skip = f"cannot write output: {e.strerror or e}"
+            continue  # nothing written: none of its notes count as kept
+        row.written.append(str(written))
+        row.lossy.update(report.lossy())
+        # the headline figure: what the file plays, read back independently of the decoded piece
+        row.matched += note_recall(tokenizer, piece, file_notes(written))[0]
     return row
 
 
@@ -113,24 +173,21 @@ def roundtrip(paths=(), corpora=(), out_dir=".", tokenizer=None, jobs=None, max_
     tasks = [(str(p), fileset.relative(root, p), str(out), config, max_file_mb) for root, p in fileset.files]
     rows: list[RoundtripRow | None] = [None] * len(tasks)
     bar = _progress(len(tasks), progress)
+
+    def done(i, row, error):
+        if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:
+            raise error  # every later file would fail too: map_files stops the rest
+        if isinstance(error, WorkerDied):  # killed for memory, or a crash in C code
+            row = RoundtripRow(tasks[i][1], skip=f"worker failed ({error})")
+        elif error is not None:  # a bug: this file's row says so, the others go on
+            lines = str(error).strip().splitlines()
+            reason = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+            row = RoundtripRow(tasks[i][1], skip=f"internal error ({reason})")
+        rows[i] = row
+        bar.update(1)
+
     try:  # closed on an error too, so an error line does not land on the bar's line
-        if jobs == 1 or len(tasks) == 1:
-            for i, t in enumerate(tasks):
-                rows[i] = roundtrip_file(*t)
-                bar.update(1)
-        else:
-            with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=_pool_context()) as pool:
-                futures = {pool.submit(roundtrip_file, *t): i for i, t in enumerate(tasks)}
-                for fut in as_completed(futures):
-                    i = futures[fut]
-                    try:
-                        rows[i] = fut.result()
-                    except Exception as e:
-                        if isinstance(e, OSError) and e.errno in DISK_FULL_ERRNOS:
-                            pool.shutdown(wait=True, cancel_futures=True)
-                            raise
-                        rows[i] = RoundtripRow(tasks[i][1], skip=f"worker failed ({type(e).__name__})")
-                    bar.update(1)
+        map_files(roundtrip_file, tasks, jobs, done)
     finally:
         bar.close()
     return rows, fileset

@@ -528,10 +528,31 @@ class Tokenizer:
         n = self.config.pitch_high - self.config.pitch_low + 1
         return (ids >= self.pitch_offset) & (ids < self.pitch_offset + n)
 
-    def transpose_range(self, ids) -> tuple[int, int]:
-        """The (lowest, highest) shift in semitones that keeps every pitch of `ids` in range."""
+    def drum_pitch_mask(self, ids) -> np.ndarray:
+        """The PITCH tokens of drum notes, along the last axis of `ids`.
+
+        With `programs` the grammar puts a PROGRAM token right before every PITCH, so a drum note's
+        PITCH is the one right after PROGRAM_DRUMS. On the drum channel a pitch is an instrument
+        (36 a kick, 38 a snare): transposing it would swap instruments, not change the key. A PITCH
+        in first place has no PROGRAM before it and counts as pitched (see `dataset.epoch_windows`
+        for windows cut out of a piece).
+        """
         ids = np.asarray(ids)
-        mask = self.pitch_mask(ids)
+        mask = np.zeros(ids.shape, dtype=bool)
+        if not self.config.drums or ids.size == 0:
+            return mask
+        mask[..., 1:] = ids[..., :-1] == self.program_offset + DRUM_PROGRAM
+        return mask & self.pitch_mask(ids)
+
+    def transposable_mask(self, ids) -> np.ndarray:
+        """The PITCH tokens a transposition moves: every pitch but the drums'."""
+        return self.pitch_mask(ids) & ~self.drum_pitch_mask(ids)
+
+    def transpose_range(self, ids) -> tuple[int, int]:
+        """The (lowest, highest) shift in semitones that keeps every pitch of `ids` in range (drum
+        pitches never move, so they set no limit)."""
+        ids = np.asarray(ids)
+        mask = self.transposable_mask(ids)
         n = self.config.pitch_high - self.config.pitch_low + 1
         if not mask.any():
             return -(n - 1), n - 1
@@ -539,14 +560,15 @@ class Tokenizer:
         return -int(rel.min()), int(n - 1 - rel.max())
 
     def transpose(self, ids, semitones: int, out_of_range: str = "error") -> np.ndarray:
-        """Shift every pitch token by `semitones`, without re-parsing.
+        """Shift every pitch token by `semitones`, without re-parsing; drum pitches stay (see
+        `drum_pitch_mask`).
 
         Args:
             out_of_range: what to do with pitches that would leave the range: 'error' raises
                 TokenizerError, 'fold' moves them back by whole octaves (never wraps around).
         """
         ids = np.array(ids, dtype=np.int32, copy=True)
-        mask = self.pitch_mask(ids)
+        mask = self.transposable_mask(ids)
         n = self.config.pitch_high - self.config.pitch_low + 1
         rel = ids[mask] - self.pitch_offset + int(semitones)
         outside = (rel < 0) | (rel >= n)

@@ -66,7 +66,9 @@ class TrainConfig:
     epochs: int = 30
     lr: float = 2e-3  # Adam (with gradient clipping); see batch_size
     clipnorm: float = 3.0  # global gradient norm (Magenta's clip_norm); 0 switches clipping off
-    lr_schedule: str = "plateau"  # 'plateau': x lr_factor after lr_patience epochs without improvement; 'cosine': warmup + cosine over all epochs
+    # 'plateau': x lr_factor after lr_patience epochs without improvement; 'cosine': warmup + cosine over all
+    # epochs (a resume that changes epochs re-plans the rest of the decay from the current rate: Trainer._lr_plan)
+    lr_schedule: str = "plateau"
     lr_patience: int = 2
     lr_factor: float = 0.5
     min_lr: float = 1e-5  # floor for both schedules

@@ -45,6 +45,39 @@ def _write_scalars(writer, row: dict, step: int) -> None:
     writer.flush()
 
 
+def cosine_lr(plan: dict, step: float, min_lr: float) -> float:
+    """The learning rate of a cosine `plan` at `step` (what `CosinePlan` computes, in Python).
+
+    A plan is {'from_step', 'from_lr', 'end_step'}: a linear warmup from 0 at step 0 to `from_lr` at
+    `from_step`, then half a cosine from `from_lr` down to `min_lr` at `end_step`, held after it.
+    A new run's plan is Keras' CosineDecay with warmup (`from_step` = warmup steps, `from_lr` = lr);
+    a resume that moves the end re-plans from the step it resumes at (`Trainer._lr_plan`).
+    """
+    a, lr_a, end = plan["from_step"], plan["from_lr"], plan["end_step"]
+    if step < a:
+        return lr_a * step / a
+    frac = min(max((step - a) / max(end - a, 1), 0.0), 1.0)
+    return min_lr + (lr_a - min_lr) * 0.5 * (1.0 + math.cos(math.pi * frac))
+
+
+class CosinePlan(keras.optimizers.schedules.LearningRateSchedule):
+    """`cosine_lr` as a Keras schedule of the optimizer's step."""
+
+    def __init__(self, from_step: int, from_lr: float, end_step: int, min_lr: float):
+        self.from_step, self.from_lr = int(from_step), float(from_lr)
+        self.end_step, self.min_lr = int(end_step), float(min_lr)
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        warmup = self.from_lr * step / max(self.from_step, 1)
+        frac = keras.ops.clip((step - self.from_step) / max(self.end_step - self.from_step, 1), 0.0, 1.0)
+        decay = self.min_lr + (self.from_lr - self.min_lr) * 0.5 * (1.0 + keras.ops.cos(math.pi * frac))
+        return keras.ops.where(step < self.from_step, warmup, decay)
+
+    def get_config(self) -> dict:
+        return {"from_step": self.from_step, "from_lr": self.from_lr, "end_step": self.end_step, "min_lr": self.min_lr}
+
+
 class Trainer:
     """One training session on one run directory (see `melodygru.train.train` for the arguments)."""
 
@@ -108,9 +141,31 @@ class Trainer:
                 "train": list(sources) if sources is not None else [f"#{i}" for i in range(len(pieces))],
                 "val": [f"val#{i}" for i in range(len(self.val_pieces))],
             }
+        if self.state:
+            self._check_validation_kind()
         self.digest = data.data_digest(self.train_pieces) + data.data_digest(self.val_pieces)
         if self.state and self.state.get("data_digest") != self.digest:
             self.log("warning: the training data changed since this run started; validation figures are not comparable")
+
+    def _check_validation_kind(self):
+        """Refuse a resume that would validate on another kind of set than the run did (separate
+        validation pieces vs. held-out training pieces): its validation figures, the best epoch
+        and early stopping would silently compare different sets. (split.json records the kind;
+        a run directory without it is not checked.)"""
+        try:
+            recorded = rd.read_json(self.run_dir / rd.SPLIT).get("val_from")
+        except (CheckpointError, AttributeError):
+            return
+        now = self.split["val_from"]
+        if recorded not in ("val_split", "val_pieces") or recorded == now:
+            return
+        held_out = f"hold out val_split {self.cfg.val_split} of the training pieces"
+        separate = "validate on separate validation pieces (--val)"
+        if recorded == "val_pieces":
+            raise CheckpointError(f"cannot resume {self.run_dir}: it validates on separate validation pieces (--val), "
+                                  f"this resume would {held_out} instead; pass the validation pieces again")
+        raise CheckpointError(f"cannot resume {self.run_dir}: it holds out val_split {self.cfg.val_split} of its "
+                              f"pieces, this resume would {separate} instead; leave them out or start a new run")
 
     def _write_static_files(self):
         self.tok.save(self.out / rd.TOKENIZER)
@@ -141,12 +196,9 @@ class Trainer:
         keras.utils.set_random_seed(cfg.seed)
         with self.strategy.scope():
             self.model = build_model(self.model_config, mixed_precision=mp)
-            if cfg.lr_schedule == "cosine":
-                total = cfg.epochs * self.steps_per_epoch
-                warmup = min(cfg.warmup_steps, max(total - 1, 0))
-                lr = keras.optimizers.schedules.CosineDecay(
-                    0.0, max(total - warmup, 1), alpha=cfg.min_lr / cfg.lr, warmup_target=cfg.lr, warmup_steps=warmup
-                )
+            if self.lr_plan is not None:
+                p = self.lr_plan
+                lr = CosinePlan(p["from_step"], p["from_lr"], p["end_step"], cfg.min_lr)
             else:
                 lr = cfg.lr
             # Gradients are all-reduced before the optimizer sees them (train_step in _compile), and every
@@ -178,6 +230,62 @@ class Trainer:
             raise CheckpointError(f"{self.run_dir / st['optimizer']} does not match the model's optimizer")
         for var, value in zip(variables, values):
             var.assign(value)
+        if self.lr_plan is not None and int(self.adam.iterations.numpy()) != self.resumed_step:
+            raise CheckpointError(f"{self.run_dir / st['optimizer']}: its first array is not the optimizer's step")
+
+    # ------------------------------------------------------------ the learning-rate plan
+    def _resumed_step(self) -> int:
+        """The optimizer step the run resumes at (Keras keeps `iterations` as the first optimizer
+        variable, so it is the first array of the optimizer file, read alone)."""
+        path = self.run_dir / self.state["optimizer"]
+        try:
+            with np.load(path, allow_pickle=False) as arrays:
+                return int(arrays["arr_0"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise CheckpointError(f"cannot read optimizer state {path}: {e}") from None
+
+    def _lr_plan(self) -> dict | None:
+        """The cosine schedule of this session, or None (plateau).
+
+        A new run plans warmup + cosine over `epochs * steps_per_epoch` steps. A resume keeps the
+        plan recorded in last_state.json while its end stays where it was; when the end moves
+        (--epochs changed, or the steps per epoch did, e.g. with changed data), the rest of the decay
+        is re-planned from the step and learning rate the run stands at down to `min_lr` at the new
+        end, so the rate goes on from where it was instead of jumping to the new curve. A warmup
+        under way keeps its slope.
+        """
+        cfg = self.cfg
+        if cfg.lr_schedule != "cosine":
+            return None
+        spe = self.steps_per_epoch
+        if not self.state:
+            total = cfg.epochs * spe
+            warmup = min(cfg.warmup_steps, max(total - 1, 0))
+            return {"from_step": warmup, "from_lr": cfg.lr, "end_step": total}
+        done = int(self.state["epoch"])
+        step = self.resumed_step = self._resumed_step()
+        plan = self.state.get("lr_plan")
+        if plan is None:
+            # a run directory from before the plan was recorded: the Keras CosineDecay it ran under,
+            # over the epochs its config.json records and the steps per epoch it has had so far
+            planned = rd.read_json(self.run_dir / rd.CONFIG).get("train", {}).get("epochs", cfg.epochs)
+            total = int(round(planned * step / done)) if done else planned * spe
+            warmup = min(cfg.warmup_steps, max(total - 1, 0))
+            plan = {"from_step": warmup, "from_lr": cfg.lr, "end_step": total}
+        end = step + max(cfg.epochs - done, 0) * spe
+        if end == plan["end_step"] or end <= step:  # unchanged, or nothing left to train
+            return plan
+        lr_now = cosine_lr(plan, step, cfg.min_lr)
+        if step < plan["from_step"]:  # in the warmup: same slope, up to the new end at the latest
+            top = min(plan["from_step"], max(end - 1, step))
+            new = {"from_step": top, "from_lr": plan["from_lr"] * top / plan["from_step"], "end_step": end}
+        else:
+            new = {"from_step": step, "from_lr": lr_now, "end_step": end}
+        self.log(
+            f"cosine schedule re-planned: the run ends at step {end:,} instead of {plan['end_step']:,}, so the decay "
+            f"goes on from lr {lr_now:.3e} at step {step:,} down to {cfg.min_lr:.1e} at the new end"
+        )
+        return new
 
     # ------------------------------------------------------------ compiled steps
     def _compile(self):
@@ -267,6 +375,7 @@ class Trainer:
             "optimizer": opt,
             "data_digest": self.digest,
             **counters,
+            **({"lr_plan": self.lr_plan} if self.lr_plan is not None else {}),
         }
         rd.write_json(self.out / rd.STATE, state)  # the commit point
         for p in list(self.out.glob("last-*.weights.h5")) + list(self.out.glob("last-*.optimizer.npz")):
@@ -306,10 +415,12 @@ class Trainer:
         val_windows = data.fit_to_batches(data.evaluation_windows(self.val_pieces, cfg.seq_len, tok.pad), gb, tok.pad, "pad")
         self.val_steps = len(val_windows) // gb
         self.val_tokens = int(sum(len(p) - 1 for p in self.val_pieces))
+        # the quarter count `evaluate` divides by too, so the per-quarter figures of both compare
         self.val_quarters = float(sum(data.quarters_of(p, tok) for p in self.val_pieces))
         if self.val_steps:
             self.val_dataset = data.distributed_dataset(val_windows, self.strategy, gb)
 
+        self.lr_plan = self._lr_plan()
         self._build()
         self._compile()
         if self.state:

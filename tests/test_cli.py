@@ -237,7 +237,7 @@ def test_a_full_disk_is_one_line_and_stops_the_command(runner, tmp_path, monkeyp
         calls.append(path)
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(melodygru.writers, "write_midi", full)
+    monkeypatch.setattr(melodygru.writers, "write_midi_with_report", full)
     res = runner.invoke(main, ["roundtrip", str(tmp_path / "music"), "--out", str(tmp_path / "out"), "-j", "1"])
     assert_one_error_line(res, "error: disk full while writing", str(tmp_path / "out" / "a0.mid"),
                           "No space left on device")

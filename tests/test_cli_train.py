@@ -170,3 +170,65 @@ def test_bad_input_is_one_line_and_exit_2(runner, tmp_path):
     assert res.exit_code == 2 and "nothing to resume" in res.output
     res = runner.invoke(main, ["train", "--out", str(tmp_path / "run2")])
     assert res.exit_code == 2 and "PATH" in res.output
+
+
+def _val_folder(root: Path, starts=(60, 61)) -> Path:
+    for i, s in enumerate(starts):
+        write_midi(root / f"v{i}.mid", scale_notes(start_pitch=s, count=24))
+    return root
+
+
+def test_resume_keeps_the_separate_validation_folder(runner, folder, tmp_path):
+    val = _val_folder(tmp_path / "val")
+    run_dir = tmp_path / "run"
+    res = runner.invoke(main, ["train", str(folder), "--val", str(val), "--out", str(run_dir), "--epochs", "1", *TINY])
+    assert res.exit_code == 0, res.output
+    # no --val on resume: the run's own validation folder, not a split of the training pieces
+    res = runner.invoke(main, ["train", "--resume", "--out", str(run_dir), "--epochs", "2", "-q"])
+    assert res.exit_code == 0, res.output
+    assert "validation: 2 pieces" in res.output
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and metrics["val_pieces"] == 2 and metrics["train_pieces"] == 12
+    assert json.loads((run_dir / "config.json").read_text())["data"]["val_paths"] == [str(val.resolve())]
+    # the same folder given again is the same set
+    res = runner.invoke(main, ["train", "--resume", "--out", str(run_dir), "--epochs", "3", "--val", str(val), "-q"])
+    assert res.exit_code == 0, res.output
+
+
+def test_resume_refuses_a_different_validation_set(runner, folder, tmp_path):
+    val = _val_folder(tmp_path / "val")
+    other = _val_folder(tmp_path / "other", (62, 63))
+    run_dir = tmp_path / "run"
+    res = runner.invoke(main, ["train", str(folder), "--val", str(val), "--out", str(run_dir), "--epochs", "1", *TINY])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(main, ["train", "--resume", "--out", str(run_dir), "--epochs", "2", "--val", str(other), "-q"])
+    assert res.exit_code == 2, res.output
+    (line,) = res.output.strip().splitlines()
+    assert line.startswith("error: ") and str(val.resolve()) in line and str(other.resolve()) in line, line
+    # a run that held out --val-split refuses a --val folder on resume as well
+    split_run = tmp_path / "split"
+    res = runner.invoke(main, ["train", str(folder), "--out", str(split_run), "--epochs", "1", *TINY])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(main, ["train", "--resume", "--out", str(split_run), "--epochs", "2", "--val", str(val), "-q"])
+    assert res.exit_code == 2, res.output
+    (line,) = res.output.strip().splitlines()
+    assert line.startswith("error: ") and "--val-split 0.1" in line and str(val.resolve()) in line, line
+    assert [int(r["epoch"]) for r in _history(split_run)] == [1]
+
+
+def test_resume_of_a_config_without_val_paths_splits_as_recorded(runner, folder, tmp_path):
+    """config.json of runs started before --val was recorded has no data.val_paths: such a run
+    held out --val-split of its pieces, and resumes doing the same."""
+    run_dir = tmp_path / "run"
+    res = runner.invoke(main, ["train", str(folder), "--out", str(run_dir), "--epochs", "1", "--val-split", "0.25",
+                               *TINY])
+    assert res.exit_code == 0, res.output
+    config = json.loads((run_dir / "config.json").read_text())
+    del config["data"]["val_paths"]
+    (run_dir / "config.json").write_text(json.dumps(config))
+    before = json.loads((run_dir / "split.json").read_text())
+    res = runner.invoke(main, ["train", "--resume", "--out", str(run_dir), "--epochs", "2", "-q"])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and metrics["val_pieces"] == 3 and metrics["train_pieces"] == 9
+    assert json.loads((run_dir / "split.json").read_text()) == before

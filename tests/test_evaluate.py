@@ -30,22 +30,44 @@ def melody(start: int, count: int, step: float = 0.5) -> Piece:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    """A tiny untrained GRU LM saved the way a run directory holds it."""
+    """A tiny untrained GRU LM saved the way a run directory holds it (model.keras, tokenizer.json
+    and the config.json it is rebuilt from)."""
     import keras
 
+    from melodygru import rundir as rd
+    from melodygru.model import ModelConfig, build_model
+
     keras.utils.set_random_seed(0)
-    V = len(TOKENIZER)
-    tokens = keras.Input(shape=(None,), dtype="int32")
-    x = keras.layers.Embedding(V, 8)(tokens)
-    x = keras.layers.GRU(16, return_sequences=True)(x)
-    model = keras.Model(tokens, keras.layers.Dense(V)(x))
+    model_config = ModelConfig(len(TOKENIZER), layers=1, units=16, embedding_dim=8, dropout=0.0)
+    model = build_model(model_config)
     # larger weights than the initialiser's, so the logits are far from uniform
     model.set_weights([w * 3 for w in model.get_weights()])
     path = tmp_path_factory.mktemp("run")
     model.save(path / "model.keras")
     TOKENIZER.save(path / "tokenizer.json")
-    (path / "config.json").write_text(json.dumps({"data": {"paths": ["train/"], "corpora": ["bach"]}}))
+    (path / "config.json").write_text(json.dumps({"format": rd.RUN_FORMAT, "version": rd.FORMAT_VERSION,
+                                                  "model": model_config.to_dict(),
+                                                  "data": {"paths": ["train/"], "corpora": ["bach"]}}))
     return path
+
+
+# a one-beat pickup, two full bars, a last bar of three beats: 12 quarters of music under 4 bar lines
+PICKUP = Piece([Note(3.0 + q, 1.0, 60 + (2 * q) % 7) for q in range(12)])
+
+
+@pytest.fixture(scope="module")
+def mixed_run(tmp_path_factory):
+    """A real run directory trained for one epoch with mixed precision (float16 compute, as on a
+    GPU), validated on the pickup piece alone; returns (run_dir, metrics, validation ids)."""
+    from melodygru.train import TrainConfig, train
+    from toy_tokens import toy_corpus
+
+    run = tmp_path_factory.mktemp("mixed") / "run"
+    val = [TOKENIZER.encode(PICKUP)]
+    config = TrainConfig(preset="tiny", seq_len=32, batch_size=8, epochs=1, lr=1e-2, mixed_precision="on",
+                         steps_per_execution=4)
+    metrics = train(toy_corpus(TOKENIZER, 24), TOKENIZER, run, config, val_pieces=val, log=lambda _line: None)
+    return run, metrics, val
 
 
 def manual_token_nll(run_dir: Path, ids: np.ndarray) -> np.ndarray:
@@ -96,6 +118,37 @@ def test_likelihood_equals_a_manual_computation(run_dir):
     assert {k: v["tokens"] for k, v in small["by_kind"].items()} == {k: n for k, (n, _) in by_kind.items()}
 
 
+def test_a_mixed_precision_run_is_scored_in_float32(mixed_run):
+    import keras
+
+    from melodygru import rundir as rd
+    from toy_tokens import toy_corpus
+
+    run, _, val = mixed_run
+    saved = keras.saving.load_model(run / "model.keras", compile=False)
+    assert saved.get_layer("gru_0").dtype_policy.name == "mixed_float16"  # what the file carries
+    pieces = toy_corpus(TOKENIZER, 6, seed=5) + val
+    float32, _, _ = rd.load_trained(run)
+    assert float32.get_layer("gru_0").compute_dtype == "float32"
+
+    def nll(model, ids):
+        logits = np.asarray(model(ids[None, :-1].astype("int32")), dtype=np.float64)[0]
+        log_probs = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+        return float(-log_probs[np.arange(len(ids) - 1), ids[1:]].sum())
+
+    want = [nll(float32, p) for p in pieces]
+    assert not np.allclose([nll(saved, p) for p in pieces], want, rtol=1e-6)  # float16 scores differ
+    np.testing.assert_allclose(likelihood(run, pieces, TOKENIZER)["piece_nll"], want, rtol=1e-6)
+
+
+def test_training_and_evaluate_count_the_same_quarter_notes(mixed_run):
+    from melodygru.dataset import quarters_of
+
+    run, metrics, val = mixed_run
+    assert metrics["val_quarters"] == likelihood(run, val, TOKENIZER)["quarters"]
+    assert metrics["val_quarters"] == quarters_of(val[0], TOKENIZER) == 12  # not the 16 of its four bar lines
+
+
 def test_quarter_steps_run_from_the_first_onset_to_the_last_end():
     assert quarter_steps(TOKENIZER.encode(Piece([Note(1.5, 1.0, 60), Note(4.0, 2.5, 62)])), TOKENIZER) == 5
     assert quarter_steps(TOKENIZER.encode(Piece([Note(1.5, 1.0, 60), Note(4.0, 2.75, 62)])), TOKENIZER) == 6
@@ -115,15 +168,19 @@ def test_checkpoint_problems_are_one_line_errors(run_dir, tmp_path):
     with pytest.raises(CheckpointError, match="differs from the tokenizer"):
         likelihood(run_dir, [Tokenizer().encode(melody(60, 8))], Tokenizer())
     (tmp_path / "empty" / "model.keras").write_bytes(b"not a zip")
+    with pytest.raises(CheckpointError, match="missing config.json"):
+        likelihood(tmp_path / "empty", ids, TOKENIZER)
+    (tmp_path / "empty" / "config.json").write_bytes((run_dir / "config.json").read_bytes())
     with pytest.raises(CheckpointError, match="cannot load model.keras") as e:
         likelihood(tmp_path / "empty", ids, TOKENIZER)
     assert "\n" not in str(e.value)
     other = tmp_path / "other"
     other.mkdir()
-    (other / "model.keras").write_bytes((run_dir / "model.keras").read_bytes())
+    for name in ("model.keras", "config.json"):
+        (other / name).write_bytes((run_dir / name).read_bytes())
     wide = Tokenizer(TokenizerConfig(velocity_bins=4))
     wide.save(other / "tokenizer.json")
-    with pytest.raises(CheckpointError, match="different runs"):
+    with pytest.raises(CheckpointError, match=f"tokenizer has {len(wide)} tokens but the model was built for"):
         likelihood(other, [wide.encode(melody(60, 8))], wide)
     with pytest.raises(MelodyGRUError, match="no pieces"):
         likelihood(run_dir, [np.array([TOKENIZER.bos])], TOKENIZER)

@@ -152,8 +152,8 @@ def test_fused_cpu_gru_declines_what_it_does_not_implement():
 
 def test_a_model_file_carrying_code_is_never_run_by_any_loader(tmp_path):
     """A .keras file can carry Python code (a Lambda layer). Sampling rebuilds the model from
-    config.json and reads only weights from model.keras; evaluate loads it with safe_mode=True.
-    Neither runs the code, which keras without safe mode would (the control at the end)."""
+    config.json and reads only weights from model.keras, and evaluate uses the same weights-only
+    loader. Neither runs the code, which keras without safe mode would (the control at the end)."""
     import json
 
     from melodygru import rundir as rd
@@ -178,8 +178,10 @@ def test_a_model_file_carrying_code_is_never_run_by_any_loader(tmp_path):
     (run_dir / rd.CONFIG).write_text(json.dumps({"format": rd.RUN_FORMAT, "model": config.to_dict()}))
     marker.unlink()  # building the model above ran it once
 
-    with pytest.raises(CheckpointError, match="cannot load model.keras"):
-        _load_model(run_dir, len(tok))  # safe_mode refuses the Lambda
+    try:
+        _load_model(run_dir, len(tok))  # evaluate's loader: the sampler's, weights only
+    except CheckpointError:
+        pass
     try:
         model, _, _ = rd.load_trained(run_dir)  # the sampler's loader: weights only, into melodygru's own layers
     except CheckpointError:

@@ -553,14 +553,15 @@ def test_transposing_tokens_equals_encoding_the_transposed_piece(tok, data):
     c = tok.config
     ids = tok.encode(piece)
     lo, hi = tok.transpose_range(ids)
-    pitches = [n.pitch for n in piece.notes]
+    pitches = [n.pitch for n in piece.notes if not n.is_drum]  # on the drum channel a pitch is an instrument
     if pitches:  # tight: the bounds put the lowest / highest note exactly on the range's ends
         assert (lo, hi) == (c.pitch_low - min(pitches), c.pitch_high - max(pitches))
     else:
         assert (lo, hi) == (-(c.pitch_high - c.pitch_low), c.pitch_high - c.pitch_low)
     k = data.draw(st.integers(lo, hi))
     for shift in {k, lo, hi}:
-        moved = piece.replace(notes=[dataclasses.replace(n, pitch=n.pitch + shift) for n in piece.notes])
+        moved = piece.replace(notes=[n if n.is_drum else dataclasses.replace(n, pitch=n.pitch + shift)
+                                     for n in piece.notes])
         assert tok.transpose(ids, shift).tolist() == tok.encode(moved).tolist()
     if pitches:
         for beyond in (lo - 1, hi + 1):

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("tensorflow")
+import tensorflow  # noqa: F401,E402  (a hard dependency: a broken install must fail, not skip)
 
 from melodygru import dataset as data  # noqa: E402
 from melodygru import rundir as rd  # noqa: E402
@@ -151,7 +151,8 @@ def test_fit_to_batches():
     assert len(padded) == 48 and (padded[37:] == 0).all()
 
 
-def test_quarters_follow_bar_tokens_and_meters():
+def test_quarters_of_music_that_fills_its_bars_do_not_depend_on_the_meter():
+    # the span of the notes; a pickup or a short last bar: tests/test_dataset.py
     tok = Tokenizer()
     notes = [Note(float(q), 1.0, 60) for q in range(12)]
     waltz = tok.encode(Piece(notes, time_signatures=[TimeSignature(0.0, 3, 4)]))
