@@ -115,6 +115,18 @@ def sample_tokens(logits, mask, seed, temperature=1.0, top_k=0, top_p=1.0):
     return tf.argmax(logits + gumbel, axis=-1, output_type=tf.int32)
 
 
+def kind_temperatures(kinds, default: float, per_kind: dict | None = None) -> np.ndarray:
+    """float32 [vocab]: `default` for every token, and per_kind[kind] for tokens of that kind
+    (e.g. {"PITCH": 0.9, "DUR": 1.1}). Within one kind this is plain temperature; where kinds
+    compete at one step (another note of the chord, or the next onset?), each logit is divided by
+    its own kind's temperature after the row's best logit is shifted to 0."""
+    out = np.full(len(kinds), float(default), np.float32)
+    kinds = np.asarray(kinds)
+    for kind, t in (per_kind or {}).items():
+        out[kinds == kind] = float(t)
+    return out
+
+
 # --------------------------------------------------------------------------- grammar as tensors
 @dataclass(frozen=True)
 class GrammarTables:
@@ -124,7 +136,7 @@ class GrammarTables:
         transitions: bool [vocab, vocab], row = previous token.
         position_of: int32 [vocab], grid position of POS tokens, -1 elsewhere.
         bar_steps_of: int32 [vocab], bar length of TS tokens, 0 elsewhere.
-        is_bar, is_ts: bool [vocab].
+        is_bar, is_ts, is_tempo: bool [vocab].
         opens_group: bool [vocab], BAR, POS and EOS: what the first new token after a prefix
             must be when it can, so the prefix's last onset gets no extra notes (a primer's
             opening stays verbatim) and its meter is not changed on the spot.
@@ -140,6 +152,7 @@ class GrammarTables:
     bar_steps_of: np.ndarray
     is_bar: np.ndarray
     is_ts: np.ndarray
+    is_tempo: np.ndarray
     opens_group: np.ndarray
     finish_cost: np.ndarray
     pad: int
@@ -168,6 +181,7 @@ class GrammarTables:
             bar_steps_of=grammar.bar_steps_of.astype(np.int32),
             is_bar=kinds == "BAR",
             is_ts=kinds == "TS",
+            is_tempo=kinds == "TEMPO",
             opens_group=np.isin(kinds, ["BAR", "POS", "EOS"]),
             finish_cost=np.minimum(cost, big).astype(np.int32),
             pad=index["PAD"],
@@ -366,6 +380,7 @@ class Decoder:
         self.tables = tables
         self._is_pad = tf.constant(np.arange(tables.vocab_size) == tables.pad)[tf.newaxis, :]
         self._opens_group = tf.constant(tables.opens_group)[tf.newaxis, :]
+        self._bar = int(np.flatnonzero(tables.is_bar)[0]) if tables.is_bar.any() else -1
         # XLA cannot compile the loop itself (its trip count and output size are data), but it
         # can fuse one step's few dozen small ops into a handful of kernels.
         self._sample_step = tf.function(self._sample_step_fn, jit_compile=True, autograph=False) if jit_compile \
@@ -379,23 +394,33 @@ class Decoder:
                 spec([], tf.int32),  # last_pos after the prefix
                 spec([], tf.int32),  # num_samples
                 spec([], tf.int32),  # length
-                spec([], tf.float32),  # temperature
+                spec([None], tf.float32),  # temperature of every token id (per kind)
                 spec([], tf.int32),  # top_k
                 spec([], tf.float32),  # top_p
                 spec([], tf.int64),  # seed
                 spec([], tf.bool),  # allow_end
+                spec([None, None], tf.int32),  # form plan: bars back to copy, per sample and bar (0: free)
+                spec([None], tf.int32),  # positions of the prefix's BAR tokens
             ],
             autograph=False,
         )
 
     def generate(self, prefix, length, num_samples=1, temperature=1.0, top_k=0, top_p=1.0, seed=0,
-                 allow_end=False) -> np.ndarray:
+                 allow_end=False, plan=None) -> np.ndarray:
         """Sample `length` tokens after `prefix` for each of `num_samples` rows.
 
         Args:
             prefix: token ids starting with BOS, a valid grammar prefix that ends outside a note.
+            temperature: one for every token, or one per token id (e.g. from `kind_temperatures`):
+                a token's logit is divided by its own temperature.
             seed: any int; the same seed, prefix and settings give the same tokens.
             allow_end: let a row end early with EOS (then padded with PAD).
+            plan: optional int [num_samples, bars], a form plan per sample (see form.py): where
+                plan[row, k] = L > 0, bar k (counted from the start of the piece, the prefix's
+                bars included) is a copy of the row's own bar k - L, written verbatim (less any
+                TS or TEMPO token: a repeat changes neither) up to and including the BAR that closes
+                it, when the whole bar fits in the tokens left. None or zeros: every token is sampled (the same tokens as
+                without a plan).
         Returns:
             int32 [num_samples, <= length]; shorter only if every row ended (allow_end).
         """
@@ -411,18 +436,26 @@ class Decoder:
                 last_pos = -1
             elif tables.position_of[tok] >= 0:
                 last_pos = int(tables.position_of[tok])
+        if plan is None:
+            plan = np.zeros((int(num_samples), 1), np.int32)
+        plan = np.asarray(plan, np.int32)
+        if plan.ndim != 2 or plan.shape[0] != int(num_samples) or plan.shape[1] < 1 or (plan < 0).any():
+            raise ValueError("plan must be a non-negative int array [num_samples, bars]")
+        prefix_bars = np.flatnonzero(tables.is_bar[prefix]).astype(np.int32)
+        temps = np.broadcast_to(np.asarray(temperature, np.float32), (tables.vocab_size,)).copy()
         seed = int(seed) % (2**63)
         out = self._decode(
             tf.constant(prefix), tf.constant(bar_steps, tf.int32), tf.constant(last_pos, tf.int32),
             tf.constant(int(num_samples), tf.int32), tf.constant(int(length), tf.int32),
-            tf.constant(float(temperature), tf.float32), tf.constant(int(top_k), tf.int32),
+            tf.constant(temps), tf.constant(int(top_k), tf.int32),
             tf.constant(float(top_p), tf.float32), tf.constant(seed, tf.int64), tf.constant(bool(allow_end)),
+            tf.constant(plan), tf.constant(prefix_bars),
         )
         return out.numpy()
 
     def _sample_step_fn(self, t, cur, states, bar_steps, last_pos, done, remaining, temperature, top_k, top_p,
                         seed, allow_end):
-        """Read `cur`, choose the next token of every row, and update the grammar state."""
+        """Read `cur` and draw the next token of every row (the grammar state is not advanced)."""
         tables = self.tables
         logits, states = self.step(cur, states)
         mask = grammar_mask(tables, cur, bar_steps, last_pos, remaining=remaining, allow_end=allow_end)
@@ -431,13 +464,12 @@ class Decoder:
         mask = tf.where(use_opening, opening, mask)
         mask = tf.where(done[:, tf.newaxis], self._is_pad, mask)  # finished rows: PAD, never an empty row
         nxt = sample_tokens(logits, mask, tf.stack([seed, tf.cast(t, tf.int64)]), temperature, top_k, top_p)
-        nxt = tf.where(done, tables.pad, nxt)
-        bar_steps, last_pos = advance_grammar(tables, nxt, bar_steps, last_pos)
-        done = done | tf.equal(nxt, tables.eos)
-        return nxt, states, bar_steps, last_pos, done
+        return tf.where(done, tables.pad, nxt), states
 
-    def _loop(self, prefix, bar_steps, last_pos, num_samples, length, temperature, top_k, top_p, seed, allow_end):
+    def _loop(self, prefix, bar_steps, last_pos, num_samples, length, temperature, top_k, top_p, seed, allow_end,
+              plan, prefix_bars):
         step = self.step
+        tables = self.tables
         n_prefix = tf.shape(prefix)[0]
 
         # Seed the states with one pass over the primer (all but its last token, which the first
@@ -449,13 +481,53 @@ class Decoder:
         _, states = tf.while_loop(lambda i, s: i < n_prefix - 1, read, (tf.constant(0), step.initial_states(1)))
         states = tuple(tf.tile(s, [num_samples, 1]) for s in states)
 
-        def body(t, cur, states, bar_steps, last_pos, done, out):
-            nxt, states, bar_steps, last_pos, done = self._sample_step(
+        # Form plans: every row's tokens so far (prefix included) and where each of its bars starts,
+        # so a bar the plan marks as a repeat can be copied from the row's own earlier bar.
+        width = tf.shape(plan)[1]
+        hist_len = n_prefix + length
+        hist = tf.tile(tf.pad(prefix, [[0, length]])[tf.newaxis, :], [num_samples, 1])
+        n_pb = tf.minimum(tf.shape(prefix_bars)[0], width + 1)
+        first_bars = tf.scatter_nd(tf.range(n_pb)[:, tf.newaxis], prefix_bars[:n_pb] + 1, [width + 1]) - 1
+        bar_start = tf.tile(first_bars[tf.newaxis, :], [num_samples, 1])  # -1: not reached
+        n_bars = tf.fill([num_samples], tf.shape(prefix_bars)[0])
+        # a copied bar leaves out the source's meter and tempo changes: a repeat changes neither
+        skippable = tf.constant(tables.is_ts | tables.is_tempo)
+
+        def skip(pos, hist):
+            at = tf.gather(hist, tf.clip_by_value(pos, 0, hist_len - 1), batch_dims=1)
+            return tf.where((pos >= 0) & tf.gather(skippable, at), pos + 1, pos)
+
+        def body(t, cur, states, bar_steps, last_pos, done, out, hist, bar_start, n_bars, copy_pos, copy_end):
+            nxt, states = self._sample_step(
                 t, cur, states, bar_steps, last_pos, done, length - t, temperature, top_k, top_p, seed, allow_end
             )
-            return t + 1, nxt, states, bar_steps, last_pos, done, out.write(t, nxt)
+            copying = (copy_pos >= 0) & ~done
+            forced = tf.gather(hist, tf.maximum(copy_pos, 0), batch_dims=1)
+            nxt = tf.where(copying, forced, nxt)
+            copy_pos = skip(tf.where(copying & (copy_pos < copy_end), copy_pos + 1, -1), hist)
+            col = n_prefix + t
+            hist = tf.where(tf.equal(tf.range(hist_len), col)[tf.newaxis, :], nxt[:, tf.newaxis], hist)
+            # bars: record where each starts, then ask the plan whether the new one is a copy
+            is_bar = tf.equal(nxt, self._bar) & ~done
+            k = n_bars
+            here = tf.equal(tf.range(width + 1)[tf.newaxis, :], k[:, tf.newaxis]) & is_bar[:, tf.newaxis]
+            bar_start = tf.where(here, col, bar_start)
+            n_bars = n_bars + tf.cast(is_bar, tf.int32)
+            lag = tf.where(k < width, tf.gather(plan, tf.minimum(k, width - 1), batch_dims=1), 0)
+            src = k - lag
+            src_c = tf.clip_by_value(src, 0, width)
+            s_start = tf.gather(bar_start, src_c, batch_dims=1)
+            s_end = tf.gather(bar_start, tf.minimum(src_c + 1, width), batch_dims=1)
+            start_copy = (is_bar & (copy_pos < 0) & (lag > 0) & (src >= 0) & (s_start >= 0) & (s_end > s_start)
+                          & (s_end - s_start <= length - t - 1))
+            copy_pos = tf.where(start_copy, skip(s_start + 1, hist), copy_pos)
+            copy_end = tf.where(start_copy, s_end, copy_end)
+            bar_steps, last_pos = advance_grammar(tables, nxt, bar_steps, last_pos)
+            done = done | tf.equal(nxt, tables.eos)
+            return (t + 1, nxt, states, bar_steps, last_pos, done, out.write(t, nxt), hist, bar_start, n_bars,
+                    copy_pos, copy_end)
 
-        def cond(t, cur, states, bar_steps, last_pos, done, out):
+        def cond(t, cur, states, bar_steps, last_pos, done, out, *rest):
             return (t < length) & ~tf.reduce_all(done)
 
         start = (
@@ -466,6 +538,11 @@ class Decoder:
             tf.fill([num_samples], last_pos),
             tf.zeros([num_samples], tf.bool),
             tf.TensorArray(tf.int32, size=length, element_shape=tf.TensorShape([None])),
+            hist,
+            bar_start,
+            n_bars,
+            tf.fill([num_samples], -1),
+            tf.fill([num_samples], -1),
         )
-        t, _, _, _, _, _, out = tf.while_loop(cond, body, start)
+        t, _, _, _, _, _, out, *_ = tf.while_loop(cond, body, start)
         return tf.transpose(out.gather(tf.range(t)))  # [num_samples, t]

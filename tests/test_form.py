@@ -1,0 +1,120 @@
+"""Form plans: which bars repeat, learned from pieces, and a decoder that copies them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from melodygru import form
+from melodygru.events import Note, Piece, TimeSignature
+from melodygru.sampling import Decoder, GrammarTables
+from melodygru.tokenizer import Tokenizer, TokenizerConfig
+from test_sampling import random_weights
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return Tokenizer(TokenizerConfig(velocity_bins=0))
+
+
+def kinds_of(tok):
+    kinds = np.array(tok.grammar.kinds)
+    return (int(np.flatnonzero(kinds == "BAR")[0]), np.flatnonzero(np.isin(kinds, ["TS", "TEMPO"])),
+            np.flatnonzero(np.isin(kinds, ["EOS", "PAD"])))
+
+
+def bars_piece(bars, ts=(4, 4)):
+    """A piece whose bar i holds the quarter-note pitches bars[i]."""
+    notes = []
+    for i, bar in enumerate(bars):
+        notes += [Note(4.0 * i + j, 1.0, p) for j, p in enumerate(bar)]
+    return Piece(notes, time_signatures=[TimeSignature(0, *ts)])
+
+
+def test_plan_of_a_piece_by_hand(tok):
+    a, b, c = [60, 62, 64, 65], [67, 65, 64, 62], [60, 60, 59, 60]
+    ids = tok.encode(bars_piece([a, b, a, b, c, a]))
+    bar, ignore, stops = kinds_of(tok)
+    # bar 0 states the meter and tempo: its repeats count all the same
+    # bar 2 = bar 0 (2 back), bar 3 = bar 1 (2 back), bar 5 = bar 2, the nearest copy of a (3 back)
+    assert form.plan_of(ids, bar, ignore, stops) == [0, 0, 2, 2, 0, 3]
+    assert form.repeat_share([form.plan_of(ids, bar, ignore, stops)]) == pytest.approx(0.5)
+    assert form.plans_for(tok, [ids]) == [[0, 0, 2, 2, 0, 3]]
+
+
+def test_plan_matrix_draws_one_plan_per_sample_and_is_seeded():
+    plans = [[0, 1], [0, 0, 2, 2], [0]]
+    m = form.plan_matrix(plans, 6, seed=3, max_bars=3)
+    assert m.shape == (6, 3) and m.dtype == np.int32
+    for row in m:
+        assert any(list(row) == (p + [0] * 3)[:3] for p in plans)
+    assert np.array_equal(m, form.plan_matrix(plans, 6, seed=3, max_bars=3))
+
+
+def test_form_document_round_trips_and_refuses_junk():
+    plans = [[0, 0, 2], [0, 1]]
+    doc = form.form_document(plans, "test")
+    assert form.read_form_document(doc) == plans and doc["repeat_share"] == pytest.approx(0.4)
+    for bad in ({}, {"version": 1, "plans": [[-1]]}, {"version": 1, "plans": "x"}, {"version": 2, "plans": []}):
+        with pytest.raises(ValueError):
+            form.read_form_document(bad)
+
+
+def test_decoder_copies_the_bars_its_plan_names(tok):
+    bar, ignore, stops = kinds_of(tok)
+    weights = random_weights(len(tok), seed=3)
+    weights.dense_bias[bar] += 4.0  # short bars, so 150 tokens hold several
+    dec = Decoder(weights, GrammarTables.from_grammar(tok.grammar))
+    skip = set(ignore.tolist())
+    plan = np.zeros((4, 8), np.int32)
+    plan[:, 2] = 1  # bar 2 repeats bar 1
+    plan[:, 4] = 3  # bar 4 repeats bar 1 as well
+    free = dec.generate([tok.bos], 150, num_samples=4, seed=5)
+    out = dec.generate([tok.bos], 150, num_samples=4, seed=5, plan=plan)
+    copies = 0
+    for row, free_row in zip(out, free):
+        seq = np.concatenate([[tok.bos], row])
+        tok.decode(seq, strict=True)  # still valid music
+        spans = form.bar_spans(seq, bar)
+        body = lambda k: [x for x in seq[spans[k][0] + 1:spans[k][1]].tolist() if x not in skip]  # noqa: E731
+        assert len(spans) > 2
+        # up to bar 2 the tokens are the free sample's (the same seed draws the same tokens)
+        assert seq[:spans[2][0] + 1].tolist() == np.concatenate([[tok.bos], free_row])[:spans[2][0] + 1].tolist()
+        if len(spans) > 3:  # bar 2 is complete
+            assert body(2) == body(1)
+            copies += 1
+        if len(spans) > 5:
+            assert body(4) == body(1)
+    assert copies >= 2
+    # every other plan value is free: a zero plan gives exactly the free samples
+    assert np.array_equal(dec.generate([tok.bos], 150, num_samples=4, seed=5, plan=np.zeros((4, 8), np.int32)), free)
+
+
+def test_decoder_copies_primer_bars_and_never_runs_past_the_length(tok):
+    bar, ignore, stops = kinds_of(tok)
+    weights = random_weights(len(tok), seed=8)
+    weights.dense_bias[bar] += 4.0
+    dec = Decoder(weights, GrammarTables.from_grammar(tok.grammar))
+    primer = tok.encode(bars_piece([[60, 62, 64, 65], [67, 64, 62, 60]]))
+    primer = primer[:np.flatnonzero(primer == tok.eos)[0]]  # BOS + two bars, no EOS
+    skip = set(np.flatnonzero(np.isin(np.array(tok.grammar.kinds), ["TS", "TEMPO"])).tolist())
+    plan = np.zeros((3, 4), np.int32)
+    plan[:, 2] = 2  # the first new bar repeats the primer's first bar
+    copied = 0
+    for length in (3, 12, 60):
+        out = dec.generate(primer, length, num_samples=3, seed=1, plan=plan)
+        assert out.shape[1] <= length
+        for row in out:
+            seq = np.concatenate([primer, row])
+            tok.decode(seq, strict=True)
+            spans = form.bar_spans(seq, bar)
+            if len(spans) < 3:
+                continue
+            first = [x for x in seq[spans[0][0] + 1:spans[0][1]].tolist() if x not in skip]
+            t0 = spans[2][0] - len(primer)  # the step that wrote the BAR opening bar 2
+            fits = spans[1][0] - spans[0][0] <= length - t0 - 1
+            assert (seq[spans[2][0] + 1:spans[2][0] + 1 + len(first)].tolist() == first) == fits
+            copied += fits
+    assert copied >= 3
+    with pytest.raises(ValueError):
+        dec.generate(primer, 10, num_samples=3, plan=np.zeros((2, 4), np.int32))
