@@ -50,10 +50,10 @@ def best_of(fn, repeats: int) -> float:
 
 
 def untrained_run_dir(folder: Path) -> Path:
-    from melodygru import rundir
-    from melodygru.model import build_model
-    from melodygru.tokenizer import Tokenizer
-    from melodygru.train import TrainConfig
+    from melodygru.model import rundir
+    from melodygru.model.network import build_model
+    from melodygru.tokens.tokenizer import Tokenizer
+    from melodygru.training.config import TrainConfig
 
     tokenizer = Tokenizer()
     train_config = TrainConfig(preset="small")
@@ -125,8 +125,9 @@ def main() -> None:
         import keras
         import tensorflow as tf
 
-        from melodygru.generate import load_checkpoint
-        from melodygru.sampling import Decoder, GrammarTables, StepWeights
+        from melodygru.generation.decoder import Decoder, GrammarTables
+        from melodygru.generation.generate import load_checkpoint
+        from melodygru.model.step import StepWeights
 
         start = time.perf_counter()
         ckpt = load_checkpoint(run_dir)

@@ -86,8 +86,9 @@ def write_split(chorales, out_dir: Path) -> dict[str, int]:
 
 def check_test_encoding(test_dir: Path, chorales) -> int:
     """Every (step, pitch) of the data must come back from the tokens; returns the number of notes."""
-    from melodygru.readers import read_file
-    from melodygru.tokenizer import Tokenizer, TokenizerConfig
+    from melodygru.io.readers import read_file
+    from melodygru.tokens.config import TokenizerConfig
+    from melodygru.tokens.tokenizer import Tokenizer
 
     tok = Tokenizer(TokenizerConfig(**TOKENIZER_CONFIG))
     total = 0
@@ -153,7 +154,8 @@ def main() -> int:
           f"the tokens keep all {notes} test notes ({sum(steps['test'].values())} steps); "
           f"{ending_on_c(data['train'])} of {len(data['train'])} training chorales end on a C in the bass")
 
-    from melodygru.tokenizer import Tokenizer, TokenizerConfig
+    from melodygru.tokens.config import TokenizerConfig
+    from melodygru.tokens.tokenizer import Tokenizer
 
     vocab = Tokenizer(TokenizerConfig(**TOKENIZER_CONFIG)).vocab_size
     options = list(GRU_OPTIONS)

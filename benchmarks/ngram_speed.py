@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from melodygru.ngram import NGramModel  # noqa: E402
+from melodygru.evaluation.ngram import NGramModel  # noqa: E402
 
 VOCAB = 346
 

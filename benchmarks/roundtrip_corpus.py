@@ -59,7 +59,7 @@ def main() -> int:
     args = ap.parse_args()
     composers = [c.strip() for c in args.composers.split(",") if c.strip()]
     corpora = args.corpus or ([] if composers else ["bach", "folk"])
-    from melodygru.corpus import corpus_files
+    from melodygru.corpus.walk import corpus_files
 
     sets = {name: corpus_files(name)[:: max(args.every, 1)] for name in corpora}
     if composers:

@@ -113,14 +113,15 @@ def main():
     if args.torch_worker is not None:
         return torch_worker(args.torch_worker)
 
-    import numpy as np
     import keras
+    import numpy as np
     import tensorflow as tf
 
-    from melodygru.model import ModelConfig, build_model
-    from melodygru.rundir import read_history
-    from melodygru.tokenizer import Tokenizer
-    from melodygru.train import TrainConfig, train
+    from melodygru.model.network import ModelConfig, build_model
+    from melodygru.model.rundir import read_history
+    from melodygru.tokens.tokenizer import Tokenizer
+    from melodygru.training.config import TrainConfig
+    from melodygru.training.run import train
 
     tok = Tokenizer()
     vocab = tok.vocab_size

@@ -8,13 +8,14 @@ import time
 from pathlib import Path
 
 import pytest
-
-from melodygru import atomic, corpus, rundir
-from melodygru.corpus import build_corpus
-from melodygru.events import Note, Piece
-from melodygru.tokenizer import Tokenizer
-
 from helpers import scale_notes, write_midi
+
+from melodygru.core import atomic
+from melodygru.core.events import Note, Piece
+from melodygru.corpus import build as corpus
+from melodygru.corpus.build import build_corpus
+from melodygru.model import rundir
+from melodygru.tokens.tokenizer import Tokenizer
 
 # mkstemp's 8 random characters between the shared prefix and the target's own name
 ONE_PATTERN = re.compile(r"\.tmp-[a-z0-9_]{8}-(?P<name>.+)")
@@ -31,7 +32,7 @@ class _FakeModel:
 
 
 def test_every_atomic_writer_goes_through_one_temporary_name(tmp_path, monkeypatch):
-    from melodygru.writers import write_midi as write_piece
+    from melodygru.io.writers import write_midi as write_piece
 
     replaced = []
     real_replace = os.replace

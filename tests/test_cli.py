@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from melodygru.cli import main
-
 from helpers import every_kind_of_input, messy_folder, scale_notes, write_midi
+
+from melodygru.cli.app import main
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "data" / "examples"
@@ -117,8 +116,8 @@ def test_roundtrip_mirrors_paths_and_reports_recall(runner, tmp_path):
 
 
 def test_roundtrip_output_is_readable_and_equal_on_the_grid(runner, tmp_path):
-    from melodygru.readers import read_file
-    from melodygru.tokenizer import Tokenizer
+    from melodygru.io.readers import read_file
+    from melodygru.tokens.tokenizer import Tokenizer
 
     notes = scale_notes(60, 20) + [(0, 6.5, 48, 70), (1 / 3, 1 / 3, 72, 60), (2 / 3, 1 / 3, 74, 60)]
     src = write_midi(tmp_path / "in" / "tune.mid", notes, meter=(3, 4), tempo_bpm=90)
@@ -226,8 +225,8 @@ def test_an_output_folder_that_cannot_be_written_is_one_line(runner, tmp_path):
 
 
 def test_a_full_disk_is_one_line_and_stops_the_command(runner, tmp_path, monkeypatch):
-    import melodygru.corpus
-    import melodygru.writers
+    import melodygru.corpus.build
+    import melodygru.io.writers
 
     for i in range(3):
         write_midi(tmp_path / "music" / f"a{i}.mid", scale_notes())
@@ -237,7 +236,7 @@ def test_a_full_disk_is_one_line_and_stops_the_command(runner, tmp_path, monkeyp
         calls.append(path)
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(melodygru.writers, "write_midi_with_report", full)
+    monkeypatch.setattr(melodygru.io.writers, "write_midi_with_report", full)
     res = runner.invoke(main, ["roundtrip", str(tmp_path / "music"), "--out", str(tmp_path / "out"), "-j", "1"])
     assert_one_error_line(res, "error: disk full while writing", str(tmp_path / "out" / "a0.mid"),
                           "No space left on device")
@@ -248,11 +247,11 @@ def test_a_full_disk_is_one_line_and_stops_the_command(runner, tmp_path, monkeyp
             raise exc
         return f
 
-    monkeypatch.setattr(melodygru.corpus, "build_corpus",
+    monkeypatch.setattr(melodygru.corpus.build, "build_corpus",
                         raise_(OSError(errno.EDQUOT, "Disk quota exceeded", "/cache/x.npz")))
     assert_one_error_line(runner.invoke(main, ["prepare", str(tmp_path / "music")]),
                           "disk full while writing /cache/x.npz (Disk quota exceeded)")
-    monkeypatch.setattr(melodygru.corpus, "build_corpus",
+    monkeypatch.setattr(melodygru.corpus.build, "build_corpus",
                         raise_(PermissionError(errno.EACCES, "Permission denied", "/cache/tokens")))
     assert_one_error_line(runner.invoke(main, ["prepare", str(tmp_path / "music")]),
                           "error: /cache/tokens: Permission denied")
@@ -263,12 +262,12 @@ def test_a_full_disk_is_one_line_and_stops_the_command(runner, tmp_path, monkeyp
 def test_an_internal_error_names_the_file_with_the_full_traceback(runner, tmp_path, monkeypatch, exc):
     import tempfile
 
-    import melodygru.corpus
+    import melodygru.corpus.build
 
     def broken(*args, **kwargs):
         raise exc
 
-    monkeypatch.setattr(melodygru.corpus, "build_corpus", broken)
+    monkeypatch.setattr(melodygru.corpus.build, "build_corpus", broken)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
     res = runner.invoke(main, ["prepare", str(tmp_path)])
@@ -287,12 +286,12 @@ def test_an_internal_error_names_the_file_with_the_full_traceback(runner, tmp_pa
 
 
 def test_a_closed_pipe_is_no_internal_error(runner, tmp_path, monkeypatch):
-    import melodygru.corpus
+    import melodygru.corpus.build
 
     def closed(*args, **kwargs):
         raise BrokenPipeError(errno.EPIPE, "Broken pipe")
 
-    monkeypatch.setattr(melodygru.corpus, "build_corpus", closed)
+    monkeypatch.setattr(melodygru.corpus.build, "build_corpus", closed)
     res = runner.invoke(main, ["prepare", str(tmp_path)])
     assert res.exit_code == 1 and "internal error" not in res.output and "Traceback" not in res.output
 

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from melodygru.cli import main
-
 from helpers import every_kind_of_input, scale_notes, write_midi
+
+from melodygru.cli.app import main
 
 TINY = ["--preset", "tiny", "--seq-len", "32", "--batch-size", "8", "-q"]
 
@@ -64,8 +63,8 @@ def test_train_writes_a_run_dir_generate_can_use(runner, folder, tmp_path):
 
 def test_shared_durations_train_generate_and_evaluate(runner, tmp_path):
     """--shared-durations reaches the tokenizer, the cache and the run; generate and evaluate use it."""
-    from melodygru.readers import read_file
-    from melodygru.tokenizer import Tokenizer
+    from melodygru.io.readers import read_file
+    from melodygru.tokens.tokenizer import Tokenizer
 
     root = tmp_path / "chords"
     for i in range(6):  # block chords of quarter notes: each onset's notes last equally long

@@ -9,13 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from melodygru import corpus
-from melodygru.corpus import _cache_path, build_corpus, corpus_files, find_files
-from melodygru.errors import MelodyGRUError
-from melodygru.tokenizer import Tokenizer, TokenizerConfig
-
 from helpers import every_kind_of_input, messy_folder, scale_notes, write_midi
+
+from melodygru.core.errors import MelodyGRUError
+from melodygru.corpus import build as corpus
+from melodygru.corpus.build import build_corpus
+from melodygru.corpus.cache import _cache_path
+from melodygru.corpus.walk import corpus_files, find_files
+from melodygru.tokens.config import TokenizerConfig
+from melodygru.tokens.tokenizer import Tokenizer
 
 
 @pytest.fixture()
@@ -304,7 +306,7 @@ def _fail_once(monkeypatch, module, name, error):
 
 @pytest.mark.parametrize("where", ["read_file", "parse_smf"])
 def test_out_of_memory_while_reading_is_not_cached_as_a_skip(tmp_path, monkeypatch, where):
-    from melodygru import readers
+    from melodygru.io import readers
 
     src = write_midi(tmp_path / "music" / "a.mid", scale_notes())
     cache = tmp_path / "cache"
@@ -323,7 +325,7 @@ def test_out_of_memory_while_reading_is_not_cached_as_a_skip(tmp_path, monkeypat
     (PermissionError(13, "Permission denied"), "cannot read file: Permission denied"),
 ])
 def test_internal_errors_and_file_access_errors_are_not_cached(tmp_path, monkeypatch, error, reason):
-    from melodygru import readers
+    from melodygru.io import readers
 
     src = write_midi(tmp_path / "music" / "a.mid", scale_notes())
     cache = tmp_path / "cache"

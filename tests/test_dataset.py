@@ -6,9 +6,11 @@ import math
 
 import numpy as np
 
-from melodygru import dataset as data
-from melodygru.events import Note, Piece, TimeSignature
-from melodygru.tokenizer import DRUM_PROGRAM, Tokenizer, TokenizerConfig
+from melodygru.core.events import Note, Piece, TimeSignature
+from melodygru.tokens.config import DRUM_PROGRAM, TokenizerConfig
+from melodygru.tokens.tokenizer import Tokenizer
+from melodygru.tokens.transpose import transpose, transpose_range
+from melodygru.training import windows as data
 
 DRUM_PITCHES = (36, 49)  # kick and crash: more than 12 semitones apart, so a shifted one is neither
 MELODY = (64, 67, 71, 72, 76, 74, 71, 67)
@@ -46,14 +48,14 @@ def test_tokenizer_transpose_leaves_drum_pitches_alone():
     ids = DRUM_TOK.encode(piece)
     assert _drum_pitch_positions(DRUM_TOK, ids).sum() == 20  # 16 kicks + 4 crashes
     assert DRUM_TOK.pitch_mask(ids).sum() > 20  # and the melody
-    moved = DRUM_TOK.decode(DRUM_TOK.transpose(ids, 5))
+    moved = DRUM_TOK.decode(transpose(DRUM_TOK, ids, 5))
     drums = sorted((n.onset, n.pitch) for n in moved.notes if n.is_drum)
     assert drums == sorted((n.onset, n.pitch) for n in piece.notes if n.is_drum)  # an instrument, not a pitch
     pitched = sorted((n.onset, n.pitch) for n in moved.notes if not n.is_drum)
     assert pitched == sorted((n.onset, n.pitch + 5) for n in piece.notes if not n.is_drum)
     # the drums do not limit the range either: only the melody's pitches count
     c = DRUM_TOK.config
-    assert DRUM_TOK.transpose_range(ids) == (c.pitch_low - min(MELODY), c.pitch_high - max(MELODY))
+    assert transpose_range(DRUM_TOK, ids) == (c.pitch_low - min(MELODY), c.pitch_high - max(MELODY))
 
 
 def test_training_window_transposition_skips_drum_pitches():

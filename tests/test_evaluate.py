@@ -12,14 +12,21 @@ import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
-from melodygru.cli_evaluate import register
-from melodygru.errors import CheckpointError, MelodyGRUError
-from melodygru.evaluate import baseline_table, baselines, likelihood, quarter_steps, rates, training_sources
-from melodygru.events import Note, Piece
-from melodygru.tokenizer import Tokenizer, TokenizerConfig
-
 from helpers import scale_notes, write_midi
+
+from melodygru.cli.evaluate import register
+from melodygru.core.errors import CheckpointError, MelodyGRUError
+from melodygru.core.events import Note, Piece
+from melodygru.evaluation.likelihood import (
+    baseline_table,
+    baselines,
+    likelihood,
+    quarter_steps,
+    rates,
+    training_sources,
+)
+from melodygru.tokens.config import TokenizerConfig
+from melodygru.tokens.tokenizer import Tokenizer
 
 TOKENIZER = Tokenizer(TokenizerConfig(velocity_bins=0))
 
@@ -34,8 +41,8 @@ def run_dir(tmp_path_factory):
     and the config.json it is rebuilt from)."""
     import keras
 
-    from melodygru import rundir as rd
-    from melodygru.model import ModelConfig, build_model
+    from melodygru.model import rundir as rd
+    from melodygru.model.network import ModelConfig, build_model
 
     keras.utils.set_random_seed(0)
     model_config = ModelConfig(len(TOKENIZER), layers=1, units=16, embedding_dim=8, dropout=0.0)
@@ -59,8 +66,10 @@ PICKUP = Piece([Note(3.0 + q, 1.0, 60 + (2 * q) % 7) for q in range(12)])
 def mixed_run(tmp_path_factory):
     """A real run directory trained for one epoch with mixed precision (float16 compute, as on a
     GPU), validated on the pickup piece alone; returns (run_dir, metrics, validation ids)."""
-    from melodygru.train import TrainConfig, train
     from toy_tokens import toy_corpus
+
+    from melodygru.training.config import TrainConfig
+    from melodygru.training.run import train
 
     run = tmp_path_factory.mktemp("mixed") / "run"
     val = [TOKENIZER.encode(PICKUP)]
@@ -120,9 +129,9 @@ def test_likelihood_equals_a_manual_computation(run_dir):
 
 def test_a_mixed_precision_run_is_scored_in_float32(mixed_run):
     import keras
-
-    from melodygru import rundir as rd
     from toy_tokens import toy_corpus
+
+    from melodygru.model import rundir as rd
 
     run, _, val = mixed_run
     saved = keras.saving.load_model(run / "model.keras", compile=False)
@@ -142,7 +151,7 @@ def test_a_mixed_precision_run_is_scored_in_float32(mixed_run):
 
 
 def test_training_and_evaluate_count_the_same_quarter_notes(mixed_run):
-    from melodygru.dataset import quarters_of
+    from melodygru.training.windows import quarters_of
 
     run, metrics, val = mixed_run
     assert metrics["val_quarters"] == likelihood(run, val, TOKENIZER)["quarters"]
@@ -214,7 +223,7 @@ def test_training_sources_come_from_the_run_config(run_dir, tmp_path):
 # --------------------------------------------------------------------------- the command
 @pytest.fixture()
 def cli(tmp_path, monkeypatch):
-    from melodygru.cli import _Group
+    from melodygru.cli.app import _Group
 
     monkeypatch.setenv("MELODYGRU_CACHE_DIR", str(tmp_path / "cache"))
 
@@ -275,7 +284,7 @@ def test_cli_errors(cli, run_dir, tmp_path):
 
 
 def test_tokenizer_options_pick_the_reference_cache(cli, run_dir, tmp_path):
-    from melodygru.cli import main
+    from melodygru.cli.app import main
 
     ref = music(tmp_path / "ref", [55, 60, 62, 64])
     samples = music(tmp_path / "samples", [60, 72])
@@ -304,7 +313,7 @@ def test_statistics_do_not_import_tensorflow(tmp_path):
     code = (
         "import sys, click\n"
         "from click.testing import CliRunner\n"
-        "from melodygru.cli_evaluate import register\n"
+        "from melodygru.cli.evaluate import register\n"
         "g = click.Group('g')\n"
         "register(g)\n"
         f"r = CliRunner().invoke(g, ['evaluate', '--samples', {str(tmp_path / 's')!r}, {str(tmp_path / 'ref')!r},"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from melodygru import form
-from melodygru.events import Note, Piece, TimeSignature
-from melodygru.sampling import Decoder, GrammarTables
-from melodygru.tokenizer import Tokenizer, TokenizerConfig
 from test_sampling import random_weights
+
+from melodygru.core.events import Note, Piece, TimeSignature
+from melodygru.generation import form
+from melodygru.generation.decoder import Decoder, GrammarTables
+from melodygru.tokens.config import TokenizerConfig
+from melodygru.tokens.tokenizer import Tokenizer
 
 
 @pytest.fixture(scope="module")

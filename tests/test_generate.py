@@ -16,11 +16,12 @@ import pytest
 import tensorflow  # noqa: F401  (a hard dependency: missing, the module must fail, not skip)
 from click.testing import CliRunner
 
-from melodygru.cli import main
-from melodygru.events import KeySignature, Note, Piece, Tempo, TimeSignature
-from melodygru.readers import read_file
-from melodygru.tokenizer import Tokenizer, TokenizerConfig
-from melodygru.writers import write_midi
+from melodygru.cli.app import main
+from melodygru.core.events import KeySignature, Note, Piece, Tempo, TimeSignature
+from melodygru.io.readers import read_file
+from melodygru.io.writers import write_midi
+from melodygru.tokens.config import TokenizerConfig
+from melodygru.tokens.tokenizer import Tokenizer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -28,9 +29,10 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """A real run directory: two epochs of `melodygru.train` on toy scales (a few seconds)."""
-    from melodygru.train import TrainConfig, train
-
     from toy_tokens import toy_corpus, toy_tokenizer
+
+    from melodygru.training.config import TrainConfig
+    from melodygru.training.run import train
 
     tokenizer = toy_tokenizer()
     path = tmp_path_factory.mktemp("run") / "tiny"
@@ -69,7 +71,7 @@ def test_generate_writes_a_valid_midi_and_reports_it(run_dir, tmp_path):
 
 
 def test_every_sample_follows_the_grammar(run_dir, tmp_path):
-    from melodygru.generate import load_checkpoint, sample
+    from melodygru.generation.generate import load_checkpoint, sample
 
     ckpt = load_checkpoint(run_dir)
     for s in sample(ckpt, length=150, num_samples=6, temperature=1.3, top_k=20, top_p=0.95, seed=3):
@@ -140,7 +142,8 @@ def test_primer_opening_is_kept_with_its_tempo_meter_key_and_instrument(run_dir,
 
 
 def test_primer_tokens_open_every_sample(run_dir, primer_file):
-    from melodygru.generate import load_checkpoint, load_primer, sample
+    from melodygru.generation.generate import load_checkpoint, sample
+    from melodygru.generation.primer import load_primer
 
     ckpt = load_checkpoint(run_dir)
     primer = load_primer(primer_file, ckpt.tokenizer, bars=0)
@@ -215,9 +218,9 @@ def test_missing_checkpoint(tmp_path):
 
 
 def test_missing_default_checkpoint(tmp_path, monkeypatch):
-    import melodygru.generate
+    import melodygru.generation.generate
 
-    monkeypatch.setattr(melodygru.generate, "DEFAULT_CHECKPOINT", tmp_path / "checkpoints" / "bach")
+    monkeypatch.setattr(melodygru.generation.generate, "DEFAULT_CHECKPOINT", tmp_path / "checkpoints" / "bach")
     res = CliRunner().invoke(main, ["generate", "--out", str(tmp_path)])
     one_line_error(res, "default checkpoint", "--checkpoint")
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from melodygru.readers import read_file
-from melodygru.tokenizer import Tokenizer, TokenizerConfig
+from melodygru.io.readers import read_file
+from melodygru.tokens.config import TokenizerConfig
+from melodygru.tokens.tokenizer import Tokenizer
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "jsb_chorales.py"
 

@@ -1,5 +1,5 @@
-"""The Keras model: config round trip, presets, cuDNN-compatible layers, safe loading, and the
-single-step model used for generation."""
+"""The Keras model: config round trip, presets, cuDNN-compatible layers, safe loading, the fused CPU GRU
+and the loaders that never run code stored in a model file (the decoder's step: test_sampling)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,13 @@ import keras
 import numpy as np
 import pytest
 
-from melodygru.model import (
+from melodygru.model.network import (
     PRESETS,
     ModelConfig,
-    StepModel,
     build_model,
-    build_step_model,
     model_config_from_preset,
     recurrent_layers,
 )
-from toy_tokens import toy_corpus, toy_tokenizer
 
 
 def test_config_round_trips_and_validates():
@@ -73,41 +70,6 @@ def test_mixed_precision_keeps_logits_float32():
     assert all(v.dtype == "float32" for v in model.trainable_weights)
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_step_model_matches_full_sequence(cell):
-    tok = toy_tokenizer()
-    config = ModelConfig(vocab_size=tok.vocab_size, layers=2, units=16, embedding_dim=8, dropout=0.3, cell=cell)
-    model = build_model(config)
-    seqs = [p[:20] for p in toy_corpus(tok, 3, seed=1)]
-    batch = np.stack(seqs).astype("int32")
-    full = np.asarray(model(batch, training=False))
-
-    step = build_step_model(model)
-    assert isinstance(step, StepModel)
-    states = step.initial_states(len(batch))
-    assert len(states) == config.layers * config.states_per_layer
-    got = []
-    for t in range(batch.shape[1]):
-        logits, states = step(batch[:, t], states)
-        got.append(np.asarray(logits))
-    np.testing.assert_allclose(np.stack(got, axis=1), full, atol=1e-5)
-
-
-def test_step_model_shares_weights_and_compiles_once():
-    config = ModelConfig(vocab_size=20, layers=1, units=8, embedding_dim=4, dropout=0.0)
-    model = build_model(config)
-    step = build_step_model(model)
-    tokens = np.array([1, 2, 3], dtype="int32")
-    before, _ = step(tokens, step.initial_states(3))
-    head = model.get_layer("logits")
-    kernel, bias = head.get_weights()
-    head.set_weights([kernel, bias + 1.0])  # the step model sees the change: same variables
-    after, _ = step(tokens, step.initial_states(3))
-    np.testing.assert_allclose(np.asarray(after), np.asarray(before) + 1.0, atol=1e-5)
-    step(tokens[:2], step.initial_states(2))
-    assert step._compiled.experimental_get_tracing_count() <= 2
-
-
 # ---------------------------------------------------------------- the fused CPU training path
 def _loss_and_grads(model, forward, x, y):
     import tensorflow as tf
@@ -119,7 +81,7 @@ def _loss_and_grads(model, forward, x, y):
 
 
 def test_fused_cpu_gru_computes_the_keras_model_and_its_gradients():
-    from melodygru.gru_cpu import fused_forward, supports
+    from melodygru.model.gru_cpu import fused_forward, supports
 
     model = build_model(ModelConfig(vocab_size=40, layers=3, units=12, embedding_dim=6, dropout=0.0))
     assert supports(model)
@@ -135,7 +97,7 @@ def test_fused_cpu_gru_computes_the_keras_model_and_its_gradients():
 
 
 def test_fused_cpu_gru_applies_dropout_only_in_training():
-    from melodygru.gru_cpu import fused_forward
+    from melodygru.model.gru_cpu import fused_forward
 
     model = build_model(ModelConfig(vocab_size=30, layers=2, units=8, embedding_dim=4, dropout=0.5))
     x = np.random.default_rng(1).integers(0, 30, size=(2, 7)).astype("int32")
@@ -144,7 +106,7 @@ def test_fused_cpu_gru_applies_dropout_only_in_training():
 
 
 def test_fused_cpu_gru_declines_what_it_does_not_implement():
-    from melodygru.gru_cpu import supports
+    from melodygru.model.gru_cpu import supports
 
     assert not supports(build_model(ModelConfig(vocab_size=30, layers=1, units=8, embedding_dim=4, cell="lstm")))
     assert not supports(build_model(ModelConfig(vocab_size=30, layers=1, units=8, embedding_dim=4), mixed_precision=True))
@@ -156,10 +118,10 @@ def test_a_model_file_carrying_code_is_never_run_by_any_loader(tmp_path):
     loader. Neither runs the code, which keras without safe mode would (the control at the end)."""
     import json
 
-    from melodygru import rundir as rd
-    from melodygru.errors import CheckpointError
-    from melodygru.evaluate import _load_model
-    from melodygru.tokenizer import Tokenizer
+    from melodygru.core.errors import CheckpointError
+    from melodygru.evaluation.likelihood import _load_model
+    from melodygru.model import rundir as rd
+    from melodygru.tokens.tokenizer import Tokenizer
 
     marker = tmp_path / "the-code-ran"
     touch = eval(f"lambda t: (__import__('pathlib').Path({str(marker)!r}).touch(), t)[1]")  # a self-contained payload

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from melodygru.events import Note, Piece
-from melodygru.musicstats import (
+from melodygru.core.events import Note, Piece
+from melodygru.evaluation.musicstats import (
     LENGTH_CLASSES,
     compare_sets,
     histogram_overlap,
@@ -127,12 +127,14 @@ def test_counts_get_a_bandwidth_floor_so_near_constant_sets_still_overlap():
 
 
 def test_kde_matches_scipy():
-    from scipy import stats  # in the `test` extra: a missing scipy fails here instead of skipping
+    from scipy import (
+        stats,  # in the `test` extra: a missing scipy fails here instead of skipping
+    )
     rng = np.random.default_rng(1)
     x = rng.gamma(2.0, 1.0, 50)
     kde = stats.gaussian_kde(x)
     assert scott_bandwidth(x) == pytest.approx(float(np.sqrt(kde.covariance[0, 0])))
-    from melodygru.musicstats import gaussian_kde
+    from melodygru.evaluation.musicstats import gaussian_kde
 
     grid = np.linspace(-2, 12, 50)
     np.testing.assert_allclose(gaussian_kde(x, grid, scott_bandwidth(x)), kde(grid), rtol=1e-8)

@@ -9,7 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from melodygru.ngram import NGramModel, UnigramModel
+from melodygru.evaluation.ngram import NGramModel, UnigramModel
 
 
 def per_token(model, seqs) -> float:

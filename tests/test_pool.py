@@ -6,13 +6,14 @@ import os
 from pathlib import Path
 
 import pytest
-
-from melodygru import corpus, roundtrip
-from melodygru.corpus import build_corpus
-from melodygru.corpus import tokenize_file as real_tokenize_file
-from melodygru.roundtrip import roundtrip_file as real_roundtrip_file
-
 from helpers import scale_notes, write_midi
+
+import melodygru.corpus.pool
+from melodygru.corpus import build as corpus
+from melodygru.corpus.build import build_corpus
+from melodygru.corpus.build import tokenize_file as real_tokenize_file
+from melodygru.evaluation import roundtrip
+from melodygru.evaluation.roundtrip import roundtrip_file as real_roundtrip_file
 
 # Module-level, so a worker finds them by name under 'spawn' as well as 'fork'.
 
@@ -94,7 +95,7 @@ def _collect(func, tasks, jobs):
 def test_map_files_names_only_the_killers_and_survives_two_of_them(monkeypatch, context):
     import multiprocessing as mp
 
-    monkeypatch.setattr(corpus, "_pool_context", lambda: mp.get_context(context))
+    monkeypatch.setattr(melodygru.corpus.pool, "_pool_context", lambda: mp.get_context(context))
     tasks = [(name,) for name in ["a", "kill-1", "b", "c", "kill-2", "d", "e"]]
     got = _collect(length_or_die, tasks, 2)
     assert sorted(got) == list(range(len(tasks)))

@@ -9,14 +9,26 @@ import struct
 
 import mido
 import pytest
+from helpers import (  # raw SMF builders: running status, odd headers
+    EOT,
+    MB,
+    big_midi,
+    chunk,
+    ev,
+    smf,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from melodygru.errors import ReaderError
-from melodygru.events import DEFAULT_VELOCITY, KeySignature, Piece, Tempo, TimeSignature
-from melodygru.readers import READABLE_EXTS, read_file, read_midi_bytes, read_score
-
-from helpers import EOT, MB, big_midi, chunk, ev, smf  # raw SMF builders: running status, odd headers
+from melodygru.core.errors import ReaderError
+from melodygru.core.events import (
+    DEFAULT_VELOCITY,
+    KeySignature,
+    Piece,
+    Tempo,
+    TimeSignature,
+)
+from melodygru.io.readers import READABLE_EXTS, read_file, read_midi_bytes, read_score
 
 
 def notes_of(piece: Piece):

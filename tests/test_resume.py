@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 pytest.importorskip("tensorflow")
 
-from melodygru import dataset as data  # noqa: E402
-from melodygru import rundir as rd  # noqa: E402
-from melodygru.errors import CheckpointError  # noqa: E402
-from melodygru.train import TrainConfig, resume_config, train  # noqa: E402
 from toy_tokens import toy_corpus, toy_tokenizer  # noqa: E402
+
+from melodygru.core.errors import CheckpointError  # noqa: E402
+from melodygru.model import rundir as rd  # noqa: E402
+from melodygru.training import windows as data  # noqa: E402
+from melodygru.training.config import TrainConfig, resume_config  # noqa: E402
+from melodygru.training.run import train  # noqa: E402
 
 TOK = toy_tokenizer()
 CORPUS = toy_corpus(TOK, 30)
@@ -36,8 +37,7 @@ def _lrs(run_dir):
 def _spy_first_step_lr(monkeypatch) -> dict:
     """From now on record {epoch: the learning rate the epoch's first step uses} for every epoch trained."""
     import keras
-
-    import melodygru.trainer as trainer_module
+    import melodygru.training.loop as trainer_module
 
     seen = {}
     real = trainer_module.Trainer._train_epoch
@@ -52,7 +52,7 @@ def _spy_first_step_lr(monkeypatch) -> dict:
 
 def _interrupted(run_dir, config, after_epoch, monkeypatch):
     """Train `config` and stop it with Ctrl-C in epoch `after_epoch + 1` (it keeps `after_epoch`)."""
-    import melodygru.trainer as trainer_module
+    import melodygru.training.loop as trainer_module
 
     real = trainer_module.data.epoch_windows
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import mido
 
-from melodygru.readers import read_file
-from melodygru.roundtrip import roundtrip
-from melodygru.tokenizer import Tokenizer, TokenizerConfig
+from melodygru.evaluation.roundtrip import roundtrip
+from melodygru.io.readers import read_file
+from melodygru.tokens.config import TokenizerConfig
+from melodygru.tokens.tokenizer import Tokenizer
 
 TPQ = 480
 
@@ -52,7 +53,7 @@ def chorale_with_unisons(path: Path) -> Path:
 def heard_keys(path: Path, tokenizer: Tokenizer, programs: bool = False) -> Counter:
     """What a strict player hears in a written file (a note ends at the next on or off of its key on
     its channel), as the tokenizer's grid keys, plus the program heard when `programs`."""
-    from melodygru.events import Note
+    from melodygru.core.events import Note
 
     mid = mido.MidiFile(file=io.BytesIO(Path(path).read_bytes()))
     program, sounding, out, now = [0] * 16, {}, Counter(), 0
@@ -85,10 +86,10 @@ def test_unison_voices_survive_the_round_trip_in_the_written_file(tmp_path):
 
 def test_recall_is_what_the_written_file_holds(tmp_path, monkeypatch):
     """A writer that loses a note must show in the recall: it is measured on the file."""
-    import melodygru.writers
+    import melodygru.io.writers
 
     src = chorale_with_unisons(tmp_path / "in" / "chorale.mid")
-    real_write = melodygru.writers.atomic_write_bytes
+    real_write = melodygru.io.writers.atomic_write_bytes
 
     def drop_last_note(path, data):  # a broken disk copy: the last note-on and its note-off go missing
         mid = mido.MidiFile(file=io.BytesIO(data))
@@ -105,7 +106,7 @@ def test_recall_is_what_the_written_file_holds(tmp_path, monkeypatch):
         mid.save(file=buf)
         return real_write(path, buf.getvalue())
 
-    monkeypatch.setattr(melodygru.writers, "atomic_write_bytes", drop_last_note)
+    monkeypatch.setattr(melodygru.io.writers, "atomic_write_bytes", drop_last_note)
     rows, _ = roundtrip([src.parent], out_dir=tmp_path / "out", jobs=1, progress=False)
     assert (rows[0].matched, rows[0].total) == (16, 17)
     assert rows[0].decoded_matched == 17  # the tokens themselves kept everything

@@ -8,22 +8,24 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from melodygru.events import Note, Piece
-from melodygru.sampling import (
+from melodygru.core.events import Note, Piece
+from melodygru.generation.decoder import (
     Decoder,
     GrammarTables,
-    StepFunction,
-    StepWeights,
     advance_grammar,
+    grammar_mask,
+)
+from melodygru.generation.samplers import (
     compute_probabilities,
     filter_logits,
-    grammar_mask,
     sample_tokens,
     scale_logits,
     top_k_filter,
     top_p_filter,
 )
-from melodygru.tokenizer import Tokenizer, TokenizerConfig
+from melodygru.model.step import StepFunction, StepWeights
+from melodygru.tokens.config import TokenizerConfig
+from melodygru.tokens.tokenizer import Tokenizer
 
 CONFIGS = [
     TokenizerConfig(),
@@ -203,7 +205,7 @@ def random_weights(vocab: int, units=(16, 12), dim=8, seed=0) -> StepWeights:
 
 @pytest.fixture(scope="module")
 def keras_model():
-    from melodygru.model import ModelConfig, build_model
+    from melodygru.model.network import ModelConfig, build_model
 
     tokenizer = Tokenizer()
     model = build_model(ModelConfig(vocab_size=len(tokenizer), layers=2, units=24, embedding_dim=16, dropout=0.1))
@@ -371,7 +373,7 @@ def test_allow_end_stops_and_pads():
 
 
 def test_step_weights_refuse_other_models():
-    from melodygru.errors import CheckpointError
+    from melodygru.core.errors import CheckpointError
 
     inp = keras.Input((None,), dtype="int32")
     x = keras.layers.Embedding(10, 4)(inp)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from melodygru.cli import main
-from melodygru.tokenizer import Tokenizer
+from melodygru.cli.app import main
+from melodygru.tokens.tokenizer import Tokenizer
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = ["bach", "folk"]
@@ -37,7 +37,7 @@ def test_shipped_run_dir_is_complete_small_and_documented(name):
     assert name in config["data"]["corpora"]
     metrics = json.loads((run / "metrics.json").read_text())
     assert 0 < metrics["best_val_loss"] < 3.0
-    from melodygru.generate import recommended_sampling
+    from melodygru.generation.generate import recommended_sampling
 
     sampling = recommended_sampling(run)  # raises on a value out of range
     assert 0 < sampling["temperature"] <= 1.0 and 0 < sampling["top_p"] <= 1.0

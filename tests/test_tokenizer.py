@@ -11,7 +11,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import random
 from collections import Counter
 
 import numpy as np
@@ -19,11 +18,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from melodygru.errors import TokenizerError
-from melodygru.events import DEFAULT_VELOCITY, Note, Piece, Tempo, TimeSignature
-from melodygru.readers import read_midi_bytes
-from melodygru.tokenizer import Tokenizer, TokenizerConfig
-from melodygru.writers import midi_bytes_with_report
+from melodygru.core.errors import TokenizerError
+from melodygru.core.events import DEFAULT_VELOCITY, Note, Piece, Tempo, TimeSignature
+from melodygru.io.readers import read_midi_bytes
+from melodygru.io.writers import midi_bytes_with_report
+from melodygru.tokens.config import TokenizerConfig
+from melodygru.tokens.tokenizer import Tokenizer
+from melodygru.tokens.transpose import transpose, transpose_range
 
 PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FEW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -552,7 +553,7 @@ def test_transposing_tokens_equals_encoding_the_transposed_piece(tok, data):
     piece, _ = data.draw(grid_pieces(tok))
     c = tok.config
     ids = tok.encode(piece)
-    lo, hi = tok.transpose_range(ids)
+    lo, hi = transpose_range(tok, ids)
     pitches = [n.pitch for n in piece.notes if not n.is_drum]  # on the drum channel a pitch is an instrument
     if pitches:  # tight: the bounds put the lowest / highest note exactly on the range's ends
         assert (lo, hi) == (c.pitch_low - min(pitches), c.pitch_high - max(pitches))
@@ -562,12 +563,12 @@ def test_transposing_tokens_equals_encoding_the_transposed_piece(tok, data):
     for shift in {k, lo, hi}:
         moved = piece.replace(notes=[n if n.is_drum else dataclasses.replace(n, pitch=n.pitch + shift)
                                      for n in piece.notes])
-        assert tok.transpose(ids, shift).tolist() == tok.encode(moved).tolist()
+        assert transpose(tok, ids, shift).tolist() == tok.encode(moved).tolist()
     if pitches:
         for beyond in (lo - 1, hi + 1):
             with pytest.raises(TokenizerError, match=f"allowed {lo}..{hi}"):
-                tok.transpose(ids, beyond)
-    assert tok.transpose(ids, 0).tolist() == ids.tolist()
+                transpose(tok, ids, beyond)
+    assert transpose(tok, ids, 0).tolist() == ids.tolist()
 
 
 @FEW
@@ -576,7 +577,7 @@ def test_fold_keeps_pitches_in_range_and_moves_by_octaves_only(data, k):
     tok = DEFAULT
     piece, _ = data.draw(grid_pieces(tok))
     ids = tok.encode(piece)
-    folded = tok.transpose(ids, k, out_of_range="fold")
+    folded = transpose(tok, ids, k, out_of_range="fold")
     is_pitch = tok.pitch_mask(ids)
     assert (tok.pitch_mask(folded) == is_pitch).all()
     assert (folded[~is_pitch] == ids[~is_pitch]).all()  # only pitches change
@@ -596,18 +597,18 @@ def test_fold_keeps_pitches_in_range_and_moves_by_octaves_only(data, k):
 def test_transpose_does_not_touch_the_input_and_checks_its_arguments():
     ids = DEFAULT.encode(Piece([Note(0, 1, 100), Note(1, 1, 30)]))
     before = ids.copy()
-    assert DEFAULT.transpose_range(ids) == (-9, 8)
-    up = DEFAULT.transpose(ids, 8)
+    assert transpose_range(DEFAULT, ids) == (-9, 8)
+    up = transpose(DEFAULT, ids, 8)
     assert (ids == before).all()
     assert sorted(n.pitch for n in DEFAULT.decode(up).notes) == [38, 108]
     with pytest.raises(TokenizerError, match="allowed -9..8"):
-        DEFAULT.transpose(ids, 9)
-    assert sorted(n.pitch for n in DEFAULT.decode(DEFAULT.transpose(ids, 9, out_of_range="fold")).notes) == [39, 97]
+        transpose(DEFAULT, ids, 9)
+    assert sorted(n.pitch for n in DEFAULT.decode(transpose(DEFAULT, ids, 9, out_of_range="fold")).notes) == [39, 97]
     with pytest.raises(ValueError, match="out_of_range"):
-        DEFAULT.transpose(ids, 9, out_of_range="wrap")
+        transpose(DEFAULT, ids, 9, out_of_range="wrap")
     narrow = Tokenizer(TokenizerConfig(pitch_low=60, pitch_high=67))
     with pytest.raises(TokenizerError, match="narrower than an octave"):
-        narrow.transpose(narrow.encode(Piece([Note(0, 1, 67)])), 1, out_of_range="fold")
+        transpose(narrow, narrow.encode(Piece([Note(0, 1, 67)])), 1, out_of_range="fold")
 
 
 # --------------------------------------------------------------------------------------- grammar

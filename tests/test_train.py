@@ -17,16 +17,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import tensorflow  # noqa: F401,E402  (a hard dependency: a broken install must fail, not skip)
-
-from melodygru import dataset as data  # noqa: E402
-from melodygru import rundir as rd  # noqa: E402
-from melodygru.errors import CheckpointError, MelodyGRUError  # noqa: E402
-from melodygru.events import Note, Piece, TimeSignature  # noqa: E402
-from melodygru.tokenizer import Tokenizer, TokenizerConfig  # noqa: E402
-from melodygru.train import TrainConfig, resume_config, train  # noqa: E402
 from toy_tokens import toy_corpus, toy_tokenizer  # noqa: E402
+
+from melodygru.core.errors import CheckpointError, MelodyGRUError  # noqa: E402
+from melodygru.core.events import Note, Piece, TimeSignature  # noqa: E402
+from melodygru.model import rundir as rd  # noqa: E402
+from melodygru.tokens.config import TokenizerConfig  # noqa: E402
+from melodygru.tokens.tokenizer import Tokenizer  # noqa: E402
+from melodygru.training import windows as data  # noqa: E402
+from melodygru.training.config import TrainConfig, resume_config  # noqa: E402
+from melodygru.training.run import train  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "train_subprocess.py"
@@ -205,7 +206,7 @@ def test_validation_loss_falls_on_a_learnable_corpus(finished_run):
 
 
 def test_resume_after_ctrl_c_continues_and_matches_an_uninterrupted_run(finished_run, tmp_path, monkeypatch):
-    import melodygru.trainer as trainer_module
+    import melodygru.training.loop as trainer_module
 
     reference = rd.read_history(finished_run[0] / rd.HISTORY)
     run_dir = tmp_path / "run"
@@ -257,7 +258,7 @@ def test_resume_refuses_a_changed_tokenizer_or_model(finished_run):
 
 
 def test_plateau_and_early_stopping_follow_the_validation_loss(tmp_path, monkeypatch):
-    import melodygru.trainer as trainer_module
+    import melodygru.training.loop as trainer_module
 
     val_losses = iter([3.0, 2.0, 2.5, 2.6, 2.7, 2.8])
     monkeypatch.setattr(trainer_module.Trainer, "_evaluate", lambda self: (next(val_losses) * 100, 100.0))

@@ -14,8 +14,8 @@ import mido
 import pytest
 from click.testing import CliRunner
 
-from melodygru.events import KeySignature, Note, Piece, Tempo, TimeSignature
-from melodygru.writers import TICKS_PER_QUARTER, midi_bytes, midi_bytes_with_report
+from melodygru.core.events import KeySignature, Note, Piece, Tempo, TimeSignature
+from melodygru.io.writers import TICKS_PER_QUARTER, midi_bytes, midi_bytes_with_report
 
 TPQ = TICKS_PER_QUARTER
 
@@ -184,13 +184,13 @@ def test_the_writer_clamps_tempos_midi_cannot_store():
 
 
 def test_generate_refuses_a_tempo_midi_cannot_store_before_loading_the_model(tmp_path, monkeypatch):
-    import melodygru.generate
+    import melodygru.generation.generate
 
     def no_model(*args, **kwargs):
         raise AssertionError("the model was loaded before the tempo was checked")
 
-    monkeypatch.setattr(melodygru.generate, "load_checkpoint", no_model)
-    from melodygru.cli import main
+    monkeypatch.setattr(melodygru.generation.generate, "load_checkpoint", no_model)
+    from melodygru.cli.app import main
 
     for tempo in ("2", "3.57", "1"):
         res = CliRunner().invoke(main, ["generate", "--tempo", tempo, "--length", "8", "--out", str(tmp_path)])
@@ -204,7 +204,8 @@ def test_generate_refuses_a_tempo_midi_cannot_store_before_loading_the_model(tmp
 def test_generate_reports_a_primer_tempo_it_had_to_clamp(tmp_path):
     import numpy as np
 
-    from melodygru.generate import GenerateResult, Sample, write_samples
+    from melodygru.generation.files import Sample, write_samples
+    from melodygru.generation.generate import GenerateResult
 
     # what sampling after a primer at 2 bpm (a tempo melodygru's reader accepts) gives
     piece = Piece([Note(0.0, 1.0, 60, 80), Note(0.5, 1.0, 60, 80)], [Tempo(0.0, 2.0)])

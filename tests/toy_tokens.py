@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from melodygru.events import Note, Piece, TimeSignature
-from melodygru.tokenizer import Tokenizer, TokenizerConfig
+from melodygru.core.events import Note, Piece, TimeSignature
+from melodygru.tokens.config import TokenizerConfig
+from melodygru.tokens.tokenizer import Tokenizer
 
 MAJOR = (0, 2, 4, 5, 7, 9, 11)
 ARPEGGIO = (0, 4, 7, 12, 7, 4)

@@ -37,7 +37,8 @@ if args.get("hang_at_replace"):
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from toy_tokens import toy_corpus, toy_tokenizer  # noqa: E402
 
-from melodygru.train import TrainConfig, train  # noqa: E402
+from melodygru.training.config import TrainConfig  # noqa: E402
+from melodygru.training.run import train  # noqa: E402
 
 tok = toy_tokenizer()
 metrics = train(

@@ -1,0 +1,102 @@
+"""`melodygru evaluate`; `register(main)` adds it to a click group.
+
+The command imports nothing heavy until it runs: TensorFlow is loaded only by the likelihood path
+(`--checkpoint`), matplotlib only for `--plot`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import click
+
+from .options import _TOKENIZER_PARAMS, _given, tokenizer_options
+
+
+def _jsonable(x):
+    """NaN and infinity become null: strict JSON has no spelling for them."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    return x
+
+
+def register(main: click.Group) -> click.Command:
+    """Add the `evaluate` command to the click group `main` and return it (tests add it to a group
+    of their own, to run it without the rest of the command line)."""
+    TOKENIZER_PARAMS = _TOKENIZER_PARAMS
+
+    @main.command("evaluate")
+    @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+    @click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
+                  help="Run directory from `melodygru train`: report the held-out NLL of PATH... / --corpus "
+                       "per token, note and quarter note, and the perplexity.")
+    @click.option("--corpus", "corpora", multiple=True, type=click.Choice(["bach", "folk"]),
+                  help="A built-in corpus as the held-out / reference set. Repeatable; combines with PATHs.")
+    @click.option("--reference", "references", multiple=True, type=click.Path(path_type=Path),
+                  help="Reference files or folders for --samples (the same as giving them as PATHs).")
+    @click.option("--samples", type=click.Path(path_type=Path), default=None,
+                  help="Folder of generated files: compare their music statistics with the reference set.")
+    @click.option("--plot", type=click.Path(path_type=Path), default=None,
+                  help="Write a PNG of each statistic's distribution in both sets (needs --samples).")
+    @click.option("--baselines", "with_baselines", is_flag=True,
+                  help="Also score an n-gram (Kneser-Ney) and a unigram model fitted on the training pieces.")
+    @click.option("--train", "train_paths", multiple=True, type=click.Path(path_type=Path),
+                  help="Training files or folders for --baselines. [default: the sources the run recorded]")
+    @click.option("--train-corpus", "train_corpora", multiple=True, type=click.Choice(["bach", "folk"]),
+                  help="A built-in corpus as the baselines' training set.")
+    @click.option("--ngram-order", type=click.IntRange(2, 8), default=6, show_default=True,
+                  help="n of the n-gram baseline (a note is 2-4 tokens, so 6 sees at least one note back).")
+    @click.option("--jobs", "-j", type=click.IntRange(1, 512), default=None,
+                  help="Parallel worker processes for reading files. [default: all cores]")
+    @click.option("--max-file-mb", type=click.FloatRange(0, min_open=True), default=20.0, show_default=True,
+                  help="Skip files larger than this.")
+    @click.option("--no-cache", is_flag=True, help="Ignore and do not write the token cache.")
+    @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+                  help="Token cache folder. [default: $MELODYGRU_CACHE_DIR or the user cache dir]")
+    @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
+    @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+    @tokenizer_options
+    @click.pass_context
+    def evaluate(ctx, paths, checkpoint, corpora, references, samples, plot, with_baselines, train_paths, train_corpora,
+                 ngram_order, jobs, max_file_mb, no_cache, cache_dir, as_json, quiet, tokenizer):
+        """Score a trained model on held-out pieces, and/or compare generated samples with a corpus.
+
+        \b
+        melodygru evaluate --checkpoint RUN_DIR held_out/ [--baselines --train train/]
+        melodygru evaluate --samples samples/ --corpus bach [--plot stats.png]
+
+        With --checkpoint: negative log-likelihood per token, per note and per quarter note (nats and
+        bits), perplexity and the share of the NLL by token kind on PATH... / --corpus; with
+        --baselines, the same for an n-gram and a unigram model in one table. With --samples:
+        pitch, rhythm and degeneracy statistics of the samples against the reference set (medians
+        and the overlap of their distributions, 1 = same), and the samples that are more repetitive
+        than any reference piece.
+        """
+        # the tokenizer options only pick how the pieces are read (and so which token cache is hit,
+        # e.g. the one `train --velocity-bins 0` filled); with --checkpoint the run's tokenizer is used
+        given = [name for name in TOKENIZER_PARAMS if _given(ctx, name)]
+        if given and checkpoint is not None:
+            flags = [p.opts[0] for p in ctx.command.params if p.name in given]
+            raise click.UsageError("--checkpoint decides the tokenizer: drop " + ", ".join(flags))
+        held = [*paths, *references]
+        if not held and not corpora:
+            raise click.UsageError("give the held-out / reference pieces: PATH..., --reference PATH or --corpus NAME")
+        from ..evaluation.evaluate import evaluate as run
+
+        result = run(checkpoint, held, corpora, samples=samples, with_baselines=with_baselines,
+                     train_paths=train_paths, train_corpora=train_corpora, ngram_order=ngram_order, plot=plot,
+                     jobs=jobs, cache_dir=cache_dir, use_cache=not no_cache, max_file_mb=max_file_mb,
+                     progress=not quiet, tokenizer=tokenizer if given else None)
+        if as_json:
+            click.echo(json.dumps(_jsonable(result.as_dict()), indent=1))
+        else:
+            for line in result.lines():
+                click.echo(line)
+
+    return evaluate

@@ -1,0 +1,86 @@
+"""`melodygru generate`: sample new pieces from a run directory and write them as files.
+"""
+
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..core.errors import MelodyGRUError
+from .app import _check_out_dir, main
+
+
+def _tempo_option(ctx, param, value):
+    """--tempo: refused at once when a MIDI file cannot store it (below 3.5763 bpm), not after sampling."""
+    if value is not None:
+        from ..generation.generate import (
+            check_tempo,  # light: numpy and the tokenizer, no TensorFlow
+        )
+
+        try:
+            check_tempo(value)
+        except MelodyGRUError as e:
+            raise click.BadParameter(str(e)) from None
+    return value
+
+
+@main.command()
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
+              help="Run directory from `melodygru train` (model.keras, tokenizer.json, config.json). "
+                   "[default: the shipped checkpoints/bach]")
+@click.option("--length", "-n", type=click.IntRange(1, 1_000_000), default=512, show_default=True,
+              help="New tokens per sample (after the primer); a note takes 2-4 (PITCH [VEL] DUR, a POS per onset).")
+@click.option("--num-samples", "-k", type=click.IntRange(1, 4096), default=1, show_default=True,
+              help="Samples to write; all are decoded together as one batch.")
+@click.option("--temperature", "-t", type=click.FloatRange(0, 100), default=None,
+              help="Divides the logits: < 1 safer, > 1 wilder, 0 always the likeliest token. "
+                   "[default: the checkpoint's sampling.json (0.8 for the shipped models), else 1.0]")
+@click.option("--top-k", type=click.IntRange(0), default=None,
+              help="Sample only among the K likeliest tokens (0: off). [default: the checkpoint's sampling.json, else 0]")
+@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Sample only among the likeliest tokens that together reach probability P (1: off). "
+                   "[default: the checkpoint's sampling.json, else 1]")
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=None,
+              help="Same seed, same files, byte for byte. [default: a random seed, printed]")
+@click.option("--primer", type=click.Path(path_type=Path), default=None,
+              help="MIDI or score file to continue: its opening is kept verbatim, its tempo, meter and key carry over.")
+@click.option("--primer-bars", type=click.IntRange(0), default=4, show_default=True,
+              help="Bars of the primer to keep (0: the whole file).")
+@click.option("--allow-end", is_flag=True, help="Let a sample stop early when the model ends the piece.")
+@click.option("--tempo", type=float, default=None, callback=_tempo_option,
+              help="Tempo in BPM (3.5763-1000: the slowest a MIDI file can store) for the whole output, "
+                   "replacing the model's (and the primer's).")
+@click.option("--program", type=click.IntRange(0, 127), default=None,
+              help="General MIDI program (instrument, 0-127) for every pitched note. [default: the primer's, or piano]")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("samples"), show_default=True,
+              help="Folder for the files (created if needed).")
+@click.option("--audio", is_flag=True, help="Also write a .wav (FluidSynth when installed, else simple synthesis).")
+@click.option("--plot", is_flag=True, help="Also write a piano-roll .png.")
+@click.option("--force", is_flag=True,
+              help="Number the files from sample-001 and overwrite; without it, existing files are never "
+                   "touched and new ones take the next free numbers.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
+def generate(checkpoint, length, num_samples, temperature, top_k, top_p, seed, primer, primer_bars, allow_end,
+             tempo, program, out_dir, audio, plot, force, as_json):
+    """Sample new pieces from a trained model and write them as MIDI files.
+
+    Every sample follows the tokenizer's grammar, so it always decodes to valid music. For every
+    file it prints the path, notes, length in seconds and bars.
+    """
+    _check_out_dir(out_dir, "--out")
+    from ..core.tfenv import import_tensorflow
+
+    import_tensorflow()
+    from ..generation.generate import generate as run
+
+    result = run(checkpoint, length=length, num_samples=num_samples, temperature=temperature, top_k=top_k,
+                 top_p=top_p, seed=seed, primer=primer, primer_bars=primer_bars, allow_end=allow_end,
+                 tempo=tempo, program=program, out_dir=out_dir, audio=audio, plot=plot, force=force)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=1))
+    else:
+        for line in result.lines():
+            click.echo(line)

@@ -1,0 +1,86 @@
+"""The token cache: `.npz` files (never pickle) keyed by file content hash, tokenizer settings and
+reader version, written atomically.
+"""
+
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from ..core.atomic import atomic_write_bytes
+from ..tokens.config import ENCODING_VERSION
+from ..tokens.tokenizer import Tokenizer
+
+READER_VERSION = 3  # bump when readers or the cached report change what they hold: invalidates cached tokens
+# a cache temporary untouched this long is a killed writer's: other processes may share the cache,
+# and their live temporaries (written in milliseconds) must stay
+STALE_TEMPORARY_S = 3600.0
+
+
+def default_cache_dir() -> Path:
+    """`$MELODYGRU_CACHE_DIR`, else the platform's user cache dir."""
+    env = os.environ.get("MELODYGRU_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("melodygru"))
+
+
+# ---------------------------------------------------------------------- cache
+def _file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _cache_path(cache_dir: Path, tokenizer: Tokenizer, digest: str, max_file_mb: float) -> Path:
+    tag = f"r{READER_VERSION}e{ENCODING_VERSION}-{tokenizer.config.digest()}-mb{max_file_mb:g}"
+    return cache_dir / "tokens" / tag / digest[:2] / f"{digest}.npz"
+
+
+def _save_entry(path: Path, result: dict) -> None:
+    pieces = result["pieces"]
+    arrays = {
+        "ids": np.concatenate([p[1] for p in pieces]) if pieces else np.zeros(0, np.uint16),
+        "lengths": np.array([len(p[1]) for p in pieces], dtype=np.int64),
+        "notes": np.array([p[2] for p in pieces], dtype=np.int64),
+        "suffixes": np.array([p[0] for p in pieces], dtype=np.str_),
+        "meta": np.array(
+            json.dumps({"skip": result["skip"], "piece_skips": result["piece_skips"], "lossy": result["lossy"]})
+        ),
+    }
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _load_entry(path: Path) -> dict | None:
+    """A cached result, or None when missing or unreadable (then it is rebuilt, never trusted)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            ids, lengths, notes = z["ids"], z["lengths"], z["notes"]
+            suffixes = [str(s) for s in z["suffixes"]]
+            meta = json.loads(str(z["meta"]))
+        if lengths.sum() != len(ids) or len(lengths) != len(notes) or len(suffixes) != len(lengths):
+            return None
+        splits = np.split(ids, np.cumsum(lengths)[:-1]) if len(lengths) else []
+        return {
+            "pieces": list(zip(suffixes, splits, notes.tolist())),
+            "skip": meta["skip"],
+            "piece_skips": [tuple(x) for x in meta["piece_skips"]],
+            "lossy": Counter(meta["lossy"]),
+        }
+    except FileNotFoundError:
+        return None
+    except Exception:
+        return None

@@ -1,0 +1,183 @@
+"""`melodygru evaluate`: held-out likelihood of a trained model, count-based baselines, and music
+statistics of generated samples against a reference corpus.
+
+Likelihood is the summed negative log-likelihood of every predicted token (targets `ids[1:]`, EOS
+included; BOS is given), divided three ways:
+
+* per token, with the perplexity `exp(nats per token)`;
+* per note: by the number of PITCH tokens;
+* per quarter note: by the number of quarter-note steps of the piece, `ceil(end of the last note -
+  first onset)` of the decoded piece, i.e. the frames a quarter-note piano roll of it needs
+  (`tokens.timing.quarters_of`, the count training's per-quarter figures use too). This is the unit of
+  the published JSB Chorales results (nats per time step of quarter-note frames), so the figure is
+  total NLL / N for a piece of N quarter-note steps.
+
+Baselines (`baselines`) fit an interpolated Kneser-Ney n-gram and an add-one unigram on training
+pieces and score the same targets, so their numbers stand in one table with the GRU's.
+
+TensorFlow is imported only inside `likelihood`.
+"""
+
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..core.errors import MelodyGRUError
+from ..core.units import LN2  # noqa: E402,F401
+from ..tokens.tokenizer import Tokenizer
+from .likelihood import (
+    DEFAULT_NGRAM_ORDER,
+    baseline_table,
+    baselines,
+    likelihood,
+    load_run_tokenizer,
+    training_sources,
+)
+
+
+# --------------------------------------------------------------------------- the command
+@dataclass
+class EvaluationResult:
+    """What `evaluate` found; `lines()` for people, `as_dict()` for --json."""
+
+    heldout: dict = field(default_factory=dict)  # corpus report of the held-out / reference set
+    likelihood: dict | None = None
+    baselines: dict | None = None
+    table: list[dict] | None = None
+    statistics: object = None  # musicstats.StatsComparison
+    plot: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        d = {"heldout": self.heldout}
+        if self.likelihood is not None:
+            d["likelihood"] = self.likelihood
+        if self.baselines is not None:
+            d["baselines"] = {**self.baselines, "table": self.table}
+        if self.statistics is not None:
+            d["statistics"] = self.statistics.as_dict()
+        if self.plot:
+            d["plot"] = self.plot
+        if self.notes:
+            d["notes"] = self.notes
+        return d
+
+    def lines(self) -> list[str]:
+        out = list(self.notes)
+        if self.likelihood is not None:
+            L = self.likelihood
+            out.append(f"held-out likelihood: {L['pieces']} pieces, {L['tokens']} predicted tokens, "
+                       f"{L['notes']} notes, {L['quarters']} quarter notes")
+            for unit in ("token", "note", "quarter"):
+                out.append(f"  per {unit:<8} {L[f'nats_per_{unit}']:8.4f} nats  {L[f'bits_per_{unit}']:8.4f} bits")
+            out.append(f"  perplexity {L['perplexity']:.3f} (per token)")
+            out.append("  by token kind: " + ", ".join(
+                f"{k} {v['share']:.1%} ({v['nats_per_token']:.3f} nats x {v['tokens']})"
+                for k, v in L.get("by_kind", {}).items()))
+        if self.table is not None:
+            b = self.baselines
+            dropped = f", {b['dropped_overlap']} identical to held-out pieces left out" if b["dropped_overlap"] else ""
+            out.append(f"baselines fitted on {b['train_pieces']} training pieces ({b['train_tokens']} tokens){dropped}")
+            out.append(f"  {'model':<22} {'nats/token':>10} {'bits/token':>10} {'perplexity':>10}  GRU gain")
+            for r in self.table:
+                gain = "" if r["gru_gain_nats_per_token"] is None else \
+                    f"{r['gru_gain_nats_per_token']:+.4f} nats/token ({r['gru_gain_percent']:+.1f}%)"
+                out.append(f"  {r['model']:<22} {r['nats_per_token']:>10.4f} {r['bits_per_token']:>10.4f} "
+                           f"{r['perplexity']:>10.3f}  {gain}")
+        if self.statistics is not None:
+            out += self.statistics.lines()
+        if self.plot:
+            out.append(f"plot: {self.plot}")
+        return out
+
+
+def _read_set(paths, corpora, tokenizer, what: str, **corpus_kw):
+    from ..corpus.build import build_corpus
+
+    pieces, report = build_corpus(paths, corpora, tokenizer, **corpus_kw)
+    if not pieces:
+        where = ", ".join([*map(str, paths), *corpora]) or "nowhere"
+        raise MelodyGRUError(f"no usable {what} pieces in {where} "
+                             f"({report.files} music files, {len(report.skipped)} skipped)")
+    return pieces, report
+
+
+def evaluate(checkpoint=None, paths=(), corpora=(), samples=None, with_baselines: bool = False, train_paths=(),
+             train_corpora=(), ngram_order: int = DEFAULT_NGRAM_ORDER, plot=None, jobs=None, cache_dir=None,
+             use_cache: bool = True, max_file_mb: float = 20.0, progress: bool = True,
+             tokenizer: Tokenizer | None = None) -> EvaluationResult:
+    """Everything `melodygru evaluate` does; see the module docstring and `cli_evaluate`.
+
+    Args:
+        checkpoint: run directory; with it the held-out likelihood is computed.
+        paths, corpora: the held-out pieces (likelihood) and the reference set (statistics).
+        samples: folder of generated files; with it the music statistics are compared.
+        with_baselines: also fit and score the n-gram and unigram baselines (needs `checkpoint`).
+        train_paths, train_corpora: the baselines' training pieces [default: the run's recorded sources].
+        ngram_order: the n-gram's n.
+        plot: PNG path for the statistics' distributions.
+        tokenizer: how to read the pieces when no checkpoint decides it [default: `Tokenizer()`].
+            The statistics do not depend on it (beyond the grid); it decides which token cache is
+            used, e.g. the one `train --velocity-bins 0` filled.
+    """
+    if checkpoint is None and samples is None:
+        raise MelodyGRUError("nothing to evaluate: give --checkpoint (likelihood) and/or --samples (statistics)")
+    if with_baselines and checkpoint is None:
+        raise MelodyGRUError("--baselines compares against a model: give --checkpoint too")
+    if plot is not None and samples is None:
+        raise MelodyGRUError("--plot draws the sample statistics: give --samples too")
+    if checkpoint is not None:
+        run_tokenizer = load_run_tokenizer(checkpoint)
+        if tokenizer is not None and tokenizer != run_tokenizer:
+            raise MelodyGRUError(f"the checkpoint {checkpoint} decides the tokenizer: drop the tokenizer options")
+        tokenizer = run_tokenizer
+    tokenizer = tokenizer or Tokenizer()
+    kw = dict(jobs=jobs, cache_dir=cache_dir, use_cache=use_cache, max_file_mb=max_file_mb, progress=progress)
+    result = EvaluationResult()
+    held, report = _read_set(paths, corpora, tokenizer, "held-out" if checkpoint else "reference", **kw)
+    result.heldout = {"pieces": report.pieces, "tokens": report.tokens, "notes": report.notes,
+                      "skipped": len(report.skipped)}
+    if report.skipped:
+        result.notes.append(f"held-out/reference set: {len(report.skipped)} files or pieces skipped "
+                            f"(run `melodygru prepare` on them for the reasons)")
+    held_ids = [p.ids for p in held]
+    # Read every file set before TensorFlow is imported: the corpus reader's worker processes can
+    # then fork instead of spawning (and re-importing everything) once TensorFlow's threads run.
+    train = None
+    if with_baselines:
+        if not train_paths and not train_corpora:
+            recorded = training_sources(checkpoint)
+            if recorded is None:
+                raise MelodyGRUError(f"{checkpoint}/config.json records no training sources: "
+                                     "give --train PATH or --train-corpus NAME for the baselines")
+            train_paths, train_corpora = recorded
+            result.notes.append(f"baselines trained on the run's sources: {', '.join([*train_paths, *train_corpora])}")
+        train, _ = _read_set(train_paths, train_corpora, tokenizer, "training", **kw)
+    found = s_report = None
+    if samples is not None:
+        if not Path(samples).is_dir():
+            raise MelodyGRUError(f"--samples {samples} is not a folder")
+        # samples are small MIDI files read on the fast path; caching them would only fill the cache
+        found, s_report = _read_set([samples], (), tokenizer, "sample", **{**kw, "use_cache": False})
+
+    if checkpoint is not None:
+        result.likelihood = likelihood(checkpoint, held_ids, tokenizer)
+        result.likelihood["sources"] = [p.source for p in held if len(p.ids) >= 2]
+    if train is not None:
+        result.baselines = baselines([p.ids for p in train], held_ids, tokenizer, ngram_order)
+        result.table = baseline_table(result.likelihood, result.baselines)
+    if found is not None:
+        from .musicstats import compare_sets, piece_statistics, plot_comparison
+
+        sample_stats = [(p.source, piece_statistics(tokenizer.decode(p.ids), p.ids)) for p in found]
+        ref_stats = [(p.source, piece_statistics(tokenizer.decode(p.ids), p.ids)) for p in held]
+        comparison = compare_sets(sample_stats, ref_stats)
+        comparison.empty_samples += [f"{path} ({reason})" for path, reason in s_report.skipped]
+        result.statistics = comparison
+        if plot is not None:
+            plot_comparison(comparison, plot, samples_label=f"samples ({Path(samples).name})",
+                            reference_label="reference")
+            result.plot = str(plot)
+    return result

@@ -1,0 +1,6 @@
+"""generation: a run directory -> new token sequences -> files. Pure samplers (`samplers`), the
+compiled stateful decoder with the grammar as tensors (`decoder`), form plans (`form`), primers
+(`primer`), writing the samples (`files`) and the `generate` entry point (`generate`).
+
+May import core, io, tokens and model; never training or evaluation.
+"""

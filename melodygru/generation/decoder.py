@@ -1,0 +1,330 @@
+"""Choosing the next token: small pure samplers, the grammar mask, and the compiled decode loop.
+
+Everything here works on logits and token ids; nothing reads files. The pieces, in the order the
+decoder applies them at every step:
+
+1. `grammar_mask`: the tokens that may follow (the tokenizer's explicit grammar, see grammar.py),
+   minus PAD and BOS always, minus EOS unless the caller allows an early end, minus any token that
+   could not be completed within the tokens left (so a sample never ends inside a note or on a
+   bare POS).
+2. `filter_logits`: temperature divides the float32 logits (keras-hub's `compute_probabilities`:
+   logits / T before softmax, never log(probs) / T), then top-k and top-p keep the likeliest tokens.
+3. A stateless draw (Gumbel-max over `tf.random.stateless_uniform`) seeded with (seed, step): the
+   same seed gives the same tokens, byte for byte.
+
+`Decoder` runs all of that in one `tf.function` built once: one pass over the primer seeds the GRU
+states, then one token per step is fed back while the states are carried (never re-running the
+model over a window), with all samples as one batch.
+"""
+
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from ..core.errors import CheckpointError
+from ..model.step import StepFunction, StepWeights
+from ..tokens.grammar import Grammar
+from .samplers import sample_tokens
+
+
+# --------------------------------------------------------------------------- grammar as tensors
+@dataclass(frozen=True)
+class GrammarTables:
+    """The grammar of grammar.py as arrays a compiled loop can index.
+
+    Attributes:
+        transitions: bool [vocab, vocab], row = previous token.
+        position_of: int32 [vocab], grid position of POS tokens, -1 elsewhere.
+        bar_steps_of: int32 [vocab], bar length of TS tokens, 0 elsewhere.
+        is_bar, is_ts, is_tempo: bool [vocab].
+        opens_group: bool [vocab], BAR, POS and EOS: what the first new token after a prefix
+            must be when it can, so the prefix's last onset gets no extra notes (a primer's
+            opening stays verbatim) and its meter is not changed on the spot.
+        finish_cost: int32 [vocab], fewest tokens that must follow a token before the sequence
+            may stop without leaving a note or an onset unfinished (PITCH needs its DUR, POS its
+            TEMPO or a note, ...).
+        pad, bos, eos: the special ids.
+        default_bar_steps: bar length before any TS (4/4).
+    """
+
+    transitions: np.ndarray
+    position_of: np.ndarray
+    bar_steps_of: np.ndarray
+    is_bar: np.ndarray
+    is_ts: np.ndarray
+    is_tempo: np.ndarray
+    opens_group: np.ndarray
+    finish_cost: np.ndarray
+    pad: int
+    bos: int
+    eos: int
+    default_bar_steps: int
+
+    @classmethod
+    def from_grammar(cls, grammar: Grammar) -> "GrammarTables":
+        kinds = np.array(grammar.kinds)
+        # A sequence may stop after any token that leaves no note half-written, and not right after
+        # a POS: the grammar needs a TEMPO or a note after it (POS is never followed by BAR or EOS).
+        complete = ~np.isin(kinds, ["POS", "PROGRAM", "PITCH", "VEL"])
+        big = np.iinfo(np.int32).max // 2
+        cost = np.where(complete, 0, big).astype(np.int64)
+        for _ in range(len(kinds)):  # shortest path to a complete token (Bellman-Ford, a few rounds)
+            succ = np.where(grammar.transitions, cost[np.newaxis, :], big).min(axis=1) + 1
+            new = np.where(complete, 0, np.minimum(cost, succ))
+            if np.array_equal(new, cost):
+                break
+            cost = new
+        index = {k: i for i, k in enumerate(grammar.kinds)}
+        return cls(
+            transitions=grammar.transitions.astype(bool),
+            position_of=grammar.position_of.astype(np.int32),
+            bar_steps_of=grammar.bar_steps_of.astype(np.int32),
+            is_bar=kinds == "BAR",
+            is_ts=kinds == "TS",
+            is_tempo=kinds == "TEMPO",
+            opens_group=np.isin(kinds, ["BAR", "POS", "EOS"]),
+            finish_cost=np.minimum(cost, big).astype(np.int32),
+            pad=index["PAD"],
+            bos=index["BOS"],
+            eos=index["EOS"],
+            default_bar_steps=grammar.default_bar_steps,
+        )
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.position_of)
+
+
+def grammar_mask(tables: GrammarTables, prev, bar_steps, last_pos, remaining=None, allow_end=True):
+    """bool [batch, vocab]: tokens that may follow, as `Grammar.allowed` computes one row at a time.
+
+    Args:
+        prev, bar_steps, last_pos: int [batch], the grammar state (see `GrammarState`).
+        remaining: tokens left including this one; tokens that could not be completed in time
+            are removed. None: no limit.
+        allow_end: whether EOS may be chosen. PAD and BOS never are.
+    """
+    prev = tf.convert_to_tensor(prev, tf.int32)
+    mask = tf.gather(tf.constant(tables.transitions), prev)
+    pos = tf.constant(tables.position_of)[tf.newaxis, :]
+    is_pos = pos >= 0
+    in_bar = (pos > tf.cast(last_pos, tf.int32)[:, tf.newaxis]) & (pos < tf.cast(bar_steps, tf.int32)[:, tf.newaxis])
+    mask &= ~is_pos | in_bar
+    vocab = tables.vocab_size
+    never = np.zeros(vocab, dtype=bool)
+    never[[tables.pad, tables.bos]] = True
+    mask &= tf.constant(~never)[tf.newaxis, :]
+    is_eos = tf.constant(np.arange(vocab) == tables.eos)[tf.newaxis, :]
+    mask &= ~is_eos | tf.cast(allow_end, tf.bool)
+    if remaining is not None:
+        fits = tf.constant(tables.finish_cost)[tf.newaxis, :] <= tf.cast(remaining, tf.int32) - 1
+        mask &= fits
+    return mask
+
+
+def advance_grammar(tables: GrammarTables, token, bar_steps, last_pos):
+    """(bar_steps, last_pos) after `token`: BAR clears the position, TS sets the meter, POS moves."""
+    token = tf.convert_to_tensor(token, tf.int32)
+    is_ts = tf.gather(tf.constant(tables.is_ts), token)
+    is_bar = tf.gather(tf.constant(tables.is_bar), token)
+    position = tf.gather(tf.constant(tables.position_of), token)
+    bar_steps = tf.where(is_ts, tf.gather(tf.constant(tables.bar_steps_of), token), bar_steps)
+    last_pos = tf.where(is_ts | is_bar, -1, tf.where(position >= 0, position, last_pos))
+    return bar_steps, last_pos
+
+
+# --------------------------------------------------------------------------- the decode loop
+class Decoder:
+    """Samples continuations of a token prefix, all samples as one batch, in one compiled loop.
+
+    Build it once per model and call it as often as needed: the graph is traced on the first call
+    only (every argument is a tensor of fixed signature, so new lengths, seeds or settings reuse it).
+
+    Args:
+        weights: from `StepWeights.from_model`.
+        tables: from `GrammarTables.from_grammar(tokenizer.grammar)`.
+        jit_compile: compile each step's body with XLA. Off by default: on a 2-core CPU it halves
+            the time per token of one sample but costs seconds of compiling per batch size and is
+            slower at 64 samples, and a `generate` command pays the compile every time (see
+            benchmarks/generate_speed.py).
+    """
+
+    def __init__(self, weights: StepWeights, tables: GrammarTables, jit_compile: bool = False):
+        if weights.vocab_size != tables.vocab_size:
+            raise CheckpointError(
+                f"model has {weights.vocab_size} tokens but the tokenizer {tables.vocab_size}"
+            )
+        self.step = StepFunction(weights)
+        self.tables = tables
+        self._is_pad = tf.constant(np.arange(tables.vocab_size) == tables.pad)[tf.newaxis, :]
+        self._opens_group = tf.constant(tables.opens_group)[tf.newaxis, :]
+        self._bar = int(np.flatnonzero(tables.is_bar)[0]) if tables.is_bar.any() else -1
+        # XLA cannot compile the loop itself (its trip count and output size are data), but it
+        # can fuse one step's few dozen small ops into a handful of kernels.
+        self._sample_step = tf.function(self._sample_step_fn, jit_compile=True, autograph=False) if jit_compile \
+            else self._sample_step_fn
+        spec = tf.TensorSpec
+        self._decode = tf.function(
+            self._loop,
+            input_signature=[
+                spec([None], tf.int32),  # prefix, BOS first
+                spec([], tf.int32),  # bar_steps after the prefix
+                spec([], tf.int32),  # last_pos after the prefix
+                spec([], tf.int32),  # num_samples
+                spec([], tf.int32),  # length
+                spec([None], tf.float32),  # temperature of every token id (per kind)
+                spec([], tf.int32),  # top_k
+                spec([], tf.float32),  # top_p
+                spec([], tf.int64),  # seed
+                spec([], tf.bool),  # allow_end
+                spec([None, None], tf.int32),  # form plan: bars back to copy, per sample and bar (0: free)
+                spec([None], tf.int32),  # positions of the prefix's BAR tokens
+            ],
+            autograph=False,
+        )
+
+    def generate(self, prefix, length, num_samples=1, temperature=1.0, top_k=0, top_p=1.0, seed=0,
+                 allow_end=False, plan=None) -> np.ndarray:
+        """Sample `length` tokens after `prefix` for each of `num_samples` rows.
+
+        Args:
+            prefix: token ids starting with BOS, a valid grammar prefix that ends outside a note.
+            temperature: one for every token, or one per token id (e.g. from `kind_temperatures`):
+                a token's logit is divided by its own temperature.
+            seed: any int; the same seed, prefix and settings give the same tokens.
+            allow_end: let a row end early with EOS (then padded with PAD).
+            plan: optional int [num_samples, bars], a form plan per sample (see form.py): where
+                plan[row, k] = L > 0, bar k (counted from the start of the piece, the prefix's
+                bars included) is a copy of the row's own bar k - L, written verbatim (less any
+                TS or TEMPO token: a repeat changes neither) up to and including the BAR that closes
+                it, when the whole bar fits in the tokens left. None or zeros: every token is sampled (the same tokens as
+                without a plan).
+        Returns:
+            int32 [num_samples, <= length]; shorter only if every row ended (allow_end).
+        """
+        prefix = np.asarray(prefix, np.int32).reshape(-1)
+        tables = self.tables
+        if prefix.size == 0 or prefix[0] != tables.bos:
+            raise ValueError("prefix must start with BOS")
+        bar_steps, last_pos = tables.default_bar_steps, -1
+        for tok in prefix[1:]:  # the grammar state after the prefix (cheap, Python)
+            if tables.is_ts[tok]:
+                bar_steps, last_pos = int(tables.bar_steps_of[tok]), -1
+            elif tables.is_bar[tok]:
+                last_pos = -1
+            elif tables.position_of[tok] >= 0:
+                last_pos = int(tables.position_of[tok])
+        if plan is None:
+            plan = np.zeros((int(num_samples), 1), np.int32)
+        plan = np.asarray(plan, np.int32)
+        if plan.ndim != 2 or plan.shape[0] != int(num_samples) or plan.shape[1] < 1 or (plan < 0).any():
+            raise ValueError("plan must be a non-negative int array [num_samples, bars]")
+        prefix_bars = np.flatnonzero(tables.is_bar[prefix]).astype(np.int32)
+        temps = np.broadcast_to(np.asarray(temperature, np.float32), (tables.vocab_size,)).copy()
+        seed = int(seed) % (2**63)
+        out = self._decode(
+            tf.constant(prefix), tf.constant(bar_steps, tf.int32), tf.constant(last_pos, tf.int32),
+            tf.constant(int(num_samples), tf.int32), tf.constant(int(length), tf.int32),
+            tf.constant(temps), tf.constant(int(top_k), tf.int32),
+            tf.constant(float(top_p), tf.float32), tf.constant(seed, tf.int64), tf.constant(bool(allow_end)),
+            tf.constant(plan), tf.constant(prefix_bars),
+        )
+        return out.numpy()
+
+    def _sample_step_fn(self, t, cur, states, bar_steps, last_pos, done, remaining, temperature, top_k, top_p,
+                        seed, allow_end):
+        """Read `cur` and draw the next token of every row (the grammar state is not advanced)."""
+        tables = self.tables
+        logits, states = self.step(cur, states)
+        mask = grammar_mask(tables, cur, bar_steps, last_pos, remaining=remaining, allow_end=allow_end)
+        opening = mask & self._opens_group
+        use_opening = tf.equal(t, 0) & tf.reduce_any(opening, axis=-1, keepdims=True)
+        mask = tf.where(use_opening, opening, mask)
+        mask = tf.where(done[:, tf.newaxis], self._is_pad, mask)  # finished rows: PAD, never an empty row
+        nxt = sample_tokens(logits, mask, tf.stack([seed, tf.cast(t, tf.int64)]), temperature, top_k, top_p)
+        return tf.where(done, tables.pad, nxt), states
+
+    def _loop(self, prefix, bar_steps, last_pos, num_samples, length, temperature, top_k, top_p, seed, allow_end,
+              plan, prefix_bars):
+        step = self.step
+        tables = self.tables
+        n_prefix = tf.shape(prefix)[0]
+
+        # Seed the states with one pass over the primer (all but its last token, which the first
+        # sampling step reads), at batch 1, then copy them for every sample.
+        def read(i, states):
+            _, states = step.advance(prefix[i][tf.newaxis], states)
+            return i + 1, states
+
+        _, states = tf.while_loop(lambda i, s: i < n_prefix - 1, read, (tf.constant(0), step.initial_states(1)))
+        states = tuple(tf.tile(s, [num_samples, 1]) for s in states)
+
+        # Form plans: every row's tokens so far (prefix included) and where each of its bars starts,
+        # so a bar the plan marks as a repeat can be copied from the row's own earlier bar.
+        width = tf.shape(plan)[1]
+        hist_len = n_prefix + length
+        hist = tf.tile(tf.pad(prefix, [[0, length]])[tf.newaxis, :], [num_samples, 1])
+        n_pb = tf.minimum(tf.shape(prefix_bars)[0], width + 1)
+        first_bars = tf.scatter_nd(tf.range(n_pb)[:, tf.newaxis], prefix_bars[:n_pb] + 1, [width + 1]) - 1
+        bar_start = tf.tile(first_bars[tf.newaxis, :], [num_samples, 1])  # -1: not reached
+        n_bars = tf.fill([num_samples], tf.shape(prefix_bars)[0])
+        # a copied bar leaves out the source's meter and tempo changes: a repeat changes neither
+        skippable = tf.constant(tables.is_ts | tables.is_tempo)
+
+        def skip(pos, hist):
+            at = tf.gather(hist, tf.clip_by_value(pos, 0, hist_len - 1), batch_dims=1)
+            return tf.where((pos >= 0) & tf.gather(skippable, at), pos + 1, pos)
+
+        def body(t, cur, states, bar_steps, last_pos, done, out, hist, bar_start, n_bars, copy_pos, copy_end):
+            nxt, states = self._sample_step(
+                t, cur, states, bar_steps, last_pos, done, length - t, temperature, top_k, top_p, seed, allow_end
+            )
+            copying = (copy_pos >= 0) & ~done
+            forced = tf.gather(hist, tf.maximum(copy_pos, 0), batch_dims=1)
+            nxt = tf.where(copying, forced, nxt)
+            copy_pos = skip(tf.where(copying & (copy_pos < copy_end), copy_pos + 1, -1), hist)
+            col = n_prefix + t
+            hist = tf.where(tf.equal(tf.range(hist_len), col)[tf.newaxis, :], nxt[:, tf.newaxis], hist)
+            # bars: record where each starts, then ask the plan whether the new one is a copy
+            is_bar = tf.equal(nxt, self._bar) & ~done
+            k = n_bars
+            here = tf.equal(tf.range(width + 1)[tf.newaxis, :], k[:, tf.newaxis]) & is_bar[:, tf.newaxis]
+            bar_start = tf.where(here, col, bar_start)
+            n_bars = n_bars + tf.cast(is_bar, tf.int32)
+            lag = tf.where(k < width, tf.gather(plan, tf.minimum(k, width - 1), batch_dims=1), 0)
+            src = k - lag
+            src_c = tf.clip_by_value(src, 0, width)
+            s_start = tf.gather(bar_start, src_c, batch_dims=1)
+            s_end = tf.gather(bar_start, tf.minimum(src_c + 1, width), batch_dims=1)
+            start_copy = (is_bar & (copy_pos < 0) & (lag > 0) & (src >= 0) & (s_start >= 0) & (s_end > s_start)
+                          & (s_end - s_start <= length - t - 1))
+            copy_pos = tf.where(start_copy, skip(s_start + 1, hist), copy_pos)
+            copy_end = tf.where(start_copy, s_end, copy_end)
+            bar_steps, last_pos = advance_grammar(tables, nxt, bar_steps, last_pos)
+            done = done | tf.equal(nxt, tables.eos)
+            return (t + 1, nxt, states, bar_steps, last_pos, done, out.write(t, nxt), hist, bar_start, n_bars,
+                    copy_pos, copy_end)
+
+        def cond(t, cur, states, bar_steps, last_pos, done, out, *rest):
+            return (t < length) & ~tf.reduce_all(done)
+
+        start = (
+            tf.constant(0),
+            tf.fill([num_samples], prefix[n_prefix - 1]),
+            states,
+            tf.fill([num_samples], bar_steps),
+            tf.fill([num_samples], last_pos),
+            tf.zeros([num_samples], tf.bool),
+            tf.TensorArray(tf.int32, size=length, element_shape=tf.TensorShape([None])),
+            hist,
+            bar_start,
+            n_bars,
+            tf.fill([num_samples], -1),
+            tf.fill([num_samples], -1),
+        )
+        t, _, _, _, _, _, out, *_ = tf.while_loop(cond, body, start)
+        return tf.transpose(out.gather(tf.range(t)))  # [num_samples, t]

@@ -1,0 +1,122 @@
+"""Writing generated samples: file names that never overwrite (unless forced), MIDI, audio and
+piano-roll files, and the per-file summary `generate` prints.
+"""
+
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import MelodyGRUError
+from ..core.events import Piece
+from ..io.writers import WriteReport, bar_lines, seconds, write_midi_with_report
+
+OUTPUT_SUFFIXES = (".mid", ".wav", ".png")
+
+
+@dataclass
+class Sample:
+    """One generated piece: its tokens (BOS, primer, new tokens, EOS if it ended) and notes."""
+
+    ids: np.ndarray
+    piece: Piece
+    new_tokens: int
+    ended: bool
+
+
+
+# --------------------------------------------------------------------------- files
+@dataclass
+class SampleFiles:
+    """What was written for one sample, with the numbers printed for every file."""
+
+    midi: Path
+    wav: Path | None
+    png: Path | None
+    notes: int
+    seconds: float
+    bars: int
+    tokens: int
+    ended: bool
+    renderer: str | None = None
+    report: WriteReport = field(default_factory=WriteReport)
+
+    @property
+    def paths(self) -> list[Path]:
+        return [p for p in (self.midi, self.wav, self.png) if p is not None]
+
+    def as_dict(self) -> dict:
+        return {"midi": str(self.midi), "wav": str(self.wav) if self.wav else None,
+                "png": str(self.png) if self.png else None, "notes": self.notes,
+                "seconds": round(self.seconds, 3), "bars": self.bars, "tokens": self.tokens,
+                "ended_with_eos": self.ended, "audio_renderer": self.renderer, "written": self.report.as_dict()}
+
+
+def count_bars(piece: Piece) -> int:
+    """Bars the music spans (a bar counts once a note sounds in it)."""
+    end = piece.end
+    return sum(1 for x in bar_lines(piece) if x < end - 1e-9)
+
+
+def reserve_stems(out_dir, count: int, force: bool = False, prefix: str = "sample") -> list[Path]:
+    """`count` output stems `out_dir/prefix-NNN`: the first free numbers, or 1..count with `force`.
+
+    A number is free when none of its .mid/.wav/.png exists; it is claimed by creating the .mid
+    exclusively, so two runs writing into one folder at once never pick the same name.
+    """
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise MelodyGRUError(f"cannot create output folder {out_dir}: {e.strerror or e}") from None
+    if not out_dir.is_dir():
+        raise MelodyGRUError(f"output path {out_dir} is not a folder")
+    if force:
+        return [out_dir / f"{prefix}-{n:03d}" for n in range(1, count + 1)]
+    stems, n = [], 0
+    while len(stems) < count:
+        n += 1
+        stem = out_dir / f"{prefix}-{n:03d}"
+        if any(stem.with_suffix(s).exists() for s in OUTPUT_SUFFIXES):
+            continue
+        try:
+            os.close(os.open(stem.with_suffix(".mid"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            continue
+        stems.append(stem)
+    return stems
+
+
+def write_samples(samples: list[Sample], out_dir, audio: bool = False, plot: bool = False,
+                  force: bool = False) -> list[SampleFiles]:
+    """Write each sample as MIDI (and WAV / piano-roll PNG) under fresh names; see `reserve_stems`."""
+    stems = reserve_stems(out_dir, len(samples), force=force)
+    written = []
+    try:
+        for s, stem in zip(samples, stems):
+            midi, report = write_midi_with_report(s.piece, stem.with_suffix(".mid"))
+            wav = renderer = png = None
+            if audio:
+                from ..io.render import write_wav
+
+                wav, renderer = write_wav(s.piece, stem.with_suffix(".wav"))
+            if plot:
+                from ..io.render import write_piano_roll
+
+                png = write_piano_roll(s.piece, stem.with_suffix(".png"), title=stem.name)
+            written.append(SampleFiles(midi, wav, png, len(s.piece.notes), seconds(s.piece),
+                                       count_bars(s.piece), len(s.ids), s.ended, renderer, report))
+    finally:
+        if not force:  # names claimed but never written (an error on the way): give them back
+            for stem in stems[len(written):]:
+                mid = stem.with_suffix(".mid")
+                try:
+                    if mid.stat().st_size == 0:
+                        mid.unlink()
+                except OSError:
+                    pass
+    return written

@@ -1,0 +1,287 @@
+"""`melodygru generate`: load a run directory, prime, sample, and write MIDI (+ WAV / PNG).
+
+A run directory holds everything sampling needs (STYLE.md example 3): `model.keras`,
+`tokenizer.json` and `config.json`. A missing file or a model that does not match its tokenizer is
+a `CheckpointError` with one line saying which.
+
+Output files are never overwritten unless `force=True`: each sample takes the first free number
+`sample-001`, `sample-002`, ... for which no `.mid`, `.wav` or `.png` of that name exists yet, so
+a second run adds files next to the first run's instead of replacing them. With `force`, samples
+are numbered from 001 and replace what is there.
+
+Every file plays what the tokens say (see `writers`); what MIDI could not hold exactly (more than
+15 instruments at once, a primer's tempo slower than a MIDI file can store) is printed on the
+file's line. A `tempo` option MIDI cannot store is refused before the model is loaded.
+"""
+
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import secrets
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import CheckpointError, MelodyGRUError
+from ..core.events import Piece, Tempo
+from ..io.writers import MIN_BPM
+from ..tokens.tokenizer import Tokenizer
+from .files import Sample, SampleFiles, write_samples
+from .primer import Primer, load_primer
+from ..model.rundir import CONFIG, RUN_FILES, check_run_dir, load_trained, read_json
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "bach"
+MAX_SEED = 2**31 - 1
+MAX_TEMPO = 1000.0  # bpm; faster is no music anyone asks for (MIDI itself could go to 60,000,000)
+
+
+def check_tempo(bpm: float) -> None:
+    """Refuse a `tempo` option that is no tempo or one a MIDI file cannot store.
+
+    Raises:
+        MelodyGRUError: `bpm` is outside MIN_BPM (3.5763, 16,777,215 microseconds per quarter)
+            to MAX_TEMPO.
+    """
+    if math.isfinite(bpm) and MIN_BPM <= bpm <= MAX_TEMPO:
+        return
+    if 0 < bpm < MIN_BPM:
+        raise MelodyGRUError(f"tempo {bpm:g} bpm is slower than a MIDI file can store "
+                             f"(at least {MIN_BPM:.4f} bpm: 16,777,215 microseconds per quarter)")
+    raise MelodyGRUError(f"tempo {bpm:g} bpm is outside {MIN_BPM:.4f}..{MAX_TEMPO:g} bpm")
+
+
+# --------------------------------------------------------------------------- the run directory
+@dataclass
+class Checkpoint:
+    """A loaded run directory, ready to sample from (the compiled decoder is built once, here).
+
+    Attributes:
+        path: the run directory.
+        tokenizer: from `tokenizer.json`.
+        config: the parsed `config.json`.
+        decoder: a `sampling.Decoder` over the model's weights.
+        description: e.g. '2x256 GRU, 346 tokens'.
+    """
+
+    path: Path
+    tokenizer: Tokenizer
+    config: dict
+    decoder: object
+    description: str
+
+
+_LOADED: dict[tuple, Checkpoint] = {}
+
+
+def load_checkpoint(path=None) -> Checkpoint:
+    """Load a run directory (default: the shipped `checkpoints/bach`), reusing one already loaded
+    in this process when its files have not changed.
+
+    Raises:
+        CheckpointError: the directory or one of its files is missing, unreadable, or the model
+            does not match the tokenizer or the config.
+    """
+    default = path is None
+    path = Path(DEFAULT_CHECKPOINT if default else path)
+    check_run_dir(path, hint="a fresh clone has it under checkpoints/bach" if default else None)
+    key = (str(path.resolve()),) + tuple((path / n).stat().st_mtime_ns for n in RUN_FILES) \
+        + tuple((path / n).stat().st_size for n in RUN_FILES)
+    if key not in _LOADED:
+        _LOADED.clear()  # keep at most one model in memory
+        _LOADED[key] = _load(path)
+    return _LOADED[key]
+
+
+def _load(path: Path) -> Checkpoint:
+    from ..model.step import StepWeights
+    from .decoder import Decoder, GrammarTables
+
+    try:  # rundir owns the run-directory format: every check, the model rebuilt, weights read
+        model, tokenizer, _ = load_trained(path)
+    except CheckpointError as e:
+        raise CheckpointError(str(e).strip().split("\n")[0]) from None  # Keras' reasons can run to pages
+    config = read_json(path / CONFIG)
+    weights = StepWeights.from_model(model)  # CheckpointError when the model is not a GRU LM
+    if weights.vocab_size != len(tokenizer):
+        raise CheckpointError(
+            f"checkpoint {path}: model.keras has {weights.vocab_size} tokens but tokenizer.json has "
+            f"{len(tokenizer)}; the files come from different runs"
+        )
+    units = weights.units
+    shape = f"{len(units)}x{units[0]}" if len(set(units)) == 1 else "+".join(map(str, units))
+    decoder = Decoder(weights, GrammarTables.from_grammar(tokenizer.grammar))
+    return Checkpoint(path, tokenizer, config, decoder, f"{shape} GRU, {len(tokenizer)} tokens")
+
+
+# --------------------------------------------------------------------------- sampling
+def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temperature: float = 1.0,
+           top_k: int = 0, top_p: float = 1.0, seed: int = 0, primer: Primer | None = None,
+           allow_end: bool = False, tempo: float | None = None, program: int | None = None) -> list[Sample]:
+    """Sample `num_samples` pieces of `length` new tokens each (fewer if `allow_end` and EOS came).
+
+    Args:
+        temperature: divides the logits; 0 is greedy.
+        top_k, top_p: 0 / 1.0 switch them off.
+        seed: the same seed, checkpoint and settings give the same pieces.
+        primer: an opening to continue (its tempo, meter and key carry over).
+        tempo: one tempo in bpm for the whole output, replacing the model's and the primer's.
+        program: General MIDI program for every pitched note. Without it, a model that merges
+            instruments plays in the primer's main instrument, or piano.
+    """
+    tokenizer = checkpoint.tokenizer
+    prefix = primer.ids if primer is not None else np.array([tokenizer.bos], np.int32)
+    new = checkpoint.decoder.generate(prefix, length, num_samples=num_samples, temperature=temperature,
+                                      top_k=top_k, top_p=top_p, seed=seed, allow_end=allow_end)
+    if program is None and primer is not None and not tokenizer.config.programs:
+        programs = Counter(n.program for n in primer.piece.notes if not n.is_drum)
+        program = programs.most_common(1)[0][0] if programs else None
+    samples = []
+    for row in new:
+        ends = np.flatnonzero(row == tokenizer.eos)
+        row = row[: ends[0] + 1] if ends.size else row
+        ids = np.concatenate([prefix, row]).astype(np.int32)
+        piece = tokenizer.decode(ids, strict=True)
+        piece = _finish(piece, primer, tempo, program)
+        samples.append(Sample(ids, piece, int(len(row)), bool(ends.size)))
+    return samples
+
+
+def _finish(piece: Piece, primer: Primer | None, tempo: float | None, program: int | None) -> Piece:
+    tempos, keys = piece.tempos, piece.key_signatures
+    if primer is not None:  # the file's exact tempo map and keys over the opening, the model's after it
+        tempos = [t for t in primer.piece.tempos if t.time <= primer.split] + \
+                 [t for t in piece.tempos if t.time > primer.split]
+        keys = [k for k in primer.piece.key_signatures if k.time <= primer.split]
+    if tempo is not None:
+        tempos = [Tempo(0.0, float(tempo))]
+    notes = piece.notes
+    if program is not None:
+        notes = [n if n.is_drum else dataclasses.replace(n, program=int(program)) for n in notes]
+    return piece.replace(notes=notes, tempos=tempos, key_signatures=keys)
+
+
+# --------------------------------------------------------------------------- the command
+@dataclass
+class GenerateResult:
+    """What `generate` did, for printing (`lines`) or as JSON (`as_dict`)."""
+
+    checkpoint: Path
+    description: str
+    seed: int
+    settings: dict
+    primer: Primer | None
+    files: list[SampleFiles]
+    decode_seconds: float
+
+    def as_dict(self) -> dict:
+        return {"checkpoint": str(self.checkpoint), "model": self.description, "seed": self.seed,
+                **self.settings, "primer": self.primer.as_dict() if self.primer else None,
+                "decode_seconds": round(self.decode_seconds, 3), "samples": [f.as_dict() for f in self.files]}
+
+    def lines(self) -> list[str]:
+        s = self.settings
+        out = [f"{self.checkpoint} ({self.description}): {len(self.files)} x {s['length']} tokens in "
+               f"{self.decode_seconds:.2f} s, seed {self.seed}, temperature {s['temperature']:g}"
+               + (f", top-k {s['top_k']}" if s["top_k"] else "")
+               + (f", top-p {s['top_p']:g}" if s["top_p"] < 1 else "")]
+        if self.primer:
+            p = self.primer
+            changes = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(p.lossy.items()))
+            lossy = f" [{changes}]" if changes else ""
+            out.append(f"primer {p.source}: first {p.bars} bars, {p.notes} notes kept verbatim{lossy}")
+        for f in self.files:
+            for path in f.paths:
+                extra = f" ({f.renderer})" if path == f.wav else ""
+                if path == f.midi and f.report.describe():  # never silently: what the file could not hold
+                    extra = f"  [{f.report.describe()}]"
+                out.append(f"{path}  {f.notes} notes  {f.seconds:.1f} s  {f.bars} bars{extra}")
+        return out
+
+
+SAMPLING_FILE = "sampling.json"
+# what `generate` uses when neither the options nor the run's sampling.json say otherwise
+SAMPLING_DEFAULTS = {"temperature": 1.0, "top_k": 0, "top_p": 1.0}
+
+
+def recommended_sampling(run_dir: Path) -> dict:
+    """The sampling settings a run directory recommends in its `sampling.json` (chosen after
+    training by comparing samples with the training corpus, see checkpoints/*/TRAINED.md).
+
+    The file may set any of `temperature` (0..100), `top_k` (integer >= 0, 0 = off) and `top_p`
+    (0 < p <= 1, 1 = off); what it leaves out, or a missing file, takes `SAMPLING_DEFAULTS` (the
+    model as trained). Other keys (such as a `chosen_by` note) are ignored.
+
+    Raises:
+        CheckpointError: the file is unreadable, not a JSON object, or holds a value out of range.
+    """
+    path = Path(run_dir) / SAMPLING_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return dict(SAMPLING_DEFAULTS)
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {run_dir}: {SAMPLING_FILE} is not usable ({e})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"checkpoint {run_dir}: {SAMPLING_FILE} must hold a JSON object")
+    out = dict(SAMPLING_DEFAULTS)
+    checks = {
+        "temperature": (lambda v: 0 <= v <= 100, "a number in 0..100"),
+        "top_k": (lambda v: v >= 0 and float(v).is_integer(), "a whole number >= 0"),
+        "top_p": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    }
+    for key, (ok, what) in checks.items():
+        if key not in data:
+            continue
+        value = data[key]
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not ok(value):
+            raise CheckpointError(f"checkpoint {run_dir}: {SAMPLING_FILE} {key} must be {what}")
+        out[key] = int(value) if key == "top_k" else float(value)
+    return out
+
+
+def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperature: float | None = None,
+             top_k: int | None = None, top_p: float | None = None, seed: int | None = None, primer=None, primer_bars: int = 4,
+             allow_end: bool = False, tempo: float | None = None, program: int | None = None,
+             out_dir="samples", audio: bool = False, plot: bool = False, force: bool = False) -> GenerateResult:
+    """Load a run directory, sample, and write the files: everything `melodygru generate` does.
+
+    Args:
+        checkpoint: run directory; None is the shipped default model.
+        length: new tokens per sample (after the primer).
+        temperature, top_k, top_p: None takes the run directory's recommended value
+            (`recommended_sampling`: its sampling.json, else 1.0 / 0 / 1.0).
+        seed: None draws one (reported, so the run can be repeated).
+        primer: path of a MIDI or score file whose first `primer_bars` bars (0: all) open every sample.
+        tempo: see `sample`; one a MIDI file cannot store is refused before anything is loaded.
+        Other arguments: see `sample` and `write_samples`.
+
+    Raises:
+        CheckpointError, ReaderError, MelodyGRUError: with a one-line message.
+    """
+    if length < 1 or num_samples < 1:
+        raise MelodyGRUError("length and num-samples must be at least 1")
+    if tempo is not None:
+        check_tempo(tempo)
+    if seed is None:
+        seed = secrets.randbelow(MAX_SEED + 1)
+    ckpt = load_checkpoint(checkpoint)
+    if temperature is None or top_k is None or top_p is None:
+        recommended = recommended_sampling(ckpt.path)
+        temperature = recommended["temperature"] if temperature is None else temperature
+        top_k = recommended["top_k"] if top_k is None else top_k
+        top_p = recommended["top_p"] if top_p is None else top_p
+    loaded_primer = load_primer(primer, ckpt.tokenizer, primer_bars) if primer is not None else None
+    start = time.perf_counter()
+    samples = sample(ckpt, length, num_samples, temperature, top_k, top_p, seed, loaded_primer,
+                     allow_end, tempo, program)
+    decode_seconds = time.perf_counter() - start
+    files = write_samples(samples, out_dir, audio=audio, plot=plot, force=force)
+    settings = {"length": length, "num_samples": num_samples, "temperature": temperature, "top_k": top_k,
+                "top_p": top_p, "allow_end": allow_end, "tempo": tempo, "program": program}
+    return GenerateResult(ckpt.path, ckpt.description, seed, settings, loaded_primer, files, decode_seconds)

@@ -1,0 +1,72 @@
+"""Rendering a piece for people: WAV audio (FluidSynth with a General MIDI soundfont when
+pyfluidsynth is installed, pretty_midi's sine synthesis otherwise) and a piano-roll PNG.
+"""
+
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from ..core.atomic import atomic_write_bytes
+from ..core.events import Piece
+from .writers import bar_lines, midi_bytes
+
+
+def write_wav(piece: Piece, path, sample_rate: int = 22050) -> tuple[Path, str]:
+    """Render audio: FluidSynth with pretty_midi's General MIDI soundfont when available, else
+    pretty_midi's own sine synthesis. Returns (path, renderer used)."""
+    import wave
+
+    import numpy as np
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(midi_bytes(piece)))
+    try:
+        audio = pm.fluidsynth(fs=sample_rate)
+        renderer = "fluidsynth"
+    except Exception:  # pyfluidsynth or the FluidSynth library missing
+        audio = pm.synthesize(fs=sample_rate)
+        renderer = "pretty_midi sine synthesis"
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    pcm = (audio / peak * 0.9 * 32767).astype("<i2") if peak > 0 else np.zeros(1, "<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes(pcm.tobytes())
+    path = Path(path)
+    atomic_write_bytes(path, buf.getvalue())
+    return path, renderer
+
+
+def write_piano_roll(piece: Piece, path, title: str = "") -> Path:
+    """A piano-roll PNG: time in quarter notes across, pitch up, bar lines from the meters."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PatchCollection
+    from matplotlib.patches import Rectangle
+
+    end = max(piece.end, 1.0)
+    fig, ax = plt.subplots(figsize=(min(40, 4 + end / 8), 4), dpi=100)
+    rects = [Rectangle((n.onset, n.pitch - 0.4), max(n.duration, 0.05), 0.8) for n in piece.notes]
+    ax.add_collection(PatchCollection(rects, facecolor="#3b6ea5", edgecolor="#1d3a5c", linewidth=0.3))
+    for x in bar_lines(piece):
+        ax.axvline(x, color="#bbbbbb", linewidth=0.5, zorder=0)
+    pitches = [n.pitch for n in piece.notes] or [60]
+    ax.set_xlim(0, end)
+    ax.set_ylim(min(pitches) - 2, max(pitches) + 2)
+    ax.set_xlabel("quarter notes")
+    ax.set_ylabel("MIDI pitch")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    path = Path(path)
+    atomic_write_bytes(path, buf.getvalue())
+    return path

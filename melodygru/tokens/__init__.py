@@ -1,0 +1,6 @@
+"""tokens: note events <-> token ids. The tokenizer's settings (`config`), the vocabulary with
+encode and decode (`tokenizer`), the grammar of valid sequences (`grammar`), transposition of
+token sequences (`transpose`) and the one length unit, quarter notes (`timing`).
+
+May import core only: a reader of `tokenizer.py` never needs to know that Keras exists.
+"""
