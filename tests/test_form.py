@@ -7,7 +7,7 @@ import pytest
 from test_sampling import random_weights
 
 from melodygru.core.events import Note, Piece, TimeSignature
-from melodygru.generation import form
+from melodygru.tokens import form
 from melodygru.generation.decoder import Decoder, GrammarTables
 from melodygru.tokens.config import TokenizerConfig
 from melodygru.tokens.tokenizer import Tokenizer
@@ -119,3 +119,45 @@ def test_decoder_copies_primer_bars_and_never_runs_past_the_length(tok):
     assert copied >= 3
     with pytest.raises(ValueError):
         dec.generate(primer, 10, num_samples=3, plan=np.zeros((2, 4), np.int32))
+
+
+def test_generate_with_form_writes_the_planned_repeats(tmp_path):
+    """The shipped checkpoint's form.json drives `generate --form`: the written files repeat bars
+    where the plans say, and the same seed without --form writes other music."""
+    from click.testing import CliRunner
+
+    from melodygru.cli import main
+    from melodygru.evaluation.features import bar_contents
+    from melodygru.io.readers import read_file
+
+    def gen(out, *extra):
+        res = CliRunner().invoke(main, ["generate", "--length", "256", "--num-samples", "6", "--seed", "4",
+                                        "--temperature", "0.8", "--out", str(out), *extra])
+        assert res.exit_code == 0, res.output
+        return res.output, [read_file(str(p))[0] for p in sorted(out.glob("*.mid"))]
+
+    text, planned = gen(tmp_path / "form", "--form", "--allow-end")
+    _, free = gen(tmp_path / "free", "--no-form", "--no-allow-end")
+    assert "form plans" in text and "samples ended with the model's own end of piece" in text
+
+    def repeats(pieces):
+        bars = [[b for b in bar_contents(p) if b] for p in pieces]
+        return sum(sum(b in bs[:i] for i, b in enumerate(bs)) for bs in bars)
+
+    assert repeats(planned) > repeats(free)
+
+
+def test_sampling_json_form_and_kind_temperatures_are_checked(tmp_path):
+    import json
+
+    from melodygru.core.errors import CheckpointError
+    from melodygru.generation.generate import recommended_sampling
+
+    (tmp_path / "sampling.json").write_text(json.dumps(
+        {"temperature": 0.8, "temperatures": {"DUR": 1.3, "POS": 1.3}, "form": True, "allow_end": True}))
+    got = recommended_sampling(tmp_path)
+    assert got["temperatures"] == {"DUR": 1.3, "POS": 1.3} and got["form"] and got["allow_end"]
+    for bad in ({"form": "yes"}, {"temperatures": {"NOTE": 1.0}}, {"temperatures": {"DUR": 0}}, {"allow_end": 1}):
+        (tmp_path / "sampling.json").write_text(json.dumps(bad))
+        with pytest.raises(CheckpointError):
+            recommended_sampling(tmp_path)

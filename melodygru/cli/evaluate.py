@@ -59,12 +59,16 @@ def register(main: click.Group) -> click.Command:
     @click.option("--no-cache", is_flag=True, help="Ignore and do not write the token cache.")
     @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
                   help="Token cache folder. [default: $MELODYGRU_CACHE_DIR or the user cache dir]")
+    @click.option("--repeats", type=click.IntRange(1, 1000), default=10, show_default=True,
+                  help="Listening test: repeated draws of its 5-fold cross-validation.")
+    @click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True,
+                  help="Listening test: seed of the draws, folds and junk pieces.")
     @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
     @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
     @tokenizer_options
     @click.pass_context
     def evaluate(ctx, paths, checkpoint, corpora, references, samples, plot, with_baselines, train_paths, train_corpora,
-                 ngram_order, jobs, max_file_mb, no_cache, cache_dir, as_json, quiet, tokenizer):
+                 ngram_order, jobs, max_file_mb, no_cache, cache_dir, repeats, seed, as_json, quiet, tokenizer):
         """Score a trained model on held-out pieces, and/or compare generated samples with a corpus.
 
         \b
@@ -72,11 +76,13 @@ def register(main: click.Group) -> click.Command:
         melodygru evaluate --samples samples/ --corpus bach [--plot stats.png]
 
         With --checkpoint: negative log-likelihood per token, per note and per quarter note (nats and
-        bits), perplexity and the share of the NLL by token kind on PATH... / --corpus; with
-        --baselines, the same for an n-gram and a unigram model in one table. With --samples:
-        pitch, rhythm and degeneracy statistics of the samples against the reference set (medians
-        and the overlap of their distributions, 1 = same), and the samples that are more repetitive
-        than any reference piece.
+        bits), perplexity and the share of the NLL by token kind on PATH... / --corpus (default: the
+        run's own validation pieces); with --baselines, the same for an n-gram and a unigram model in
+        one table. With --samples: the listening test (a classifier's cross-validated accuracy at
+        telling the samples from real pieces, beside its floor for two sets of real pieces; 0.5 =
+        indistinguishable), what gives the samples away, music statistics with their real-vs-real
+        ceilings (only those junk fails count in the mean), and with --checkpoint a copy check
+        against the training pieces.
         """
         # the tokenizer options only pick how the pieces are read (and so which token cache is hit,
         # e.g. the one `train --velocity-bins 0` filled); with --checkpoint the run's tokenizer is used
@@ -85,14 +91,15 @@ def register(main: click.Group) -> click.Command:
             flags = [p.opts[0] for p in ctx.command.params if p.name in given]
             raise click.UsageError("--checkpoint decides the tokenizer: drop " + ", ".join(flags))
         held = [*paths, *references]
-        if not held and not corpora:
-            raise click.UsageError("give the held-out / reference pieces: PATH..., --reference PATH or --corpus NAME")
+        if not held and not corpora and checkpoint is None:
+            raise click.UsageError("give the held-out / reference pieces: PATH..., --reference PATH or --corpus NAME "
+                                   "(with --checkpoint they default to the run's validation pieces)")
         from ..evaluation.evaluate import evaluate as run
 
         result = run(checkpoint, held, corpora, samples=samples, with_baselines=with_baselines,
                      train_paths=train_paths, train_corpora=train_corpora, ngram_order=ngram_order, plot=plot,
                      jobs=jobs, cache_dir=cache_dir, use_cache=not no_cache, max_file_mb=max_file_mb,
-                     progress=not quiet, tokenizer=tokenizer if given else None)
+                     progress=not quiet, tokenizer=tokenizer if given else None, repeats=repeats, seed=seed)
         if as_json:
             click.echo(json.dumps(_jsonable(result.as_dict()), indent=1))
         else:

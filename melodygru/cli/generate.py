@@ -49,7 +49,12 @@ def _tempo_option(ctx, param, value):
               help="MIDI or score file to continue: its opening is kept verbatim, its tempo, meter and key carry over.")
 @click.option("--primer-bars", type=click.IntRange(0), default=4, show_default=True,
               help="Bars of the primer to keep (0: the whole file).")
-@click.option("--allow-end", is_flag=True, help="Let a sample stop early when the model ends the piece.")
+@click.option("--allow-end/--no-allow-end", "allow_end", default=None,
+              help="Let a sample stop before --length when the model ends the piece. "
+                   "[default: the checkpoint's sampling.json, else no]")
+@click.option("--form/--no-form", "form", default=None,
+              help="Give each sample the form of a random training piece (form.json): the bars it repeats are "
+                   "copied from the sample's own earlier bars. [default: the checkpoint's sampling.json, else no]")
 @click.option("--tempo", type=float, default=None, callback=_tempo_option,
               help="Tempo in BPM (3.5763-1000: the slowest a MIDI file can store) for the whole output, "
                    "replacing the model's (and the primer's).")
@@ -64,7 +69,7 @@ def _tempo_option(ctx, param, value):
                    "touched and new ones take the next free numbers.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 def generate(checkpoint, length, num_samples, temperature, top_k, top_p, seed, primer, primer_bars, allow_end,
-             tempo, program, out_dir, audio, plot, force, as_json):
+             form, tempo, program, out_dir, audio, plot, force, as_json):
     """Sample new pieces from a trained model and write them as MIDI files.
 
     Every sample follows the tokenizer's grammar, so it always decodes to valid music. For every
@@ -78,7 +83,7 @@ def generate(checkpoint, length, num_samples, temperature, top_k, top_p, seed, p
 
     result = run(checkpoint, length=length, num_samples=num_samples, temperature=temperature, top_k=top_k,
                  top_p=top_p, seed=seed, primer=primer, primer_bars=primer_bars, allow_end=allow_end,
-                 tempo=tempo, program=program, out_dir=out_dir, audio=audio, plot=plot, force=force)
+                 tempo=tempo, program=program, out_dir=out_dir, audio=audio, plot=plot, force=force, form=form)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=1))
     else:

@@ -46,7 +46,8 @@ class EvaluationResult:
     likelihood: dict | None = None
     baselines: dict | None = None
     table: list[dict] | None = None
-    statistics: object = None  # musicstats.StatsComparison
+    statistics: object = None  # musicstats.StatsComparison (degeneracy check, --plot)
+    listening: object = None  # listening.ListeningReport
     plot: str | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -58,6 +59,8 @@ class EvaluationResult:
             d["baselines"] = {**self.baselines, "table": self.table}
         if self.statistics is not None:
             d["statistics"] = self.statistics.as_dict()
+        if self.listening is not None:
+            d["listening"] = self.listening.as_dict()
         if self.plot:
             d["plot"] = self.plot
         if self.notes:
@@ -86,8 +89,10 @@ class EvaluationResult:
                     f"{r['gru_gain_nats_per_token']:+.4f} nats/token ({r['gru_gain_percent']:+.1f}%)"
                 out.append(f"  {r['model']:<22} {r['nats_per_token']:>10.4f} {r['bits_per_token']:>10.4f} "
                            f"{r['perplexity']:>10.3f}  {gain}")
-        if self.statistics is not None:
-            out += self.statistics.lines()
+        if self.listening is not None:
+            out += self.listening.lines()
+        if self.statistics is not None:  # the plain table when there are too few pieces for the test
+            out += self.statistics.degeneracy_lines() if self.listening is not None else self.statistics.lines()
         if self.plot:
             out.append(f"plot: {self.plot}")
         return out
@@ -104,20 +109,46 @@ def _read_set(paths, corpora, tokenizer, what: str, **corpus_kw):
     return pieces, report
 
 
+def run_pieces(checkpoint, tokenizer: Tokenizer, **corpus_kw):
+    """(validation pieces, training pieces) of a run, read from the sources its config.json
+    records and split as its split.json says; None when the run does not record them."""
+    from ..model import rundir as rd
+
+    recorded = training_sources(checkpoint)
+    try:
+        split = rd.read_json(Path(checkpoint) / rd.SPLIT)
+        config = rd.read_json(Path(checkpoint) / rd.CONFIG)
+    except Exception:
+        return None
+    if recorded is None or not isinstance(split, dict):
+        return None
+    pieces, _ = _read_set(*recorded, tokenizer, "training", **corpus_kw)
+    if split.get("val_from") == "val_split":
+        val = set(split.get("val", []))
+        return [p for p in pieces if p.source in val], [p for p in pieces if p.source not in val]
+    val_paths = (config.get("data") or {}).get("val_paths") or []
+    if not val_paths:
+        return None
+    held, _ = _read_set(val_paths, (), tokenizer, "validation", **corpus_kw)
+    return held, pieces
+
+
 def evaluate(checkpoint=None, paths=(), corpora=(), samples=None, with_baselines: bool = False, train_paths=(),
              train_corpora=(), ngram_order: int = DEFAULT_NGRAM_ORDER, plot=None, jobs=None, cache_dir=None,
              use_cache: bool = True, max_file_mb: float = 20.0, progress: bool = True,
-             tokenizer: Tokenizer | None = None) -> EvaluationResult:
+             tokenizer: Tokenizer | None = None, repeats: int = 10, seed: int = 0) -> EvaluationResult:
     """Everything `melodygru evaluate` does; see the module docstring and `cli_evaluate`.
 
     Args:
         checkpoint: run directory; with it the held-out likelihood is computed.
-        paths, corpora: the held-out pieces (likelihood) and the reference set (statistics).
+        paths, corpora: the held-out pieces (likelihood) and the reference set (statistics)
+            [default with `checkpoint`: the run's own validation pieces, which it did not train on].
         samples: folder of generated files; with it the music statistics are compared.
         with_baselines: also fit and score the n-gram and unigram baselines (needs `checkpoint`).
         train_paths, train_corpora: the baselines' training pieces [default: the run's recorded sources].
         ngram_order: the n-gram's n.
         plot: PNG path for the statistics' distributions.
+        repeats, seed: draws of the listening test's cross-validation.
         tokenizer: how to read the pieces when no checkpoint decides it [default: `Tokenizer()`].
             The statistics do not depend on it (beyond the grid); it decides which token cache is
             used, e.g. the one `train --velocity-bins 0` filled.
@@ -136,12 +167,29 @@ def evaluate(checkpoint=None, paths=(), corpora=(), samples=None, with_baselines
     tokenizer = tokenizer or Tokenizer()
     kw = dict(jobs=jobs, cache_dir=cache_dir, use_cache=use_cache, max_file_mb=max_file_mb, progress=progress)
     result = EvaluationResult()
-    held, report = _read_set(paths, corpora, tokenizer, "held-out" if checkpoint else "reference", **kw)
-    result.heldout = {"pieces": report.pieces, "tokens": report.tokens, "notes": report.notes,
-                      "skipped": len(report.skipped)}
-    if report.skipped:
-        result.notes.append(f"held-out/reference set: {len(report.skipped)} files or pieces skipped "
-                            f"(run `melodygru prepare` on them for the reasons)")
+    run_train = None
+    if not paths and not corpora:
+        if checkpoint is None:
+            raise MelodyGRUError("give the reference pieces (PATH or --corpus), or --checkpoint to use its "
+                                 "validation pieces")
+        found_run = run_pieces(checkpoint, tokenizer, **kw)
+        if found_run is None or not found_run[0]:
+            raise MelodyGRUError(f"{checkpoint} records no held-out validation pieces (split.json) to compare with: give PATH or --corpus")
+        held, run_train = found_run
+        result.heldout = {"pieces": len(held), "tokens": int(sum(len(p.ids) for p in held)),
+                          "notes": int(sum(p.notes for p in held)), "skipped": 0, "from": "the run's validation pieces"}
+        result.notes.append(f"reference: the {len(held)} validation pieces of {checkpoint} (split.json), "
+                            f"which it did not train on")
+    else:
+        held, report = _read_set(paths, corpora, tokenizer, "held-out" if checkpoint else "reference", **kw)
+        result.heldout = {"pieces": report.pieces, "tokens": report.tokens, "notes": report.notes,
+                          "skipped": len(report.skipped)}
+        if report.skipped:
+            result.notes.append(f"held-out/reference set: {len(report.skipped)} files or pieces skipped "
+                                f"(run `melodygru prepare` on them for the reasons)")
+        if samples is not None and checkpoint is not None:
+            found_run = run_pieces(checkpoint, tokenizer, **kw)
+            run_train = found_run[1] if found_run else None
     held_ids = [p.ids for p in held]
     # Read every file set before TensorFlow is imported: the corpus reader's worker processes can
     # then fork instead of spawning (and re-importing everything) once TensorFlow's threads run.
@@ -176,6 +224,22 @@ def evaluate(checkpoint=None, paths=(), corpora=(), samples=None, with_baselines
         comparison = compare_sets(sample_stats, ref_stats)
         comparison.empty_samples += [f"{path} ({reason})" for path, reason in s_report.skipped]
         result.statistics = comparison
+        from .listening import listening_test
+
+        decoded = [tokenizer.decode(p.ids, source=p.source) for p in found]
+        reference = [tokenizer.decode(p.ids, source=p.source) for p in held]
+        training = run_train if run_train is not None else train
+        training = [tokenizer.decode(p.ids, source=p.source) for p in training] if training else None
+        n = len([p for p in decoded if p.notes])
+        pool = reference if len(reference) >= 2 * n or not training else reference + training
+        try:
+            result.listening = listening_test(
+                decoded, reference, tokenizer,
+                reference_kind="held-out pieces" if checkpoint is not None else "reference pieces",
+                floor_pool=None if pool is reference else pool, training=training, repeats=repeats, seed=seed,
+                boosting=True)
+        except MelodyGRUError as e:
+            result.notes.append(f"listening test skipped: {e}")
         if plot is not None:
             plot_comparison(comparison, plot, samples_label=f"samples ({Path(samples).name})",
                             reference_label="reference")

@@ -271,6 +271,19 @@ class StatsComparison:
             "flagged": [{"sample": name, "reasons": reasons} for name, reasons in self.flagged],
         }
 
+    def degeneracy_lines(self) -> list[str]:
+        """What `lines` says about empty and degenerate samples, without the table."""
+        out = []
+        if self.empty_samples:
+            out.append(f"{len(self.empty_samples)} samples have no notes: {', '.join(self.empty_samples)}")
+        if self.flagged:
+            out.append(f"degenerate: {len(self.flagged)} samples exceed the reference's own maximum:")
+            out += [f"  {name}: {'; '.join(reasons)}" for name, reasons in self.flagged]
+        else:
+            out.append("degeneracy check: no sample exceeds the reference's maximum top-pitch share "
+                       "or repeated-4-gram rate")
+        return out
+
     def lines(self) -> list[str]:
         out = [f"music statistics: {self.samples} samples vs {self.reference} reference pieces",
                f"  {'metric':<20} {'samples':>9} {'reference':>10} {'overlap':>8}"]

@@ -1,5 +1,5 @@
 """generation: a run directory -> new token sequences -> files. Pure samplers (`samplers`), the
-compiled stateful decoder with the grammar as tensors (`decoder`), form plans (`form`), primers
+compiled stateful decoder with the grammar as tensors and form-plan copying (`decoder`), primers
 (`primer`), writing the samples (`files`) and the `generate` entry point (`generate`).
 
 May import core, io, tokens and model; never training or evaluation.

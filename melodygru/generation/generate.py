@@ -34,7 +34,9 @@ from ..io.writers import MIN_BPM
 from ..tokens.tokenizer import Tokenizer
 from .files import Sample, SampleFiles, write_samples
 from .primer import Primer, load_primer
-from ..model.rundir import CONFIG, RUN_FILES, check_run_dir, load_trained, read_json
+from ..model.rundir import CONFIG, RUN_FILES, check_run_dir, load_trained, read_form, read_json
+from ..tokens.form import MAX_BARS, plan_matrix
+from .samplers import kind_temperatures as kind_temperature_table
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "bach"
 MAX_SEED = 2**31 - 1
@@ -74,6 +76,7 @@ class Checkpoint:
     config: dict
     decoder: object
     description: str
+    plans: list | None = None  # form plans from the run's form.json (None: the run has none)
 
 
 _LOADED: dict[tuple, Checkpoint] = {}
@@ -116,17 +119,22 @@ def _load(path: Path) -> Checkpoint:
     units = weights.units
     shape = f"{len(units)}x{units[0]}" if len(set(units)) == 1 else "+".join(map(str, units))
     decoder = Decoder(weights, GrammarTables.from_grammar(tokenizer.grammar))
-    return Checkpoint(path, tokenizer, config, decoder, f"{shape} GRU, {len(tokenizer)} tokens")
+    return Checkpoint(path, tokenizer, config, decoder, f"{shape} GRU, {len(tokenizer)} tokens", read_form(path))
 
 
 # --------------------------------------------------------------------------- sampling
 def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temperature: float = 1.0,
            top_k: int = 0, top_p: float = 1.0, seed: int = 0, primer: Primer | None = None,
-           allow_end: bool = False, tempo: float | None = None, program: int | None = None) -> list[Sample]:
+           allow_end: bool = False, tempo: float | None = None, program: int | None = None,
+           form: bool = False, kind_temperatures: dict | None = None) -> list[Sample]:
     """Sample `num_samples` pieces of `length` new tokens each (fewer if `allow_end` and EOS came).
 
     Args:
         temperature: divides the logits; 0 is greedy.
+        kind_temperatures: a temperature per token kind that replaces `temperature` for the tokens
+            of that kind (e.g. {"PITCH": 0.9}).
+        form: give every sample the form plan of a random training piece (the run's form.json):
+            its repeated bars are copied from the sample's own earlier bars (see tokens/form.py).
         top_k, top_p: 0 / 1.0 switch them off.
         seed: the same seed, checkpoint and settings give the same pieces.
         primer: an opening to continue (its tempo, meter and key carry over).
@@ -136,8 +144,15 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
     """
     tokenizer = checkpoint.tokenizer
     prefix = primer.ids if primer is not None else np.array([tokenizer.bos], np.int32)
-    new = checkpoint.decoder.generate(prefix, length, num_samples=num_samples, temperature=temperature,
-                                      top_k=top_k, top_p=top_p, seed=seed, allow_end=allow_end)
+    temps = kind_temperature_table(tokenizer.grammar.kinds, temperature, kind_temperatures)
+    plan = None
+    if form:
+        if not checkpoint.plans:
+            raise MelodyGRUError(f"checkpoint {checkpoint.path} has no form plans (form.json): sample without --form")
+        bars = int(np.count_nonzero(prefix == tokenizer.index["BAR"]))
+        plan = plan_matrix(checkpoint.plans, num_samples, seed, min(MAX_BARS, bars + length // 4 + 2))
+    new = checkpoint.decoder.generate(prefix, length, num_samples=num_samples, temperature=temps,
+                                      top_k=top_k, top_p=top_p, seed=seed, allow_end=allow_end, plan=plan)
     if program is None and primer is not None and not tokenizer.config.programs:
         programs = Counter(n.program for n in primer.piece.notes if not n.is_drum)
         program = programs.most_common(1)[0][0] if programs else None
@@ -189,7 +204,12 @@ class GenerateResult:
         out = [f"{self.checkpoint} ({self.description}): {len(self.files)} x {s['length']} tokens in "
                f"{self.decode_seconds:.2f} s, seed {self.seed}, temperature {s['temperature']:g}"
                + (f", top-k {s['top_k']}" if s["top_k"] else "")
-               + (f", top-p {s['top_p']:g}" if s["top_p"] < 1 else "")]
+               + (f", top-p {s['top_p']:g}" if s["top_p"] < 1 else "")
+               + "".join(f", {k.lower()} {v:g}" for k, v in s.get("temperatures", {}).items())
+               + (", form plans" if s.get("form") else "")]
+        if s.get("allow_end"):
+            out.append(f"{s['ended']} of {len(self.files)} samples ended with the model's own end of piece "
+                       f"(the others stopped at {s['length']} tokens)")
         if self.primer:
             p = self.primer
             changes = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(p.lossy.items()))
@@ -206,16 +226,20 @@ class GenerateResult:
 
 SAMPLING_FILE = "sampling.json"
 # what `generate` uses when neither the options nor the run's sampling.json say otherwise
-SAMPLING_DEFAULTS = {"temperature": 1.0, "top_k": 0, "top_p": 1.0}
+SAMPLING_DEFAULTS = {"temperature": 1.0, "top_k": 0, "top_p": 1.0, "temperatures": {}, "form": False,
+                     "allow_end": False}
+TEMPERATURE_KINDS = ("PITCH", "DUR", "POS", "BAR", "VEL", "TEMPO", "PROGRAM", "TS", "EOS")
 
 
 def recommended_sampling(run_dir: Path) -> dict:
     """The sampling settings a run directory recommends in its `sampling.json` (chosen after
     training by comparing samples with the training corpus, see checkpoints/*/TRAINED.md).
 
-    The file may set any of `temperature` (0..100), `top_k` (integer >= 0, 0 = off) and `top_p`
-    (0 < p <= 1, 1 = off); what it leaves out, or a missing file, takes `SAMPLING_DEFAULTS` (the
-    model as trained). Other keys (such as a `chosen_by` note) are ignored.
+    The file may set any of `temperature` (0..100), `top_k` (integer >= 0, 0 = off), `top_p`
+    (0 < p <= 1, 1 = off), `temperatures` (a temperature per token kind, e.g. {"PITCH": 0.9}),
+    `form` (true: sample with the run's form plans) and `allow_end` (true: a sample may end with
+    the model's own end of piece before `--length`); what it leaves out, or a missing file, takes
+    `SAMPLING_DEFAULTS` (the model as trained). Other keys (such as a `chosen_by` note) are ignored.
 
     Raises:
         CheckpointError: the file is unreadable, not a JSON object, or holds a value out of range.
@@ -242,20 +266,34 @@ def recommended_sampling(run_dir: Path) -> dict:
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not ok(value):
             raise CheckpointError(f"checkpoint {run_dir}: {SAMPLING_FILE} {key} must be {what}")
         out[key] = int(value) if key == "top_k" else float(value)
+    for key in ("form", "allow_end"):
+        if key in data:
+            if not isinstance(data[key], bool):
+                raise CheckpointError(f"checkpoint {run_dir}: {SAMPLING_FILE} {key} must be true or false")
+            out[key] = data[key]
+    kinds = data.get("temperatures", {})
+    if not isinstance(kinds, dict) or not all(
+            k in TEMPERATURE_KINDS and isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 100
+            for k, v in kinds.items()):
+        raise CheckpointError(f"checkpoint {run_dir}: {SAMPLING_FILE} temperatures must map token kinds "
+                              f"({', '.join(TEMPERATURE_KINDS)}) to numbers in (0, 100]")
+    out["temperatures"] = {k: float(v) for k, v in kinds.items()}
     return out
 
 
 def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperature: float | None = None,
              top_k: int | None = None, top_p: float | None = None, seed: int | None = None, primer=None, primer_bars: int = 4,
-             allow_end: bool = False, tempo: float | None = None, program: int | None = None,
-             out_dir="samples", audio: bool = False, plot: bool = False, force: bool = False) -> GenerateResult:
+             allow_end: bool | None = None, tempo: float | None = None, program: int | None = None,
+             out_dir="samples", audio: bool = False, plot: bool = False, force: bool = False,
+             form: bool | None = None) -> GenerateResult:
     """Load a run directory, sample, and write the files: everything `melodygru generate` does.
 
     Args:
         checkpoint: run directory; None is the shipped default model.
         length: new tokens per sample (after the primer).
-        temperature, top_k, top_p: None takes the run directory's recommended value
-            (`recommended_sampling`: its sampling.json, else 1.0 / 0 / 1.0).
+        temperature, top_k, top_p, allow_end, form: None takes the run directory's recommended value
+            (`recommended_sampling`: its sampling.json, else 1.0 / 0 / 1.0 / off / off). An explicit
+            temperature also replaces the recommended per-kind temperatures.
         seed: None draws one (reported, so the run can be repeated).
         primer: path of a MIDI or score file whose first `primer_bars` bars (0: all) open every sample.
         tempo: see `sample`; one a MIDI file cannot store is refused before anything is loaded.
@@ -271,17 +309,20 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
     if seed is None:
         seed = secrets.randbelow(MAX_SEED + 1)
     ckpt = load_checkpoint(checkpoint)
-    if temperature is None or top_k is None or top_p is None:
-        recommended = recommended_sampling(ckpt.path)
-        temperature = recommended["temperature"] if temperature is None else temperature
-        top_k = recommended["top_k"] if top_k is None else top_k
-        top_p = recommended["top_p"] if top_p is None else top_p
+    recommended = recommended_sampling(ckpt.path)
+    kinds = recommended["temperatures"] if temperature is None else {}
+    temperature = recommended["temperature"] if temperature is None else temperature
+    top_k = recommended["top_k"] if top_k is None else top_k
+    top_p = recommended["top_p"] if top_p is None else top_p
+    allow_end = recommended["allow_end"] if allow_end is None else allow_end
+    form = (recommended["form"] and bool(ckpt.plans)) if form is None else form
     loaded_primer = load_primer(primer, ckpt.tokenizer, primer_bars) if primer is not None else None
     start = time.perf_counter()
     samples = sample(ckpt, length, num_samples, temperature, top_k, top_p, seed, loaded_primer,
-                     allow_end, tempo, program)
+                     allow_end, tempo, program, form=form, kind_temperatures=kinds)
     decode_seconds = time.perf_counter() - start
     files = write_samples(samples, out_dir, audio=audio, plot=plot, force=force)
     settings = {"length": length, "num_samples": num_samples, "temperature": temperature, "top_k": top_k,
-                "top_p": top_p, "allow_end": allow_end, "tempo": tempo, "program": program}
+                "top_p": top_p, "temperatures": kinds, "allow_end": allow_end, "form": form, "tempo": tempo,
+                "program": program, "ended": sum(s.ended for s in samples)}
     return GenerateResult(ckpt.path, ckpt.description, seed, settings, loaded_primer, files, decode_seconds)

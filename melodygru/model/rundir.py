@@ -40,6 +40,7 @@ from ..core.errors import CheckpointError
 MODEL = "model.keras"
 TOKENIZER = "tokenizer.json"
 CONFIG = "config.json"
+FORM = "form.json"  # form plans learned from the training pieces (tokens/form.py)
 SPLIT = "split.json"
 HISTORY = "history.csv"
 METRICS = "metrics.json"
@@ -337,3 +338,28 @@ def load_trained(run_dir, compute_dtype: str = "float32"):
     except Exception as e:  # keras raises ValueError/OSError/KeyError variants for damaged files
         raise CheckpointError(f"cannot load {run_dir / MODEL}: {e}") from None
     return model, tokenizer, model_config
+
+
+def read_form(run_dir) -> list[list[int]] | None:
+    """The form plans of a run (`form.json`), or None when it has none.
+
+    Raises:
+        CheckpointError: the file exists but is not a form document.
+    """
+    from ..tokens.form import read_form_document
+
+    path = Path(run_dir) / FORM
+    if not path.exists():
+        return None
+    try:
+        return read_form_document(read_json(path))
+    except ValueError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+
+
+def write_form(run_dir, plans, source: str) -> None:
+    """Save form plans as the run's `form.json` (atomically)."""
+    from ..tokens.form import form_document
+
+    write_json(Path(run_dir) / FORM, form_document(plans, source))
+

@@ -1,6 +1,7 @@
 """tokens: note events <-> token ids. The tokenizer's settings (`config`), the vocabulary with
 encode and decode (`tokenizer`), the grammar of valid sequences (`grammar`), transposition of
-token sequences (`transpose`) and the one length unit, quarter notes (`timing`).
+token sequences (`transpose`), the one length unit, quarter notes (`timing`), and form plans:
+which bars of a piece repeat which (`form`).
 
 May import core only: a reader of `tokenizer.py` never needs to know that Keras exists.
 """

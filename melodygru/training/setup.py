@@ -9,6 +9,7 @@ import numpy as np
 
 from ..core.errors import CheckpointError, MelodyGRUError
 from ..model import rundir as rd
+from ..tokens.form import plans_for
 from . import windows as data
 from .config import check_resumable
 
@@ -87,6 +88,9 @@ class RunSetup:
         self.tok.save(self.out / rd.TOKENIZER)
         self._write_config()
         rd.write_json(self.out / rd.SPLIT, self.split)
+        # which bars of the training pieces repeat which: what `generate --form` gives its samples
+        rd.write_form(self.out, plans_for(self.tok, self.train_pieces, seed=self.cfg.seed),
+                      f"{len(self.train_pieces)} training pieces")
 
     def _write_config(self):
         """config.json; rewritten on resume, where the RESUMABLE settings (e.g. epochs) may change."""
