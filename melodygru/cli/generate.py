@@ -37,7 +37,7 @@ def _tempo_option(ctx, param, value):
               help="Samples to write; all are decoded together as one batch.")
 @click.option("--temperature", "-t", type=click.FloatRange(0, 100), default=None,
               help="Divides the logits: < 1 safer, > 1 wilder, 0 always the likeliest token. "
-                   "[default: the checkpoint's sampling.json (0.8 for the shipped models), else 1.0]")
+                   "[default: the checkpoint's sampling.json (0.8 for checkpoints/bach, with its own rhythm temperature; 1.0 for checkpoints/folk), else 1.0]")
 @click.option("--top-k", type=click.IntRange(0), default=None,
               help="Sample only among the K likeliest tokens (0: off). [default: the checkpoint's sampling.json, else 0]")
 @click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None,
