@@ -8,7 +8,7 @@ In one run, on the same model:
              tokens and keep the last step's output (one sample at a time). Measured on
              --naive-tokens tokens and extrapolated per token to 512 tokens and to 64 samples,
              clearly labelled, so the benchmark takes minutes rather than hours.
-  melodygru  `sampling.Decoder`: one pass over the prefix, then one token per step with the GRU
+  melodygru  `generation.decoder.Decoder`: one pass over the prefix, then one token per step with the GRU
              states carried, all samples as one batch, in one tf.function built once (grammar mask
              included). Steady state, best of --repeats; the one-off tracing is shown separately.
   xla        the same decoder with the per-step body compiled by XLA (`jit_compile=True`).

@@ -1,4 +1,4 @@
-"""N-gram baseline speed: melodygru.ngram's numpy counting against plain Python dictionaries.
+"""N-gram baseline speed: melodygru.evaluation.ngram's numpy counting against plain Python dictionaries.
 
     python benchmarks/ngram_speed.py [--order 6] [--pieces 500] [--repeats 3]
 

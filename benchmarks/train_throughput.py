@@ -3,8 +3,8 @@
 All three train the same shape, a 3-layer GRU of 512 units with a 256-wide embedding over the
 default tokenizer's vocabulary, on windows of 128 tokens in batches of 64, with Adam:
 
-* melodygru: `melodygru.train.train` itself (windowing, random transposition, tf.data, the compiled
-  loop; on a CPU the fused GRU of `melodygru.gru_cpu`), tokens/s as its history.csv reports it;
+* melodygru: `melodygru.training.run.train` itself (windowing, random transposition, tf.data, the compiled
+  loop; on a CPU the fused GRU of `melodygru.model.gru_cpu`), tokens/s as its history.csv reports it;
 * bare Keras: `model.fit` on random token arrays, the same `build_model` network with Keras' own GRU;
 * PyTorch: `nn.Embedding -> nn.GRU(num_layers=3) -> nn.Linear` with a hand-written training step,
   in a separate process (two thread pools in one process slow both down).

@@ -134,3 +134,11 @@ def test_listening_report_on_real_and_junk(chorales):
     text = "\n".join(report.lines())
     assert "two-sample accuracy" in text and "floor" in text and "what gives the samples away" in text
     assert math.isfinite(report.kept_mean[0])
+
+
+def test_too_few_real_pieces_for_a_floor_is_a_clear_error(chorales):
+    from melodygru.core.errors import MelodyGRUError
+
+    tok = Tokenizer(TokenizerConfig(velocity_bins=0))
+    with pytest.raises(MelodyGRUError, match="floor needs at least 10 real pieces"):
+        L.listening_test(chorales[:8], chorales[8:15], tok, repeats=1)

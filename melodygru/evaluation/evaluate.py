@@ -137,7 +137,7 @@ def evaluate(checkpoint=None, paths=(), corpora=(), samples=None, with_baselines
              train_corpora=(), ngram_order: int = DEFAULT_NGRAM_ORDER, plot=None, jobs=None, cache_dir=None,
              use_cache: bool = True, max_file_mb: float = 20.0, progress: bool = True,
              tokenizer: Tokenizer | None = None, repeats: int = 10, seed: int = 0) -> EvaluationResult:
-    """Everything `melodygru evaluate` does; see the module docstring and `cli_evaluate`.
+    """Everything `melodygru evaluate` does; see the module docstring and `cli/evaluate.py`.
 
     Args:
         checkpoint: run directory; with it the held-out likelihood is computed.
@@ -188,7 +188,11 @@ def evaluate(checkpoint=None, paths=(), corpora=(), samples=None, with_baselines
             result.notes.append(f"held-out/reference set: {len(report.skipped)} files or pieces skipped "
                                 f"(run `melodygru prepare` on them for the reasons)")
         if samples is not None and checkpoint is not None:
-            found_run = run_pieces(checkpoint, tokenizer, **kw)
+            try:  # only for the copy check: a run whose training files are gone still gets the rest
+                found_run = run_pieces(checkpoint, tokenizer, **kw)
+            except MelodyGRUError as e:
+                found_run = None
+                result.notes.append(f"copy check skipped: the run's training pieces cannot be read ({e})")
             run_train = found_run[1] if found_run else None
     held_ids = [p.ids for p in held]
     # Read every file set before TensorFlow is imported: the corpus reader's worker processes can

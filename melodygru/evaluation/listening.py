@@ -205,6 +205,11 @@ def listening_test(samples: list[Piece], reference: list[Piece], tokenizer, refe
     floor_kind = "held-out pieces" if floor_pool is None else "pieces of the same corpus"
     if n < test.n_a:
         notes.append(f"note: the floor uses {n} + {n} pieces (the pool has {len(P)}), the test {test.n_a} + {test.n_b}")
+    if n < folds:
+        from ..core.errors import MelodyGRUError
+
+        raise MelodyGRUError(f"the listening test's floor needs at least {2 * folds} real pieces with notes "
+                             f"(two sets of {folds}), got {len(P)}")
     floor = two_sample_test(P[order[:n]], P[order[n:2 * n]], folds, repeats, seed)
     half = len(pool) // 2
     cut = rng.permutation(len(pool))

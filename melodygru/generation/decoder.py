@@ -183,6 +183,7 @@ class Decoder:
                 spec([], tf.bool),  # allow_end
                 spec([None, None], tf.int32),  # form plan: bars back to copy, per sample and bar (0: free)
                 spec([None], tf.int32),  # positions of the prefix's BAR tokens
+                spec([None], tf.int32),  # bar length in steps of each finished bar of the prefix
             ],
             autograph=False,
         )
@@ -199,9 +200,10 @@ class Decoder:
             allow_end: let a row end early with EOS (then padded with PAD).
             plan: optional int [num_samples, bars], a form plan per sample (see form.py): where
                 plan[row, k] = L > 0, bar k (counted from the start of the piece, the prefix's
-                bars included) is a copy of the row's own bar k - L, written verbatim (less any
-                TS or TEMPO token: a repeat changes neither) up to and including the BAR that closes
-                it, when the whole bar fits in the tokens left. None or zeros: every token is sampled (the same tokens as
+                bars included) is a copy of the row's own bar k - L, written verbatim (less a TS
+                token: a repeat changes no meter) up to and including the BAR that closes it, when
+                the whole bar fits in the tokens left and the row is in the meter that bar was
+                written in. None or zeros: every token is sampled (the same tokens as
                 without a plan).
         Returns:
             int32 [num_samples, <= length]; shorter only if every row ended (allow_end).
@@ -224,6 +226,13 @@ class Decoder:
         if plan.ndim != 2 or plan.shape[0] != int(num_samples) or plan.shape[1] < 1 or (plan < 0).any():
             raise ValueError("plan must be a non-negative int array [num_samples, bars]")
         prefix_bars = np.flatnonzero(tables.is_bar[prefix]).astype(np.int32)
+        meters, steps = [], tables.default_bar_steps  # the meter each finished bar of the prefix was in
+        for tok in prefix[1:]:
+            if tables.is_bar[tok]:
+                meters.append(steps)
+            if tables.is_ts[tok]:
+                steps = int(tables.bar_steps_of[tok])
+        prefix_meters = np.asarray(meters[1:], np.int32)  # the first BAR closes no bar
         temps = np.broadcast_to(np.asarray(temperature, np.float32), (tables.vocab_size,)).copy()
         seed = int(seed) % (2**63)
         out = self._decode(
@@ -231,7 +240,7 @@ class Decoder:
             tf.constant(int(num_samples), tf.int32), tf.constant(int(length), tf.int32),
             tf.constant(temps), tf.constant(int(top_k), tf.int32),
             tf.constant(float(top_p), tf.float32), tf.constant(seed, tf.int64), tf.constant(bool(allow_end)),
-            tf.constant(plan), tf.constant(prefix_bars),
+            tf.constant(plan), tf.constant(prefix_bars), tf.constant(prefix_meters),
         )
         return out.numpy()
 
@@ -249,7 +258,7 @@ class Decoder:
         return tf.where(done, tables.pad, nxt), states
 
     def _loop(self, prefix, bar_steps, last_pos, num_samples, length, temperature, top_k, top_p, seed, allow_end,
-              plan, prefix_bars):
+              plan, prefix_bars, prefix_meters):
         step = self.step
         tables = self.tables
         n_prefix = tf.shape(prefix)[0]
@@ -272,14 +281,19 @@ class Decoder:
         first_bars = tf.scatter_nd(tf.range(n_pb)[:, tf.newaxis], prefix_bars[:n_pb] + 1, [width + 1]) - 1
         bar_start = tf.tile(first_bars[tf.newaxis, :], [num_samples, 1])  # -1: not reached
         n_bars = tf.fill([num_samples], tf.shape(prefix_bars)[0])
-        # a copied bar leaves out the source's meter and tempo changes: a repeat changes neither
-        skippable = tf.constant(tables.is_ts | tables.is_tempo)
+        # the meter of every finished bar: a bar is copied only into the meter it was written in
+        n_pm = tf.minimum(tf.shape(prefix_meters)[0], width + 1)
+        bar_meter = tf.tile((tf.scatter_nd(tf.range(n_pm)[:, tf.newaxis], prefix_meters[:n_pm] + 1, [width + 1])
+                             - 1)[tf.newaxis, :], [num_samples, 1])
+        # a copied bar leaves out the source's meter change (a repeat changes no meter)
+        skippable = tf.constant(tables.is_ts)
 
         def skip(pos, hist):
             at = tf.gather(hist, tf.clip_by_value(pos, 0, hist_len - 1), batch_dims=1)
             return tf.where((pos >= 0) & tf.gather(skippable, at), pos + 1, pos)
 
-        def body(t, cur, states, bar_steps, last_pos, done, out, hist, bar_start, n_bars, copy_pos, copy_end):
+        def body(t, cur, states, bar_steps, last_pos, done, out, hist, bar_start, bar_meter, n_bars, copy_pos,
+                 copy_end):
             nxt, states = self._sample_step(
                 t, cur, states, bar_steps, last_pos, done, length - t, temperature, top_k, top_p, seed, allow_end
             )
@@ -294,20 +308,23 @@ class Decoder:
             k = n_bars
             here = tf.equal(tf.range(width + 1)[tf.newaxis, :], k[:, tf.newaxis]) & is_bar[:, tf.newaxis]
             bar_start = tf.where(here, col, bar_start)
+            ended = tf.equal(tf.range(width + 1)[tf.newaxis, :], (k - 1)[:, tf.newaxis]) & is_bar[:, tf.newaxis]
+            bar_meter = tf.where(ended, bar_steps[:, tf.newaxis], bar_meter)  # the bar this BAR closes
             n_bars = n_bars + tf.cast(is_bar, tf.int32)
             lag = tf.where(k < width, tf.gather(plan, tf.minimum(k, width - 1), batch_dims=1), 0)
             src = k - lag
             src_c = tf.clip_by_value(src, 0, width)
             s_start = tf.gather(bar_start, src_c, batch_dims=1)
             s_end = tf.gather(bar_start, tf.minimum(src_c + 1, width), batch_dims=1)
+            same_meter = tf.equal(tf.gather(bar_meter, src_c, batch_dims=1), bar_steps)
             start_copy = (is_bar & (copy_pos < 0) & (lag > 0) & (src >= 0) & (s_start >= 0) & (s_end > s_start)
-                          & (s_end - s_start <= length - t - 1))
+                          & same_meter & (s_end - s_start <= length - t - 1))
             copy_pos = tf.where(start_copy, skip(s_start + 1, hist), copy_pos)
             copy_end = tf.where(start_copy, s_end, copy_end)
             bar_steps, last_pos = advance_grammar(tables, nxt, bar_steps, last_pos)
             done = done | tf.equal(nxt, tables.eos)
-            return (t + 1, nxt, states, bar_steps, last_pos, done, out.write(t, nxt), hist, bar_start, n_bars,
-                    copy_pos, copy_end)
+            return (t + 1, nxt, states, bar_steps, last_pos, done, out.write(t, nxt), hist, bar_start, bar_meter,
+                    n_bars, copy_pos, copy_end)
 
         def cond(t, cur, states, bar_steps, last_pos, done, out, *rest):
             return (t < length) & ~tf.reduce_all(done)
@@ -322,6 +339,7 @@ class Decoder:
             tf.TensorArray(tf.int32, size=length, element_shape=tf.TensorShape([None])),
             hist,
             bar_start,
+            bar_meter,
             n_bars,
             tf.fill([num_samples], -1),
             tf.fill([num_samples], -1),

@@ -34,7 +34,7 @@ from ..io.writers import MIN_BPM
 from ..tokens.tokenizer import Tokenizer
 from .files import Sample, SampleFiles, write_samples
 from .primer import Primer, load_primer
-from ..model.rundir import CONFIG, RUN_FILES, check_run_dir, load_trained, read_form, read_json
+from ..model.rundir import CONFIG, FORM, RUN_FILES, check_run_dir, load_trained, read_form, read_json
 from ..tokens.form import MAX_BARS, plan_matrix
 from .samplers import kind_temperatures as kind_temperature_table
 
@@ -67,7 +67,7 @@ class Checkpoint:
         path: the run directory.
         tokenizer: from `tokenizer.json`.
         config: the parsed `config.json`.
-        decoder: a `sampling.Decoder` over the model's weights.
+        decoder: a `generation.decoder.Decoder` over the model's weights.
         description: e.g. '2x256 GRU, 346 tokens'.
     """
 
@@ -93,8 +93,9 @@ def load_checkpoint(path=None) -> Checkpoint:
     default = path is None
     path = Path(DEFAULT_CHECKPOINT if default else path)
     check_run_dir(path, hint="a fresh clone has it under checkpoints/bach" if default else None)
-    key = (str(path.resolve()),) + tuple((path / n).stat().st_mtime_ns for n in RUN_FILES) \
-        + tuple((path / n).stat().st_size for n in RUN_FILES)
+    files = RUN_FILES + ((FORM,) if (path / FORM).exists() else ())  # form.json too: plans must not go stale
+    key = (str(path.resolve()),) + tuple((path / n).stat().st_mtime_ns for n in files) \
+        + tuple((path / n).stat().st_size for n in files)
     if key not in _LOADED:
         _LOADED.clear()  # keep at most one model in memory
         _LOADED[key] = _load(path)

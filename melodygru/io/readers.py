@@ -174,7 +174,7 @@ def _parse_scores(path: Path):
     if ext == ".krn":
         obj = converter.parseData(_read_text(path), format="humdrum")
     else:
-        obj = converter.parse(path, forceSource=True)  # no pickle cache: corpus.py caches tokens
+        obj = converter.parse(path, forceSource=True)  # no pickle cache: the corpus wing caches tokens
     return list(enumerate(_scores_of(obj), start=1)), 0
 
 

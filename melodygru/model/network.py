@@ -4,7 +4,7 @@ Architecture: `Embedding -> (GRU -> Dropout) x layers -> Dense(vocab_size)` logi
 Magenta's melody RNN and of the Zaremba et al. (2014) regularised RNN language model (dropout on
 the non-recurrent connections only). Every GRU keeps Keras' cuDNN-compatible defaults (tanh /
 sigmoid, `reset_after=True`, bias, no recurrent dropout, no unroll), so a GPU runs the fused cuDNN
-kernel; on a CPU, training uses `melodygru.gru_cpu`, the same function on the same weights.
+kernel; on a CPU, training uses `melodygru.model.gru_cpu`, the same function on the same weights.
 
 Generation does not call this model: `model.step` takes its trained weights into the one
 recurrent step the decoder runs, one token at a time with the state carried (STYLE.md example 2).

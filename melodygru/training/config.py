@@ -1,7 +1,8 @@
-"""The training run: `TrainConfig` and `train()`, the entry points a CLI calls.
+"""A training run's settings: `TrainConfig`, resuming (`resume_config`, `check_resumable`) and the
+metrics summary. `run.train()` is the entry point a CLI calls.
 
-Where the pieces live: `dataset.py` cuts the windows and builds the tf.data pipeline, `trainer.py`
-holds the compiled loop and the epoch bookkeeping, `rundir.py` owns the run directory's files.
+Where the pieces live: `windows.py` cuts the windows and builds the tf.data pipeline, `loop.py`
+holds the compiled loop and the epoch bookkeeping, `model/rundir.py` owns the run directory's files.
 
 One loop serves every `distribute` mode: a `tf.function` that runs `steps_per_execution` steps of
 `strategy.run(train_step)` per call (Keras `model.fit` does not work under
@@ -78,7 +79,7 @@ class TrainConfig:
     mixed_precision: str = "auto"  # auto = on when a GPU is present (float16 compute, float32 weights and logits)
     tensorboard: bool = False  # write TensorBoard logs to RUN_DIR/tensorboard
     steps_per_execution: int = 8  # train steps per compiled call: amortises Python overhead on small models
-    fast_cpu_gru: bool = True  # on a CPU, train with melodygru.gru_cpu (same math and weights; see gru_cpu)
+    fast_cpu_gru: bool = True  # on a CPU, train with model/gru_cpu.py (same math and weights; see gru_cpu)
 
     def __post_init__(self):
         problems = []

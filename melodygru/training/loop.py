@@ -1,4 +1,4 @@
-"""The epoch loop behind `melodygru.train.train`: build, restore, train, evaluate, checkpoint."""
+"""The epoch loop behind `melodygru.training.run.train`: build, restore, train, evaluate, checkpoint."""
 
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def _write_scalars(writer, row: dict, step: int) -> None:
 
 
 class Trainer(RunSetup, ResumableSchedule):
-    """One training session on one run directory (see `melodygru.train.train` for the arguments)."""
+    """One training session on one run directory (see `melodygru.training.run.train` for the arguments)."""
 
     def __init__(self, *, strategy, pieces, tokenizer, run_dir: Path, out_dir: Path, config: TrainConfig,
                  val_pieces, resume, log, sources, progress, chief=True, data=None):
