@@ -184,3 +184,23 @@ def test_sampling_json_form_and_kind_temperatures_are_checked(tmp_path):
         (tmp_path / "sampling.json").write_text(json.dumps(bad))
         with pytest.raises(CheckpointError):
             recommended_sampling(tmp_path)
+
+
+@pytest.mark.parametrize("config", [TokenizerConfig(velocity_bins=0), TokenizerConfig(shared_durations=True),
+                                    TokenizerConfig(programs=True, velocity_bins=4)],
+                         ids=["plain", "shared", "programs"])
+def test_monophonic_sampling_never_starts_two_notes_at_once(config):
+    tok = Tokenizer(config)
+    weights = random_weights(len(tok), seed=6)
+    weights.dense_bias[np.array(tok.grammar.kinds) == "PITCH"] += 3.0  # chords wherever they may go
+    dec = Decoder(weights, GrammarTables.from_grammar(tok.grammar))
+    for monophonic in (False, True):
+        out = dec.generate([tok.bos], 200, num_samples=6, seed=2, monophonic=monophonic)
+        onsets = []
+        for row in out:
+            piece = tok.decode(np.concatenate([[tok.bos], row]), strict=True)
+            per_onset = {}
+            for n in piece.notes:
+                per_onset[n.onset] = per_onset.get(n.onset, 0) + 1
+            onsets += list(per_onset.values())
+        assert (max(onsets) == 1) == monophonic  # the free model does write chords

@@ -37,7 +37,8 @@ def _tempo_option(ctx, param, value):
               help="Samples to write; all are decoded together as one batch.")
 @click.option("--temperature", "-t", type=click.FloatRange(0, 100), default=None,
               help="Divides the logits: < 1 safer, > 1 wilder, 0 always the likeliest token. "
-                   "[default: the checkpoint's sampling.json (0.8 for checkpoints/bach, with its own rhythm temperature; 1.0 for checkpoints/folk), else 1.0]")
+                   "[default: the checkpoint's sampling.json (0.8 for checkpoints/bach, with its own rhythm "
+                   "temperature; 1.0 for checkpoints/folk), else 1.0]")
 @click.option("--top-k", type=click.IntRange(0), default=None,
               help="Sample only among the K likeliest tokens (0: off). [default: the checkpoint's sampling.json, else 0]")
 @click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None,
@@ -52,6 +53,9 @@ def _tempo_option(ctx, param, value):
 @click.option("--allow-end/--no-allow-end", "allow_end", default=None,
               help="Let a sample stop before --length when the model ends the piece. "
                    "[default: the checkpoint's sampling.json, else no]")
+@click.option("--monophonic/--polyphonic", "monophonic", default=None,
+              help="At most one note starts at each onset (no chords), for a model of melodies. "
+                   "[default: the checkpoint's sampling.json, else polyphonic]")
 @click.option("--form/--no-form", "form", default=None,
               help="Give each sample the form of a random training piece (form.json): the bars it repeats are "
                    "copied from the sample's own earlier bars. [default: the checkpoint's sampling.json, else no]")
@@ -69,7 +73,7 @@ def _tempo_option(ctx, param, value):
                    "touched and new ones take the next free numbers.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 def generate(checkpoint, length, num_samples, temperature, top_k, top_p, seed, primer, primer_bars, allow_end,
-             form, tempo, program, out_dir, audio, plot, force, as_json):
+             monophonic, form, tempo, program, out_dir, audio, plot, force, as_json):
     """Sample new pieces from a trained model and write them as MIDI files.
 
     Every sample follows the tokenizer's grammar, so it always decodes to valid music. For every
@@ -83,7 +87,8 @@ def generate(checkpoint, length, num_samples, temperature, top_k, top_p, seed, p
 
     result = run(checkpoint, length=length, num_samples=num_samples, temperature=temperature, top_k=top_k,
                  top_p=top_p, seed=seed, primer=primer, primer_bars=primer_bars, allow_end=allow_end,
-                 tempo=tempo, program=program, out_dir=out_dir, audio=audio, plot=plot, force=force, form=form)
+                 tempo=tempo, program=program, out_dir=out_dir, audio=audio, plot=plot, force=force, form=form,
+                 monophonic=monophonic)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=1))
     else:

@@ -41,6 +41,9 @@ class GrammarTables:
         position_of: int32 [vocab], grid position of POS tokens, -1 elsewhere.
         bar_steps_of: int32 [vocab], bar length of TS tokens, 0 elsewhere.
         is_bar, is_ts, is_tempo: bool [vocab].
+        starts_note: bool [vocab], PITCH and PROGRAM: what may open a note.
+        in_note: bool [vocab], PITCH, VEL and DUR: after one of these, a PITCH or PROGRAM is another
+            note of the same onset (a chord).
         opens_group: bool [vocab], BAR, POS and EOS: what the first new token after a prefix
             must be when it can, so the prefix's last onset gets no extra notes (a primer's
             opening stays verbatim) and its meter is not changed on the spot.
@@ -57,6 +60,8 @@ class GrammarTables:
     is_bar: np.ndarray
     is_ts: np.ndarray
     is_tempo: np.ndarray
+    starts_note: np.ndarray
+    in_note: np.ndarray
     opens_group: np.ndarray
     finish_cost: np.ndarray
     pad: int
@@ -86,6 +91,8 @@ class GrammarTables:
             is_bar=kinds == "BAR",
             is_ts=kinds == "TS",
             is_tempo=kinds == "TEMPO",
+            starts_note=np.isin(kinds, ["PITCH", "PROGRAM"]),
+            in_note=np.isin(kinds, ["PITCH", "VEL", "DUR"]),
             opens_group=np.isin(kinds, ["BAR", "POS", "EOS"]),
             finish_cost=np.minimum(cost, big).astype(np.int32),
             pad=index["PAD"],
@@ -181,6 +188,7 @@ class Decoder:
                 spec([], tf.float32),  # top_p
                 spec([], tf.int64),  # seed
                 spec([], tf.bool),  # allow_end
+                spec([], tf.bool),  # one note per onset (monophonic)
                 spec([None, None], tf.int32),  # form plan: bars back to copy, per sample and bar (0: free)
                 spec([None], tf.int32),  # positions of the prefix's BAR tokens
                 spec([None], tf.int32),  # bar length in steps of each finished bar of the prefix
@@ -189,7 +197,7 @@ class Decoder:
         )
 
     def generate(self, prefix, length, num_samples=1, temperature=1.0, top_k=0, top_p=1.0, seed=0,
-                 allow_end=False, plan=None) -> np.ndarray:
+                 allow_end=False, plan=None, monophonic=False) -> np.ndarray:
         """Sample `length` tokens after `prefix` for each of `num_samples` rows.
 
         Args:
@@ -198,6 +206,7 @@ class Decoder:
                 a token's logit is divided by its own temperature.
             seed: any int; the same seed, prefix and settings give the same tokens.
             allow_end: let a row end early with EOS (then padded with PAD).
+            monophonic: at most one note starts at each onset (no chords), for a model of melodies.
             plan: optional int [num_samples, bars], a form plan per sample (see form.py): where
                 plan[row, k] = L > 0, bar k (counted from the start of the piece, the prefix's
                 bars included) is a copy of the row's own bar k - L, written verbatim (less a TS
@@ -240,16 +249,20 @@ class Decoder:
             tf.constant(int(num_samples), tf.int32), tf.constant(int(length), tf.int32),
             tf.constant(temps), tf.constant(int(top_k), tf.int32),
             tf.constant(float(top_p), tf.float32), tf.constant(seed, tf.int64), tf.constant(bool(allow_end)),
+            tf.constant(bool(monophonic)),
             tf.constant(plan), tf.constant(prefix_bars), tf.constant(prefix_meters),
         )
         return out.numpy()
 
     def _sample_step_fn(self, t, cur, states, bar_steps, last_pos, done, remaining, temperature, top_k, top_p,
-                        seed, allow_end):
+                        seed, allow_end, monophonic):
         """Read `cur` and draw the next token of every row (the grammar state is not advanced)."""
         tables = self.tables
         logits, states = self.step(cur, states)
         mask = grammar_mask(tables, cur, bar_steps, last_pos, remaining=remaining, allow_end=allow_end)
+        chord = (tf.gather(tf.constant(tables.in_note), cur)[:, tf.newaxis]
+                 & tf.constant(tables.starts_note)[tf.newaxis, :])
+        mask &= ~(chord & monophonic)  # after a note's PITCH, VEL or DUR a new PITCH would be a chord
         opening = mask & self._opens_group
         use_opening = tf.equal(t, 0) & tf.reduce_any(opening, axis=-1, keepdims=True)
         mask = tf.where(use_opening, opening, mask)
@@ -258,7 +271,7 @@ class Decoder:
         return tf.where(done, tables.pad, nxt), states
 
     def _loop(self, prefix, bar_steps, last_pos, num_samples, length, temperature, top_k, top_p, seed, allow_end,
-              plan, prefix_bars, prefix_meters):
+              monophonic, plan, prefix_bars, prefix_meters):
         step = self.step
         tables = self.tables
         n_prefix = tf.shape(prefix)[0]
@@ -295,7 +308,8 @@ class Decoder:
         def body(t, cur, states, bar_steps, last_pos, done, out, hist, bar_start, bar_meter, n_bars, copy_pos,
                  copy_end):
             nxt, states = self._sample_step(
-                t, cur, states, bar_steps, last_pos, done, length - t, temperature, top_k, top_p, seed, allow_end
+                t, cur, states, bar_steps, last_pos, done, length - t, temperature, top_k, top_p, seed, allow_end,
+                monophonic
             )
             copying = (copy_pos >= 0) & ~done
             forced = tf.gather(hist, tf.maximum(copy_pos, 0), batch_dims=1)

@@ -127,13 +127,14 @@ def _load(path: Path) -> Checkpoint:
 def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temperature: float = 1.0,
            top_k: int = 0, top_p: float = 1.0, seed: int = 0, primer: Primer | None = None,
            allow_end: bool = False, tempo: float | None = None, program: int | None = None,
-           form: bool = False, kind_temperatures: dict | None = None) -> list[Sample]:
+           form: bool = False, kind_temperatures: dict | None = None, monophonic: bool = False) -> list[Sample]:
     """Sample `num_samples` pieces of `length` new tokens each (fewer if `allow_end` and EOS came).
 
     Args:
         temperature: divides the logits; 0 is greedy.
         kind_temperatures: a temperature per token kind that replaces `temperature` for the tokens
             of that kind (e.g. {"PITCH": 0.9}).
+        monophonic: at most one note starts at each onset (no chords).
         form: give every sample the form plan of a random training piece (the run's form.json):
             its repeated bars are copied from the sample's own earlier bars (see tokens/form.py).
         top_k, top_p: 0 / 1.0 switch them off.
@@ -153,7 +154,8 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
         bars = int(np.count_nonzero(prefix == tokenizer.index["BAR"]))
         plan = plan_matrix(checkpoint.plans, num_samples, seed, min(MAX_BARS, bars + length // 4 + 2))
     new = checkpoint.decoder.generate(prefix, length, num_samples=num_samples, temperature=temps,
-                                      top_k=top_k, top_p=top_p, seed=seed, allow_end=allow_end, plan=plan)
+                                      top_k=top_k, top_p=top_p, seed=seed, allow_end=allow_end, plan=plan,
+                                      monophonic=monophonic)
     if program is None and primer is not None and not tokenizer.config.programs:
         programs = Counter(n.program for n in primer.piece.notes if not n.is_drum)
         program = programs.most_common(1)[0][0] if programs else None
@@ -207,7 +209,8 @@ class GenerateResult:
                + (f", top-k {s['top_k']}" if s["top_k"] else "")
                + (f", top-p {s['top_p']:g}" if s["top_p"] < 1 else "")
                + "".join(f", {k.lower()} {v:g}" for k, v in s.get("temperatures", {}).items())
-               + (", form plans" if s.get("form") else "")]
+               + (", form plans" if s.get("form") else "")
+               + (", one note at a time" if s.get("monophonic") else "")]
         if s.get("allow_end"):
             out.append(f"{s['ended']} of {len(self.files)} samples ended with the model's own end of piece "
                        f"(the others stopped at {s['length']} tokens)")
@@ -228,7 +231,7 @@ class GenerateResult:
 SAMPLING_FILE = "sampling.json"
 # what `generate` uses when neither the options nor the run's sampling.json say otherwise
 SAMPLING_DEFAULTS = {"temperature": 1.0, "top_k": 0, "top_p": 1.0, "temperatures": {}, "form": False,
-                     "allow_end": False}
+                     "allow_end": False, "monophonic": False}
 TEMPERATURE_KINDS = ("PITCH", "DUR", "POS", "BAR", "VEL", "TEMPO", "PROGRAM", "TS", "EOS")
 
 
@@ -238,8 +241,9 @@ def recommended_sampling(run_dir: Path) -> dict:
 
     The file may set any of `temperature` (0..100), `top_k` (integer >= 0, 0 = off), `top_p`
     (0 < p <= 1, 1 = off), `temperatures` (a temperature per token kind, e.g. {"PITCH": 0.9}),
-    `form` (true: sample with the run's form plans) and `allow_end` (true: a sample may end with
-    the model's own end of piece before `--length`); what it leaves out, or a missing file, takes
+    `form` (true: sample with the run's form plans), `allow_end` (true: a sample may end with
+    the model's own end of piece before `--length`) and `monophonic` (true: no chords, for a
+    model of melodies); what it leaves out, or a missing file, takes
     `SAMPLING_DEFAULTS` (the model as trained). Other keys (such as a `chosen_by` note) are ignored.
 
     Raises:
@@ -267,7 +271,7 @@ def recommended_sampling(run_dir: Path) -> dict:
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not ok(value):
             raise CheckpointError(f"checkpoint {run_dir}: {SAMPLING_FILE} {key} must be {what}")
         out[key] = int(value) if key == "top_k" else float(value)
-    for key in ("form", "allow_end"):
+    for key in ("form", "allow_end", "monophonic"):
         if key in data:
             if not isinstance(data[key], bool):
                 raise CheckpointError(f"checkpoint {run_dir}: {SAMPLING_FILE} {key} must be true or false")
@@ -286,13 +290,13 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
              top_k: int | None = None, top_p: float | None = None, seed: int | None = None, primer=None, primer_bars: int = 4,
              allow_end: bool | None = None, tempo: float | None = None, program: int | None = None,
              out_dir="samples", audio: bool = False, plot: bool = False, force: bool = False,
-             form: bool | None = None) -> GenerateResult:
+             form: bool | None = None, monophonic: bool | None = None) -> GenerateResult:
     """Load a run directory, sample, and write the files: everything `melodygru generate` does.
 
     Args:
         checkpoint: run directory; None is the shipped default model.
         length: new tokens per sample (after the primer).
-        temperature, top_k, top_p, allow_end, form: None takes the run directory's recommended value
+        temperature, top_k, top_p, allow_end, form, monophonic: None takes the run directory's recommended value
             (`recommended_sampling`: its sampling.json, else 1.0 / 0 / 1.0 / off / off). An explicit
             temperature also replaces the recommended per-kind temperatures.
         seed: None draws one (reported, so the run can be repeated).
@@ -317,13 +321,15 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
     top_p = recommended["top_p"] if top_p is None else top_p
     allow_end = recommended["allow_end"] if allow_end is None else allow_end
     form = (recommended["form"] and bool(ckpt.plans)) if form is None else form
+    monophonic = recommended["monophonic"] if monophonic is None else monophonic
     loaded_primer = load_primer(primer, ckpt.tokenizer, primer_bars) if primer is not None else None
     start = time.perf_counter()
     samples = sample(ckpt, length, num_samples, temperature, top_k, top_p, seed, loaded_primer,
-                     allow_end, tempo, program, form=form, kind_temperatures=kinds)
+                     allow_end, tempo, program, form=form, kind_temperatures=kinds, monophonic=monophonic)
     decode_seconds = time.perf_counter() - start
     files = write_samples(samples, out_dir, audio=audio, plot=plot, force=force)
     settings = {"length": length, "num_samples": num_samples, "temperature": temperature, "top_k": top_k,
-                "top_p": top_p, "temperatures": kinds, "allow_end": allow_end, "form": form, "tempo": tempo,
+                "top_p": top_p, "temperatures": kinds, "allow_end": allow_end, "form": form,
+                "monophonic": monophonic, "tempo": tempo,
                 "program": program, "ended": sum(s.ended for s in samples)}
     return GenerateResult(ckpt.path, ckpt.description, seed, settings, loaded_primer, files, decode_seconds)
