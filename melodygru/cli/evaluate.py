@@ -29,7 +29,6 @@ def _jsonable(x):
 def register(main: click.Group) -> click.Command:
     """Add the `evaluate` command to the click group `main` and return it (tests add it to a group
     of their own, to run it without the rest of the command line)."""
-    TOKENIZER_PARAMS = _TOKENIZER_PARAMS
 
     @main.command("evaluate")
     @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
@@ -86,7 +85,7 @@ def register(main: click.Group) -> click.Command:
         """
         # the tokenizer options only pick how the pieces are read (and so which token cache is hit,
         # e.g. the one `train --velocity-bins 0` filled); with --checkpoint the run's tokenizer is used
-        given = [name for name in TOKENIZER_PARAMS if _given(ctx, name)]
+        given = [name for name in _TOKENIZER_PARAMS if _given(ctx, name)]
         if given and checkpoint is not None:
             flags = [p.opts[0] for p in ctx.command.params if p.name in given]
             raise click.UsageError("--checkpoint decides the tokenizer: drop " + ", ".join(flags))

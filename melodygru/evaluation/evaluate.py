@@ -221,17 +221,16 @@ def evaluate(checkpoint=None, paths=(), corpora=(), samples=None, with_baselines
         result.baselines = baselines([p.ids for p in train], held_ids, tokenizer, ngram_order)
         result.table = baseline_table(result.likelihood, result.baselines)
     if found is not None:
+        from .listening import listening_test
         from .musicstats import compare_sets, piece_statistics, plot_comparison
 
-        sample_stats = [(p.source, piece_statistics(tokenizer.decode(p.ids), p.ids)) for p in found]
-        ref_stats = [(p.source, piece_statistics(tokenizer.decode(p.ids), p.ids)) for p in held]
+        decoded = [tokenizer.decode(p.ids, source=p.source) for p in found]  # each piece decoded once
+        reference = [tokenizer.decode(p.ids, source=p.source) for p in held]
+        sample_stats = [(p.source, piece_statistics(d, p.ids)) for p, d in zip(found, decoded)]
+        ref_stats = [(p.source, piece_statistics(d, p.ids)) for p, d in zip(held, reference)]
         comparison = compare_sets(sample_stats, ref_stats)
         comparison.empty_samples += [f"{path} ({reason})" for path, reason in s_report.skipped]
         result.statistics = comparison
-        from .listening import listening_test
-
-        decoded = [tokenizer.decode(p.ids, source=p.source) for p in found]
-        reference = [tokenizer.decode(p.ids, source=p.source) for p in held]
         training = run_train if run_train is not None else train
         training = [tokenizer.decode(p.ids, source=p.source) for p in training] if training else None
         n = len([p for p in decoded if p.notes])

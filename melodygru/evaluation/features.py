@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from ..core.events import Note, Piece
+from ..io.writers import bar_lines
 
 EPS = 1e-9
 # |interval| classes in semitones: unison, 1..7 one by one, a sixth or seventh, the octave, wider
@@ -34,10 +35,8 @@ def _feature_names() -> tuple[tuple[str, str], ...]:
         out.append((f"{line}_mean_interval", f"{line} line: mean size of a move (semitones)"))
         out.append((f"{line}_direction_changes", f"{line} line: share of moves that turn the melody around"))
         out.append((f"{line}_range", f"{line} line: range (semitones)"))
-    for c in LENGTH_CLASSES:
-        out.append((f"length_{c}", f"share of notes lasting a {c}"))
-    for c in LENGTH_CLASSES:
-        out.append((f"gap_{c}", f"share of gaps between onsets of a {c}"))
+    for prefix, what in (("length", "notes lasting"), ("gap", "gaps between onsets of")):
+        out += [(f"{prefix}_{c}", f"share of {what} a {c}") for c in LENGTH_CLASSES]
     out += [
         ("polyphony", "mean number of notes sounding at an onset"),
         ("notes_per_onset", "mean number of notes starting together"),
@@ -110,15 +109,17 @@ def _onset_table(notes: list[Note]):
     return onsets, by_onset, sounding_at
 
 
-def _line(onsets, by_onset, sounding_at, top: bool) -> list[int]:
+def _line(onsets, sounding_at, top: bool) -> tuple[list[int], list[float]]:
     """The skyline (top) or the bass: the highest / lowest sounding note at each onset, taken
-    where that note starts there (a held note is one note of the line, not a repeat)."""
-    line = []
+    where that note starts there (a held note is one note of the line, not a repeat); returns
+    the line's pitches and their onsets."""
+    pitches, times = [], []
     for t, sounding in zip(onsets, sounding_at):
         pick = max(sounding, key=lambda n: n.pitch) if top else min(sounding, key=lambda n: n.pitch)
         if round(pick.onset, 6) == t:
-            line.append(pick.pitch)
-    return line
+            pitches.append(pick.pitch)
+            times.append(t)
+    return pitches, times
 
 
 def _repeat_rate(seq, n: int) -> float:
@@ -134,27 +135,11 @@ def _repeat_rate(seq, n: int) -> float:
     return hits / len(grams)
 
 
-def bar_starts(piece: Piece, end: float | None = None) -> list[float]:
-    """Bar-line positions (quarter notes) from the piece's meters, up to `end`."""
-    end = piece.end if end is None else end
-    meters = [(ts.time, ts.bar_quarters) for ts in piece.time_signatures] or [(0.0, 4.0)]
-    if meters[0][0] > 0:
-        meters.insert(0, (0.0, 4.0))
-    lines, t, i, length = [], 0.0, 0, meters[0][1]
-    while t < end + EPS and len(lines) < 100_000:
-        while i + 1 < len(meters) and meters[i + 1][0] <= t + EPS:
-            i += 1
-            length = meters[i][1]
-        lines.append(t)
-        t += max(length, 0.25)
-    return lines
-
-
 def bar_contents(piece: Piece) -> list[tuple]:
     """Each bar as a transposition-invariant tuple of (onset in bar, pitch above the bar's lowest
     note, duration), on a 48th-of-a-quarter grid; empty bars are ()."""
     notes = [n for n in piece.notes if not n.is_drum]
-    starts = bar_starts(piece)
+    starts = bar_lines(piece)
     out = []
     k = 0
     notes = sorted(notes, key=lambda n: n.onset)
@@ -179,9 +164,9 @@ def piece_features(piece: Piece) -> np.ndarray | None:
         return None
     onsets, by_onset, sounding_at = _onset_table(notes)
     f: list[float] = []
-    lines = {}
+    lines, times = {}, {}
     for top in (True, False):
-        line = _line(onsets, by_onset, sounding_at, top)
+        line, times[top] = _line(onsets, sounding_at, top)
         lines[top] = line
         iv = np.diff(line) if len(line) > 1 else np.zeros(0, int)
         f += _shares(np.bincount([_interval_class(int(x)) for x in iv], minlength=len(INTERVAL_CLASSES)))
@@ -236,7 +221,7 @@ def piece_features(piece: Piece) -> np.ndarray | None:
     gap_q = [round(g * 12) for g in gaps]
     f.append(_repeat_rate(gap_q, 4))
     # the top line's notes with the gap to the next top-line onset: a figure of pitch and rhythm
-    top_on = [t for t, s in zip(onsets, sounding_at) if round(max(s, key=lambda n: n.pitch).onset, 6) == t]
+    top_on = times[True]
     fig = [(int(iv), round((b - a) * 12)) for iv, a, b in zip(top_iv, top_on, top_on[1:])]
     f.append(_repeat_rate(fig, 4))
     bars = [b for b in bar_contents(piece) if b]
@@ -251,7 +236,7 @@ def piece_features(piece: Piece) -> np.ndarray | None:
 
 def crop(piece: Piece, quarters: float) -> Piece:
     """The piece's first bars up to the first bar line at or after `quarters` (notes cut there)."""
-    ends = [b for b in bar_starts(piece, piece.end + 64) if b >= quarters - EPS]
+    ends = [b for b in bar_lines(piece, piece.end + 64) if b >= quarters - EPS]
     cut = ends[0] if ends else quarters
     if piece.end <= cut + EPS:
         return piece

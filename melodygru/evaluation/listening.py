@@ -197,8 +197,11 @@ def listening_test(samples: list[Piece], reference: list[Piece], tokenizer, refe
                              f"with notes (got {len(S)} and {len(R)})")
     test = two_sample_test(S, R, folds, repeats, seed)
     boost = two_sample_test(S, R, folds, max(1, repeats // 3), seed, classifier="boosting") if boosting else None
-    pool = match_lengths(floor_pool if floor_pool is not None else reference, samples)
-    P, _ = feature_matrix(pool)
+    if floor_pool is None:  # the floor draws from the reference itself: its features are at hand
+        pool, P = ref, R
+    else:
+        pool = match_lengths(floor_pool, samples)
+        P, _ = feature_matrix(pool)
     rng = np.random.default_rng(seed + 1)
     order = rng.permutation(len(P))
     n = min(test.n_a, len(P) // 2)

@@ -298,15 +298,7 @@ class StatsComparison:
             fmt = lambda v: "n/a" if v is None else f"{v:.3g}"  # noqa: E731
             out.append(f"  {m.label:<20} {fmt(s):>9} {fmt(r):>10} {ov:>8}")
         out.append(f"mean overlap over {len(self.metrics)} metrics: {self.mean_overlap:.3f} (1 = same distributions)")
-        if self.empty_samples:
-            out.append(f"{len(self.empty_samples)} samples have no notes: {', '.join(self.empty_samples)}")
-        if self.flagged:
-            out.append(f"degenerate: {len(self.flagged)} samples exceed the reference's own maximum:")
-            out += [f"  {name}: {'; '.join(reasons)}" for name, reasons in self.flagged]
-        else:
-            out.append("degeneracy check: no sample exceeds the reference's maximum top-pitch share "
-                       "or repeated-4-gram rate")
-        return out
+        return out + self.degeneracy_lines()
 
 
 def compare_sets(samples: list[tuple[str, dict | None]], reference: list[tuple[str, dict | None]]) -> StatsComparison:

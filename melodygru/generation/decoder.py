@@ -222,10 +222,12 @@ class Decoder:
         if prefix.size == 0 or prefix[0] != tables.bos:
             raise ValueError("prefix must start with BOS")
         bar_steps, last_pos = tables.default_bar_steps, -1
+        meters = []  # the meter each bar of the prefix was in, recorded at the BAR that closes it
         for tok in prefix[1:]:  # the grammar state after the prefix (cheap, Python)
             if tables.is_ts[tok]:
                 bar_steps, last_pos = int(tables.bar_steps_of[tok]), -1
             elif tables.is_bar[tok]:
+                meters.append(bar_steps)
                 last_pos = -1
             elif tables.position_of[tok] >= 0:
                 last_pos = int(tables.position_of[tok])
@@ -235,12 +237,6 @@ class Decoder:
         if plan.ndim != 2 or plan.shape[0] != int(num_samples) or plan.shape[1] < 1 or (plan < 0).any():
             raise ValueError("plan must be a non-negative int array [num_samples, bars]")
         prefix_bars = np.flatnonzero(tables.is_bar[prefix]).astype(np.int32)
-        meters, steps = [], tables.default_bar_steps  # the meter each finished bar of the prefix was in
-        for tok in prefix[1:]:
-            if tables.is_bar[tok]:
-                meters.append(steps)
-            if tables.is_ts[tok]:
-                steps = int(tables.bar_steps_of[tok])
         prefix_meters = np.asarray(meters[1:], np.int32)  # the first BAR closes no bar
         temps = np.broadcast_to(np.asarray(temperature, np.float32), (tables.vocab_size,)).copy()
         seed = int(seed) % (2**63)

@@ -313,14 +313,14 @@ def seconds(piece: Piece, quarters: float | None = None) -> float:
     return total
 
 
-def bar_lines(piece: Piece) -> list[float]:
-    """Bar-line positions in quarter notes up to the end of the piece."""
+def bar_lines(piece: Piece, end: float | None = None) -> list[float]:
+    """Bar-line positions in quarter notes up to `end` (default: the end of the piece)."""
     meters = [(ts.time, ts.bar_quarters) for ts in piece.time_signatures] or [(0.0, 4.0)]
     if meters[0][0] > 0:
         meters.insert(0, (0.0, 4.0))
     lines, t, i = [], 0.0, 0
     length = meters[0][1]
-    end = piece.end
+    end = piece.end if end is None else end
     while t <= end and len(lines) < 100000:
         while i + 1 < len(meters) and meters[i + 1][0] <= t + 1e-9:
             i += 1
