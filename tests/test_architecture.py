@@ -14,12 +14,13 @@ ALLOWED = {
     "core": set(),
     "io": {"core"},
     "tokens": {"core"},
+    "analysis": {"core", "io"},
     "corpus": {"core", "io", "tokens"},
     "model": {"core", "tokens"},
     "training": {"core", "tokens", "model"},
-    "generation": {"core", "io", "tokens", "model"},
-    "evaluation": {"core", "io", "tokens", "corpus", "model", "generation"},
-    "cli": {"core", "io", "tokens", "corpus", "model", "training", "generation", "evaluation"},
+    "generation": {"core", "io", "tokens", "analysis", "model"},
+    "evaluation": {"core", "io", "tokens", "analysis", "corpus", "model", "generation"},
+    "cli": {"core", "io", "tokens", "analysis", "corpus", "model", "training", "generation", "evaluation"},
 }
 MAX_LINES = 460
 

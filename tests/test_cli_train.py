@@ -12,7 +12,7 @@ from helpers import every_kind_of_input, scale_notes, write_midi
 
 from melodygru.cli.app import main
 
-TINY = ["--preset", "tiny", "--seq-len", "32", "--batch-size", "8", "-q"]
+TINY = ["--preset", "tiny", "--seq-len", "32", "--batch-size", "8", "-q", "--critic-samples", "0"]  # the critic: test_critic.py
 
 
 @pytest.fixture()

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from melodygru.cli import main
-from melodygru.evaluation.features import shuffled_pitches
+from melodygru.analysis.features import shuffled_pitches
 from melodygru.io.writers import write_midi
 
 

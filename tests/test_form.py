@@ -150,7 +150,7 @@ def test_generate_with_form_writes_the_planned_repeats(tmp_path):
     from click.testing import CliRunner
 
     from melodygru.cli import main
-    from melodygru.evaluation.features import bar_contents
+    from melodygru.analysis.features import bar_contents
     from melodygru.io.readers import read_file
 
     def gen(out, *extra):

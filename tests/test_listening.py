@@ -10,7 +10,7 @@ import pytest
 
 from melodygru.core.events import Note, Piece, TimeSignature
 from melodygru.evaluation import copies as C
-from melodygru.evaluation import features as F
+from melodygru.analysis import features as F
 from melodygru.evaluation import listening as L
 from melodygru.evaluation import twosample as T
 from melodygru.tokens.config import TokenizerConfig

@@ -54,11 +54,16 @@ def _tempo_option(ctx, param, value):
               help="Let a sample stop before --length when the model ends the piece. "
                    "[default: the checkpoint's sampling.json, else no]")
 @click.option("--monophonic/--polyphonic", "monophonic", default=None,
-              help="At most one note starts at each onset (no chords), for a model of melodies. "
+              help="One note at a time, for a model of melodies: no chords, and a note still sounding when the "
+                   "next starts ends there. "
                    "[default: the checkpoint's sampling.json, else polyphonic]")
 @click.option("--form/--no-form", "form", default=None,
               help="Give each sample the form of a random training piece (form.json): the bars it repeats are "
                    "copied from the sample's own earlier bars. [default: the checkpoint's sampling.json, else no]")
+@click.option("--candidates", type=click.IntRange(1, 1024), default=None,
+              help="Draw K candidates for each sample and keep the one the run's critic (critic.json, fitted by "
+                   "`melodygru critic`) finds most like the training music; 1 draws once. "
+                   "[default: the checkpoint's sampling.json, else 16 with a critic, else 1]")
 @click.option("--tempo", type=float, default=None, callback=_tempo_option,
               help="Tempo in BPM (3.5763-1000: the slowest a MIDI file can store) for the whole output, "
                    "replacing the model's (and the primer's).")
@@ -73,7 +78,7 @@ def _tempo_option(ctx, param, value):
                    "touched and new ones take the next free numbers.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 def generate(checkpoint, length, num_samples, temperature, top_k, top_p, seed, primer, primer_bars, allow_end,
-             monophonic, form, tempo, program, out_dir, audio, plot, force, as_json):
+             monophonic, form, candidates, tempo, program, out_dir, audio, plot, force, as_json):
     """Sample new pieces from a trained model and write them as MIDI files.
 
     Every sample follows the tokenizer's grammar, so it always decodes to valid music. For every
@@ -88,7 +93,7 @@ def generate(checkpoint, length, num_samples, temperature, top_k, top_p, seed, p
     result = run(checkpoint, length=length, num_samples=num_samples, temperature=temperature, top_k=top_k,
                  top_p=top_p, seed=seed, primer=primer, primer_bars=primer_bars, allow_end=allow_end,
                  tempo=tempo, program=program, out_dir=out_dir, audio=audio, plot=plot, force=force, form=form,
-                 monophonic=monophonic)
+                 monophonic=monophonic, candidates=candidates)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=1))
     else:

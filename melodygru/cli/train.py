@@ -81,9 +81,12 @@ _TRAIN_OPTION_FIELDS = {  # CLI parameter name -> TrainConfig field
 @click.option("--no-cache", is_flag=True, help="Ignore and do not write the token cache.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
               help="Token cache folder. [default: $MELODYGRU_CACHE_DIR or the user cache dir]")
+@click.option("--critic-samples", type=click.IntRange(0, 100_000), default=1000, show_default=True,
+              help="When training ends, fit the run's critic on this many samples (see `melodygru critic`; "
+                   "generate then keeps the best of 16 candidates per sample); 0: no critic.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars; one line per epoch.")
 def train(paths, corpora, jobs, max_file_mb, tokenizer, run_dir, resume, val_paths, no_cache, cache_dir, quiet,
-          **options):
+          critic_samples, **options):
     """Train a stacked GRU language model on the music under PATH... and/or --corpus.
 
     Every file is read and tokenized (cached, as `prepare` does), pieces are split into training
@@ -142,7 +145,25 @@ def train(paths, corpora, jobs, max_file_mb, tokenizer, run_dir, resume, val_pat
         click.echo(f"best validation loss {best:.4f} nats/token ({metrics['val_nll_per_token_bits']:.3f} bits) "
                    f"at epoch {metrics['best_epoch']}"
                    + (f", {format_duration(metrics['wall_time_s'])}" if metrics.get("wall_time_s") else ""))
+    if critic_samples:
+        _fit_critic(run_dir, pieces, critic_samples, config.seed)
     click.echo(f"model in {run_dir}; sample with: melodygru generate --checkpoint {run_dir}")
+
+
+def _fit_critic(run_dir, pieces, num_samples: int, seed: int) -> None:
+    """Fit the run's critic on its training pieces (split.json's validation pieces left out); a run
+    too small for one trains all the same, and says so."""
+    from ..evaluation.critic import fit_run_critic
+    from ..model import rundir as rd
+
+    val = set(rd.read_json(Path(run_dir) / rd.SPLIT).get("val", []))
+    try:
+        result = fit_run_critic(run_dir, num_samples, seed=seed, training=[p for p in pieces if p.source not in val])
+    except MelodyGRUError as e:
+        click.echo(f"no critic: {e}")
+        return
+    for line in result.lines()[:1]:
+        click.echo(line)
 
 
 def _resume_settings(ctx, run_dir, paths, corpora, val_paths, tokenizer, options):

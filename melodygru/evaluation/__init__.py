@@ -1,7 +1,7 @@
 """evaluation: how good is a model and its music. Held-out likelihood and baselines
-(`likelihood`, `ngram`), music statistics (`musicstats`), the listening test (`features`,
-`twosample`, `copies`, `listening`), the round trip of files (`roundtrip`) and the `evaluate` entry
-point (`evaluate`).
+(`likelihood`, `ngram`), music statistics (`musicstats`), the listening test (`twosample`,
+`copies`, `listening`, over `analysis.features`), fitting a run's critic (`critic`), the round trip
+of files (`roundtrip`) and the `evaluate` entry point (`evaluate`).
 
-May import core, io, tokens, corpus, model and generation; nothing imports evaluation but cli.
+May import core, io, tokens, analysis, corpus, model and generation; nothing imports evaluation but cli.
 """

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from ..core.events import Piece
-from .features import bar_contents
+from ..analysis.features import bar_contents
 
 
 # --------------------------------------------------------------------------- copy check

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..core.events import Piece
 from .copies import _copy_summary, copy_check
-from .features import feature_matrix, match_lengths, random_piece, shuffled_pitches
+from ..analysis.features import feature_matrix, match_lengths, random_piece, shuffled_pitches
 from .twosample import Giveaway, TwoSampleResult, giveaways, two_sample_test
 
 

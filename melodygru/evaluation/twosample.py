@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .features import FEATURES
+from ..analysis.features import FEATURES
 
 
 # --------------------------------------------------------------------------- the test

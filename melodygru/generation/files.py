@@ -20,12 +20,15 @@ OUTPUT_SUFFIXES = (".mid", ".wav", ".png")
 
 @dataclass
 class Sample:
-    """One generated piece: its tokens (BOS, primer, new tokens, EOS if it ended) and notes."""
+    """One generated piece: its tokens (BOS, primer, new tokens, EOS if it ended) and notes, and,
+    when it was chosen among candidates, the critic's score and which candidate it was."""
 
     ids: np.ndarray
     piece: Piece
     new_tokens: int
     ended: bool
+    critic_score: float | None = None
+    candidate: int | None = None
 
 
 
@@ -44,6 +47,7 @@ class SampleFiles:
     ended: bool
     renderer: str | None = None
     report: WriteReport = field(default_factory=WriteReport)
+    critic_score: float | None = None  # the critic's log-odds that it is real, when chosen among candidates
 
     @property
     def paths(self) -> list[Path]:
@@ -53,7 +57,8 @@ class SampleFiles:
         return {"midi": str(self.midi), "wav": str(self.wav) if self.wav else None,
                 "png": str(self.png) if self.png else None, "notes": self.notes,
                 "seconds": round(self.seconds, 3), "bars": self.bars, "tokens": self.tokens,
-                "ended_with_eos": self.ended, "audio_renderer": self.renderer, "written": self.report.as_dict()}
+                "ended_with_eos": self.ended, "audio_renderer": self.renderer, "written": self.report.as_dict(),
+                **({"critic_score": round(self.critic_score, 4)} if self.critic_score is not None else {})}
 
 
 def count_bars(piece: Piece) -> int:
@@ -109,7 +114,7 @@ def write_samples(samples: list[Sample], out_dir, audio: bool = False, plot: boo
 
                 png = write_piano_roll(s.piece, stem.with_suffix(".png"), title=stem.name)
             written.append(SampleFiles(midi, wav, png, len(s.piece.notes), seconds(s.piece),
-                                       count_bars(s.piece), len(s.ids), s.ended, renderer, report))
+                                       count_bars(s.piece), len(s.ids), s.ended, renderer, report, s.critic_score))
     finally:
         if not force:  # names claimed but never written (an error on the way): give them back
             for stem in stems[len(written):]:

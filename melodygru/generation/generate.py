@@ -17,6 +17,7 @@ file's line. A `tempo` option MIDI cannot store is refused before the model is l
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import json
 import math
@@ -28,13 +29,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..analysis.critic import Critic, best_of
 from ..core.errors import CheckpointError, MelodyGRUError
 from ..core.events import Piece, Tempo
 from ..io.writers import MIN_BPM
 from ..tokens.tokenizer import Tokenizer
 from .files import Sample, SampleFiles, write_samples
 from .primer import Primer, load_primer
-from ..model.rundir import CONFIG, FORM, RUN_FILES, check_run_dir, load_trained, read_form, read_json
+from ..model.rundir import CONFIG, CRITIC, FORM, RUN_FILES, check_run_dir, load_trained, read_form, read_json
 from ..tokens.form import MAX_BARS, plan_matrix
 from .samplers import kind_temperatures as kind_temperature_table
 
@@ -77,6 +79,7 @@ class Checkpoint:
     decoder: object
     description: str
     plans: list | None = None  # form plans from the run's form.json (None: the run has none)
+    critic: Critic | None = None  # from the run's critic.json (None: the run has none)
 
 
 _LOADED: dict[tuple, Checkpoint] = {}
@@ -93,7 +96,7 @@ def load_checkpoint(path=None) -> Checkpoint:
     default = path is None
     path = Path(DEFAULT_CHECKPOINT if default else path)
     check_run_dir(path, hint="a fresh clone has it under checkpoints/bach" if default else None)
-    files = RUN_FILES + ((FORM,) if (path / FORM).exists() else ())  # form.json too: plans must not go stale
+    files = RUN_FILES + tuple(n for n in (FORM, CRITIC) if (path / n).exists())  # these must not go stale either
     key = (str(path.resolve()),) + tuple((path / n).stat().st_mtime_ns for n in files) \
         + tuple((path / n).stat().st_size for n in files)
     if key not in _LOADED:
@@ -120,37 +123,79 @@ def _load(path: Path) -> Checkpoint:
     units = weights.units
     shape = f"{len(units)}x{units[0]}" if len(set(units)) == 1 else "+".join(map(str, units))
     decoder = Decoder(weights, GrammarTables.from_grammar(tokenizer.grammar))
-    return Checkpoint(path, tokenizer, config, decoder, f"{shape} GRU, {len(tokenizer)} tokens", read_form(path))
+    return Checkpoint(path, tokenizer, config, decoder, f"{shape} GRU, {len(tokenizer)} tokens", read_form(path),
+                      read_critic(path))
+
+
+def read_critic(run_dir) -> Critic | None:
+    """The run's critic (`critic.json`), or None when it has none.
+
+    Raises:
+        CheckpointError: the file exists but is not a usable critic.
+    """
+    path = Path(run_dir) / CRITIC
+    if not path.exists():
+        return None
+    try:
+        return Critic.from_dict(read_json(path))
+    except ValueError as e:
+        raise CheckpointError(f"{path}: {e}") from None
 
 
 # --------------------------------------------------------------------------- sampling
 def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temperature: float = 1.0,
            top_k: int = 0, top_p: float = 1.0, seed: int = 0, primer: Primer | None = None,
            allow_end: bool = False, tempo: float | None = None, program: int | None = None,
-           form: bool = False, kind_temperatures: dict | None = None, monophonic: bool = False) -> list[Sample]:
+           form: bool = False, kind_temperatures: dict | None = None, monophonic: bool = False,
+           candidates: int = 1) -> list[Sample]:
     """Sample `num_samples` pieces of `length` new tokens each (fewer if `allow_end` and EOS came).
 
     Args:
         temperature: divides the logits; 0 is greedy.
         kind_temperatures: a temperature per token kind that replaces `temperature` for the tokens
             of that kind (e.g. {"PITCH": 0.9}).
-        monophonic: at most one note starts at each onset (no chords).
+        monophonic: one note at a time: at most one note starts at each onset (no chords), and a
+            note still sounding when the next one starts ends there.
         form: give every sample the form plan of a random training piece (the run's form.json):
             its repeated bars are copied from the sample's own earlier bars (see tokens/form.py).
+        candidates: draw this many candidates for every sample and keep the one the run's critic
+            (critic.json, `analysis/critic.py`) finds most like the corpus; 1 draws once.
+            Candidate 0 is what `candidates=1` gives, so the seed still decides everything.
         top_k, top_p: 0 / 1.0 switch them off.
         seed: the same seed, checkpoint and settings give the same pieces.
         primer: an opening to continue (its tempo, meter and key carry over).
         tempo: one tempo in bpm for the whole output, replacing the model's and the primer's.
         program: General MIDI program for every pitched note. Without it, a model that merges
             instruments plays in the primer's main instrument, or piano.
+
+    Raises:
+        MelodyGRUError: `form` without form plans, `candidates` > 1 without a critic.
     """
+    if candidates > 1 and checkpoint.critic is None:
+        raise MelodyGRUError(f"checkpoint {checkpoint.path} has no critic (critic.json) to choose among candidates: "
+                             f"fit one with `melodygru critic --checkpoint {checkpoint.path}`, or use --candidates 1")
+    if form and not checkpoint.plans:
+        raise MelodyGRUError(f"checkpoint {checkpoint.path} has no form plans (form.json): sample without --form")
+    rounds = []
+    for k in range(max(1, candidates)):
+        round_seed = seed if k == 0 else int(np.random.SeedSequence([seed, k]).generate_state(1)[0]) & MAX_SEED
+        rounds.append(_sample_once(checkpoint, length, num_samples, temperature, top_k, top_p, round_seed, primer,
+                                   allow_end, tempo, program, form, kind_temperatures, monophonic))
+    if len(rounds) == 1:
+        return rounds[0]
+    scores = np.array([[checkpoint.critic.score(s.piece) for s in r] for r in rounds])
+    keep = best_of(scores)
+    return [dataclasses.replace(rounds[k][i], critic_score=float(scores[k, i]), candidate=int(k))
+            for i, k in enumerate(keep)]
+
+
+def _sample_once(checkpoint, length, num_samples, temperature, top_k, top_p, seed, primer, allow_end, tempo,
+                 program, form, kind_temperatures, monophonic) -> list[Sample]:
     tokenizer = checkpoint.tokenizer
     prefix = primer.ids if primer is not None else np.array([tokenizer.bos], np.int32)
     temps = kind_temperature_table(tokenizer.grammar.kinds, temperature, kind_temperatures)
     plan = None
     if form:
-        if not checkpoint.plans:
-            raise MelodyGRUError(f"checkpoint {checkpoint.path} has no form plans (form.json): sample without --form")
         bars = int(np.count_nonzero(prefix == tokenizer.index["BAR"]))
         plan = plan_matrix(checkpoint.plans, num_samples, seed, min(MAX_BARS, bars + length // 4 + 2))
     new = checkpoint.decoder.generate(prefix, length, num_samples=num_samples, temperature=temps,
@@ -165,9 +210,26 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
         row = row[: ends[0] + 1] if ends.size else row
         ids = np.concatenate([prefix, row]).astype(np.int32)
         piece = tokenizer.decode(ids, strict=True)
+        if monophonic:
+            piece = one_voice(piece, after=primer.piece.end if primer is not None else 0.0)
         piece = _finish(piece, primer, tempo, program)
         samples.append(Sample(ids, piece, int(len(row)), bool(ends.size)))
     return samples
+
+
+def one_voice(piece: Piece, after: float = 0.0) -> Piece:
+    """`piece` with every pitched note that starts at or after `after` ended by the next onset of a
+    pitched note, if it still sounds then (a melody's notes do not overlap)."""
+    notes = sorted(piece.notes, key=lambda n: (n.onset, n.pitch))
+    onsets = sorted({n.onset for n in notes if not n.is_drum})
+    out = []
+    for n in notes:
+        if not n.is_drum and n.onset >= after - 1e-9:
+            i = bisect.bisect_right(onsets, n.onset + 1e-9)
+            if i < len(onsets) and n.end > onsets[i] + 1e-9:
+                n = dataclasses.replace(n, duration=onsets[i] - n.onset)
+        out.append(n)
+    return piece.replace(notes=out)
 
 
 def _finish(piece: Piece, primer: Primer | None, tempo: float | None, program: int | None) -> Piece:
@@ -210,7 +272,8 @@ class GenerateResult:
                + (f", top-p {s['top_p']:g}" if s["top_p"] < 1 else "")
                + "".join(f", {k.lower()} {v:g}" for k, v in s.get("temperatures", {}).items())
                + (", form plans" if s.get("form") else "")
-               + (", one note at a time" if s.get("monophonic") else "")]
+               + (", one note at a time" if s.get("monophonic") else "")
+               + (f", the critic's best of {s['candidates']} candidates" if s.get("candidates", 1) > 1 else "")]
         if s.get("allow_end"):
             out.append(f"{s['ended']} of {len(self.files)} samples ended with the model's own end of piece "
                        f"(the others stopped at {s['length']} tokens)")
@@ -231,7 +294,9 @@ class GenerateResult:
 SAMPLING_FILE = "sampling.json"
 # what `generate` uses when neither the options nor the run's sampling.json say otherwise
 SAMPLING_DEFAULTS = {"temperature": 1.0, "top_k": 0, "top_p": 1.0, "temperatures": {}, "form": False,
-                     "allow_end": False, "monophonic": False}
+                     "allow_end": False, "monophonic": False, "candidates": None}
+DEFAULT_CANDIDATES = 16  # candidates per sample when the run has a critic and sampling.json does not say
+MAX_CANDIDATES = 1024
 TEMPERATURE_KINDS = ("PITCH", "DUR", "POS", "BAR", "VEL", "TEMPO", "PROGRAM", "TS", "EOS")
 
 
@@ -242,8 +307,9 @@ def recommended_sampling(run_dir: Path) -> dict:
     The file may set any of `temperature` (0..100), `top_k` (integer >= 0, 0 = off), `top_p`
     (0 < p <= 1, 1 = off), `temperatures` (a temperature per token kind, e.g. {"PITCH": 0.9}),
     `form` (true: sample with the run's form plans), `allow_end` (true: a sample may end with
-    the model's own end of piece before `--length`) and `monophonic` (true: no chords, for a
-    model of melodies); what it leaves out, or a missing file, takes
+    the model's own end of piece before `--length`), `monophonic` (true: one note at a time, for a
+    model of melodies) and `candidates` (1..1024: candidates per sample, the critic keeps the best;
+    left out: `DEFAULT_CANDIDATES` when the run has a critic, else 1); what it leaves out, or a missing file, takes
     `SAMPLING_DEFAULTS` (the model as trained). Other keys (such as a `chosen_by` note) are ignored.
 
     Raises:
@@ -263,6 +329,7 @@ def recommended_sampling(run_dir: Path) -> dict:
         "temperature": (lambda v: 0 <= v <= 100, "a number in 0..100"),
         "top_k": (lambda v: v >= 0 and float(v).is_integer(), "a whole number >= 0"),
         "top_p": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
+        "candidates": (lambda v: 1 <= v <= MAX_CANDIDATES and float(v).is_integer(), f"a whole number in 1..{MAX_CANDIDATES}"),
     }
     for key, (ok, what) in checks.items():
         if key not in data:
@@ -270,7 +337,7 @@ def recommended_sampling(run_dir: Path) -> dict:
         value = data[key]
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not ok(value):
             raise CheckpointError(f"checkpoint {run_dir}: {SAMPLING_FILE} {key} must be {what}")
-        out[key] = int(value) if key == "top_k" else float(value)
+        out[key] = int(value) if key in ("top_k", "candidates") else float(value)
     for key in ("form", "allow_end", "monophonic"):
         if key in data:
             if not isinstance(data[key], bool):
@@ -290,14 +357,16 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
              top_k: int | None = None, top_p: float | None = None, seed: int | None = None, primer=None, primer_bars: int = 4,
              allow_end: bool | None = None, tempo: float | None = None, program: int | None = None,
              out_dir="samples", audio: bool = False, plot: bool = False, force: bool = False,
-             form: bool | None = None, monophonic: bool | None = None) -> GenerateResult:
+             form: bool | None = None, monophonic: bool | None = None,
+             candidates: int | None = None) -> GenerateResult:
     """Load a run directory, sample, and write the files: everything `melodygru generate` does.
 
     Args:
         checkpoint: run directory; None is the shipped default model.
         length: new tokens per sample (after the primer).
-        temperature, top_k, top_p, allow_end, form, monophonic: None takes the run directory's recommended value
-            (`recommended_sampling`: its sampling.json, else 1.0 / 0 / 1.0 / off / off). An explicit
+        temperature, top_k, top_p, allow_end, form, monophonic, candidates: None takes the run directory's
+            recommended value (`recommended_sampling`: its sampling.json, else 1.0 / 0 / 1.0 / off / off / off,
+            and `DEFAULT_CANDIDATES` candidates when the run has a critic, else 1). An explicit
             temperature also replaces the recommended per-kind temperatures.
         seed: None draws one (reported, so the run can be repeated).
         primer: path of a MIDI or score file whose first `primer_bars` bars (0: all) open every sample.
@@ -322,14 +391,21 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
     allow_end = recommended["allow_end"] if allow_end is None else allow_end
     form = (recommended["form"] and bool(ckpt.plans)) if form is None else form
     monophonic = recommended["monophonic"] if monophonic is None else monophonic
+    if candidates is None:
+        candidates = recommended["candidates"] or (DEFAULT_CANDIDATES if ckpt.critic is not None else 1)
+        if ckpt.critic is None:
+            candidates = 1  # a sampling.json asking for candidates of a run whose critic was removed
+    elif not 1 <= candidates <= MAX_CANDIDATES:
+        raise MelodyGRUError(f"candidates must be 1..{MAX_CANDIDATES}, got {candidates}")
     loaded_primer = load_primer(primer, ckpt.tokenizer, primer_bars) if primer is not None else None
     start = time.perf_counter()
     samples = sample(ckpt, length, num_samples, temperature, top_k, top_p, seed, loaded_primer,
-                     allow_end, tempo, program, form=form, kind_temperatures=kinds, monophonic=monophonic)
+                     allow_end, tempo, program, form=form, kind_temperatures=kinds, monophonic=monophonic,
+                     candidates=candidates)
     decode_seconds = time.perf_counter() - start
     files = write_samples(samples, out_dir, audio=audio, plot=plot, force=force)
     settings = {"length": length, "num_samples": num_samples, "temperature": temperature, "top_k": top_k,
                 "top_p": top_p, "temperatures": kinds, "allow_end": allow_end, "form": form,
-                "monophonic": monophonic, "tempo": tempo,
+                "monophonic": monophonic, "candidates": candidates, "tempo": tempo,
                 "program": program, "ended": sum(s.ended for s in samples)}
     return GenerateResult(ckpt.path, ckpt.description, seed, settings, loaded_primer, files, decode_seconds)

@@ -41,6 +41,7 @@ MODEL = "model.keras"
 TOKENIZER = "tokenizer.json"
 CONFIG = "config.json"
 FORM = "form.json"  # form plans learned from the training pieces (tokens/form.py)
+CRITIC = "critic.json"  # the critic generation ranks candidates with (analysis/critic.py)
 SPLIT = "split.json"
 HISTORY = "history.csv"
 METRICS = "metrics.json"

@@ -1,0 +1,125 @@
+"""The critic: how much a piece looks like the corpus a model learned, as one number.
+
+A critic is an L2 logistic regression over the per-piece `features`, fitted to tell the model's own
+samples (label 0) from its training pieces (label 1). Its score is the log-odds that a piece is
+real. Generation draws several candidates for every sample and keeps the one the critic scores
+highest (`best_of`): rejection of the candidates a listener would find least like the corpus,
+after Azadi et al., "Discriminator Rejection Sampling" (ICLR 2019), with a linear critic over
+musical features instead of a GAN's discriminator.
+
+Fitting needs scikit-learn (imported inside `fit_critic`); scoring is numpy alone, from the
+numbers `Critic.to_dict` writes to the run directory's `critic.json`.
+"""
+
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .features import FEATURE_HELP, FEATURE_NAMES, piece_features
+
+CRITIC_FORMAT = "melodygru-critic"
+CRITIC_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Critic:
+    """A fitted critic: per feature, the value that fills an undefined one (`fill`), the
+    standardization (`mean`, `scale`) and the weight (`coef`), plus the `intercept`.
+
+    `info` says how it was fitted (pieces, samples, their settings, its cross-validated accuracy).
+    """
+
+    fill: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    info: dict = field(default_factory=dict)
+
+    def score_features(self, X: np.ndarray) -> np.ndarray:
+        """Log-odds that each row of features (pieces x `FEATURE_NAMES`) is a real piece."""
+        X = np.atleast_2d(np.asarray(X, float))
+        X = np.where(np.isfinite(X), X, self.fill)
+        return ((X - self.mean) / self.scale) @ self.coef + self.intercept
+
+    def score(self, piece) -> float:
+        """Log-odds that `piece` is real; -inf for a piece with fewer than two notes."""
+        v = piece_features(piece)
+        return -np.inf if v is None else float(self.score_features(v)[0])
+
+    def weights(self, top: int = 6) -> list[tuple[str, float]]:
+        """The features it leans on most, as (what the feature means, weight per sd), largest first."""
+        order = np.argsort(-np.abs(self.coef))[:top]
+        return [(FEATURE_HELP[FEATURE_NAMES[i]], float(self.coef[i])) for i in order]
+
+    def to_dict(self) -> dict:
+        return {"format": CRITIC_FORMAT, "version": CRITIC_VERSION, "features": list(FEATURE_NAMES),
+                "fill": self.fill.tolist(), "mean": self.mean.tolist(), "scale": self.scale.tolist(),
+                "coef": self.coef.tolist(), "intercept": float(self.intercept), "info": self.info}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Critic":
+        """The critic a `to_dict` document describes.
+
+        Raises:
+            ValueError: not a critic document, or one written for other features (then fit it again).
+        """
+        if not isinstance(d, dict) or d.get("format") != CRITIC_FORMAT:
+            raise ValueError("not a melodygru critic document")
+        if d.get("version") != CRITIC_VERSION or d.get("features") != list(FEATURE_NAMES):
+            raise ValueError("the critic was fitted on other features; fit it again with `melodygru critic`")
+        try:
+            arrays = [np.asarray(d[k], float) for k in ("fill", "mean", "scale", "coef")]
+            intercept = float(d["intercept"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError("the critic document lacks its numbers") from None
+        n = len(FEATURE_NAMES)
+        if any(a.shape != (n,) or not np.isfinite(a).all() for a in arrays) or (arrays[2] <= 0).any() \
+                or not np.isfinite(intercept):
+            raise ValueError(f"the critic's numbers must be {n} finite values each, scales above 0")
+        return cls(*arrays, intercept, dict(d.get("info") or {}))
+
+
+def fit_critic(real: np.ndarray, samples: np.ndarray, C: float = 1.0, folds: int = 5, seed: int = 0,
+               info: dict | None = None) -> Critic:
+    """Fit a critic telling the rows of `samples` (a model's pieces) from the rows of `real`.
+
+    The two classes are weighted to count alike whatever their sizes; `info` gains the
+    cross-validated accuracy (balanced: 0.5 = the critic sees no difference).
+
+    Raises:
+        ValueError: fewer than `folds` rows in either set.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    real, samples = np.asarray(real, float), np.asarray(samples, float)
+    if min(len(real), len(samples)) < folds:
+        raise ValueError(f"a critic needs at least {folds} real pieces and {folds} samples with notes "
+                         f"(got {len(real)} and {len(samples)})")
+    X = np.vstack([samples, real])
+    y = np.r_[np.zeros(len(samples)), np.ones(len(real))]
+    finite = np.where(np.isfinite(X), X, np.nan)
+    counted = np.isfinite(finite).any(axis=0)
+    fill = np.where(counted, np.nanmean(np.where(counted, finite, 0.0), axis=0), 0.0)
+    X = np.where(np.isfinite(X), X, fill)
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    scale = np.where(scale > 1e-12, scale, 1.0)
+    Z = (X - mean) / scale
+    model = LogisticRegression(C=C, max_iter=5000, class_weight="balanced")
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    accuracy = float(np.mean(cross_val_score(model, Z, y, cv=cv, scoring="balanced_accuracy")))
+    model.fit(Z, y)
+    info = {**(info or {}), "real_pieces": int(len(real)), "samples": int(len(samples)), "C": C,
+            "cross_validated_accuracy": round(accuracy, 4)}
+    return Critic(fill, mean, scale, model.coef_[0].astype(float), float(model.intercept_[0]), info)
+
+
+def best_of(scores) -> np.ndarray:
+    """For a (candidates x samples) array of scores, the candidate each sample keeps (the first of
+    equal best)."""
+    scores = np.asarray(scores, float)
+    return np.argmax(np.where(np.isnan(scores), -np.inf, scores), axis=0)

@@ -1,0 +1,97 @@
+"""Fit a run's critic (`melodygru critic`, and the end of `melodygru train`): sample the model with
+its recommended settings, read the pieces it trained on, fit `analysis.critic.fit_critic` between
+the two and save it as the run's `critic.json`, which `generate --candidates` ranks with.
+
+The critic never sees the run's validation pieces: the listening test (`evaluate --checkpoint RUN
+--samples DIR`) compares samples with those, so its verdict stays about pieces neither the model
+nor the critic learned from.
+"""
+
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..analysis.critic import Critic, fit_critic
+from ..analysis.features import feature_matrix, match_lengths
+from ..core.errors import MelodyGRUError
+
+MAX_REAL = 3000  # training pieces the critic reads at most (a random draw of larger corpora)
+
+
+@dataclass
+class CriticResult:
+    """What `fit_run_critic` did."""
+
+    path: Path
+    critic: Critic
+    seconds: float
+
+    def lines(self) -> list[str]:
+        i = self.critic.info
+        out = [f"critic: {i['samples']} samples of {i['length']} tokens against {i['real_pieces']} training pieces; "
+               f"it tells them apart {i['cross_validated_accuracy']:.1%} of the time (5-fold cross-validated, "
+               f"0.5 = no difference), {self.seconds:.0f} s",
+               "  it leans most on:"]
+        out += [f"    {what}: {'+' if w > 0 else '-'} (real pieces have {'more' if w > 0 else 'less'}), "
+                f"weight {w:+.2f} per sd" for what, w in self.critic.weights(6)]
+        out.append(f"saved {self.path}; generate keeps the best of --candidates K (default 16) per sample")
+        return out
+
+    def as_dict(self) -> dict:
+        return {"critic": str(self.path), **self.critic.info, "seconds": round(self.seconds, 2),
+                "leans_on": [{"feature": f, "weight": round(w, 4)} for f, w in self.critic.weights(10)]}
+
+
+def fit_run_critic(run_dir, num_samples: int = 1000, length: int = 512, seed: int = 0, C: float = 1.0,
+                   training=None, **corpus_kw) -> CriticResult:
+    """Sample `num_samples` pieces from the run (its sampling.json, one candidate each), fit a critic
+    between them and the run's training pieces, and write `critic.json` (atomically).
+
+    Args:
+        training: the training pieces as the corpus reader gives them (`.ids`, `.source`) [default:
+            read from the sources the run recorded, less its validation pieces]; at most `MAX_REAL`
+            of them, drawn at random, are used.
+        corpus_kw: passed to the corpus reader (jobs, cache_dir, use_cache, progress, ...).
+
+    Raises:
+        MelodyGRUError: the run records no training data (pass `training`), or too few pieces.
+    """
+    import time
+
+    from ..generation.generate import load_checkpoint, recommended_sampling, sample
+    from ..model import rundir as rd
+    from .evaluate import run_pieces
+
+    start = time.perf_counter()
+    ckpt = load_checkpoint(run_dir)
+    tok = ckpt.tokenizer
+    rng = np.random.default_rng(seed)
+    if training is None:
+        found = run_pieces(ckpt.path, tok, **corpus_kw)
+        if found is None or not found[1]:
+            raise MelodyGRUError(f"{ckpt.path} does not record the pieces it trained on: a critic needs them")
+        training = found[1]
+    if len(training) > MAX_REAL:
+        training = [training[i] for i in sorted(rng.choice(len(training), MAX_REAL, replace=False))]
+    training = [tok.decode(p.ids, source=p.source) for p in training]
+    rec = recommended_sampling(ckpt.path)
+    form = rec["form"] and bool(ckpt.plans)
+    samples = sample(ckpt, length, num_samples, rec["temperature"], rec["top_k"], rec["top_p"], seed,
+                     allow_end=rec["allow_end"], form=form, kind_temperatures=rec["temperatures"],
+                     monophonic=rec["monophonic"])
+    pieces = [s.piece for s in samples]
+    S, _ = feature_matrix(pieces)
+    R, _ = feature_matrix(match_lengths(training, pieces))
+    settings = {k: rec[k] for k in ("temperature", "top_k", "top_p", "temperatures", "allow_end", "monophonic")}
+    try:
+        critic = fit_critic(R, S, C=C, seed=seed, info={"length": length, "seed": seed, "form": form,
+                                                        "sampling": settings})
+    except ValueError as e:
+        raise MelodyGRUError(f"cannot fit a critic for {ckpt.path}: {e}") from None
+    path = Path(ckpt.path) / rd.CRITIC
+    rd.write_json(path, critic.to_dict())
+    return CriticResult(path, critic, time.perf_counter() - start)

@@ -1,0 +1,200 @@
+"""The critic (analysis/critic.py), fitting it for a run (evaluation/critic.py, `melodygru critic`),
+and generation keeping the best of several candidates; also one-voice sampling."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import tensorflow  # noqa: F401  (a hard dependency)
+from click.testing import CliRunner
+
+from melodygru.analysis import critic as K
+from melodygru.analysis import features as F
+from melodygru.cli.app import main
+from melodygru.core.events import Note, Piece
+from melodygru.io.readers import read_file
+
+
+@pytest.fixture(scope="module")
+def chorales():
+    """48 real chorales from music21's bundled corpus, read the way `evaluate` reads files."""
+    from music21 import corpus
+
+    paths = [p for p in sorted(corpus.getComposer("bach")) if str(p).endswith(".mxl")][:48]
+    return [read_file(str(p))[0] for p in paths]
+
+
+def _junk(pieces, seed):
+    rng = np.random.default_rng(seed)
+    return [F.shuffled_pitches(p, rng) for p in pieces]
+
+
+def test_a_critic_fitted_on_real_and_junk_ranks_unseen_real_pieces_higher(chorales):
+    fit, held = chorales[:24], chorales[24:]
+    R, _ = F.feature_matrix(fit)
+    J, _ = F.feature_matrix(_junk(fit, 1))
+    critic = K.fit_critic(R, J, seed=0)
+    assert critic.info["cross_validated_accuracy"] > 0.9
+    real = np.array([critic.score(p) for p in held])
+    junk = np.array([critic.score(p) for p in _junk(held, 2)])
+    assert np.mean(real > junk) > 0.9  # pairwise: each chorale above its own shuffled version
+    assert critic.score(Piece([Note(0.0, 1.0, 60)])) == -np.inf  # one note: nothing to judge
+
+
+def test_critic_document_round_trip_and_refusals(chorales, tmp_path):
+    R, _ = F.feature_matrix(chorales[:20])
+    J, _ = F.feature_matrix(_junk(chorales[:20], 3))
+    critic = K.fit_critic(R, J)
+    path = tmp_path / "critic.json"
+    path.write_text(json.dumps(critic.to_dict()))
+    again = K.Critic.from_dict(json.loads(path.read_text()))
+    assert [again.score(p) for p in chorales[20:26]] == pytest.approx([critic.score(p) for p in chorales[20:26]])
+    doc = critic.to_dict()
+    with pytest.raises(ValueError, match="other features"):
+        K.Critic.from_dict({**doc, "features": doc["features"][:-1]})
+    with pytest.raises(ValueError, match="finite"):
+        K.Critic.from_dict({**doc, "scale": [0.0] * len(doc["scale"])})
+    with pytest.raises(ValueError, match="not a melodygru critic"):
+        K.Critic.from_dict({"format": "something else"})
+    with pytest.raises(ValueError, match="at least 5"):
+        K.fit_critic(R[:3], J)
+
+
+def test_best_of_takes_the_highest_score_per_sample():
+    scores = np.array([[0.0, 5.0, np.nan], [1.0, 2.0, -1.0], [1.0, -3.0, -2.0]])
+    assert K.best_of(scores).tolist() == [1, 0, 1]
+
+
+# --------------------------------------------------------------------------- a run with a critic
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """Two epochs of a tiny model on toy scales, and its critic fitted on 60 samples."""
+    from toy_tokens import toy_corpus, toy_tokenizer
+
+    from melodygru.evaluation.critic import fit_run_critic
+    from melodygru.training.config import TrainConfig
+    from melodygru.training.run import train
+
+    tokenizer = toy_tokenizer()
+    path = tmp_path_factory.mktemp("run") / "tiny"
+    corpus = toy_corpus(tokenizer, 40)
+    config = TrainConfig(preset="tiny", epochs=2, seq_len=32, batch_size=16, lr=1e-2, steps_per_execution=4)
+    train(corpus, tokenizer, path, config, log=lambda line: None)
+    result = fit_run_critic(path, num_samples=60, length=96,
+                            training=[SimpleNamespace(ids=ids, source=f"toy{i}") for i, ids in enumerate(corpus)])
+    assert result.path == path / "critic.json" and result.path.exists()
+    assert "tells them apart" in result.lines()[0]
+    return path
+
+
+def test_candidates_keep_the_critics_best(run_dir):
+    from melodygru.generation.generate import load_checkpoint, sample
+
+    ck = load_checkpoint(run_dir)
+    assert ck.critic is not None
+    once = sample(ck, 96, 8, seed=3)
+    best = sample(ck, 96, 8, seed=3, candidates=6)
+    assert all(s.critic_score is None for s in once)
+    for a, b in zip(once, best):
+        assert b.critic_score == pytest.approx(ck.critic.score(b.piece))
+        assert b.critic_score >= ck.critic.score(a.piece) - 1e-9  # candidate 0 is the single draw
+        if b.candidate == 0:
+            assert np.array_equal(a.ids, b.ids)
+    assert any(b.candidate != 0 for b in best)
+    assert sum(b.critic_score for b in best) > sum(ck.critic.score(a.piece) for a in once)
+
+
+def test_generate_uses_the_critic_by_default_and_candidates_1_is_the_plain_draw(run_dir, tmp_path):
+    runner = CliRunner()
+
+    def gen(run, out, *args):
+        res = runner.invoke(main, ["generate", "--checkpoint", str(run), "--out", str(out), "--length", "64",
+                                   "--num-samples", "3", "--seed", "5", "--json", *args])
+        assert res.exit_code == 0, res.output
+        return json.loads(res.output)
+
+    got = gen(run_dir, tmp_path / "a")
+    assert got["candidates"] == 16 and all("critic_score" in s for s in got["samples"])
+    plain = tmp_path / "plain"
+    shutil.copytree(run_dir, plain)
+    (plain / "critic.json").unlink()
+    one = gen(run_dir, tmp_path / "b", "--candidates", "1")
+    none = gen(plain, tmp_path / "c")
+    assert one["candidates"] == none["candidates"] == 1
+    for x, y in zip(one["samples"], none["samples"]):
+        assert open(x["midi"], "rb").read() == open(y["midi"], "rb").read()
+    res = runner.invoke(main, ["generate", "--checkpoint", str(plain), "--out", str(tmp_path / "d"),
+                               "--candidates", "4"])
+    assert res.exit_code != 0 and "no critic" in res.output and len(res.output.strip().splitlines()) == 1
+    (plain / "critic.json").write_text('{"format": "melodygru-critic", "version": 1, "features": []}')
+    res = runner.invoke(main, ["generate", "--checkpoint", str(plain), "--out", str(tmp_path / "e")])
+    assert res.exit_code != 0 and "critic.json" in res.output and len(res.output.strip().splitlines()) == 1
+    assert "Traceback" not in res.output
+
+
+def test_sampling_json_sets_candidates(run_dir, tmp_path):
+    from melodygru.core.errors import CheckpointError
+    from melodygru.generation.generate import recommended_sampling
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    (run / "sampling.json").write_text(json.dumps({"candidates": 3}))
+    assert recommended_sampling(run)["candidates"] == 3
+    res = CliRunner().invoke(main, ["generate", "--checkpoint", str(run), "--out", str(tmp_path / "o"),
+                                    "--length", "32", "--json"])
+    assert res.exit_code == 0 and json.loads(res.output)["candidates"] == 3
+    for bad in (0, 2.5, "4", 5000):
+        (run / "sampling.json").write_text(json.dumps({"candidates": bad}))
+        with pytest.raises(CheckpointError):
+            recommended_sampling(run)
+
+
+def test_critic_command_refits_and_reports(tmp_path, monkeypatch):
+    """`melodygru critic` on a run trained from MIDI files through the command line."""
+    from helpers import scale_notes, write_midi
+
+    monkeypatch.setenv("MELODYGRU_CACHE_DIR", str(tmp_path / "cache"))
+    for i in range(12):
+        write_midi(tmp_path / "music" / f"piece{i}.mid", scale_notes(start_pitch=55 + i, count=24))
+    run = tmp_path / "run"
+    runner = CliRunner()
+    res = runner.invoke(main, ["train", str(tmp_path / "music"), "--out", str(run), "--epochs", "1", "--preset", "tiny",
+                               "--seq-len", "32", "--batch-size", "8", "-q", "--critic-samples", "20"])
+    assert res.exit_code == 0, res.output
+    assert "critic: 20 samples" in res.output and (run / "critic.json").exists()
+    first = json.loads((run / "critic.json").read_text())
+    res = runner.invoke(main, ["critic", "--checkpoint", str(run), "--samples", "30", "--length", "64", "--json", "-q"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["samples"] == 30 and out["real_pieces"] <= 12 and 0 <= out["cross_validated_accuracy"] <= 1
+    assert json.loads((run / "critic.json").read_text())["info"]["samples"] == 30 != first["info"]["samples"]
+    res = runner.invoke(main, ["critic", "--checkpoint", str(tmp_path / "nowhere")])
+    assert res.exit_code != 0 and len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
+
+
+# --------------------------------------------------------------------------- one voice
+def test_one_voice_ends_a_held_note_at_the_next_onset():
+    from melodygru.generation.generate import one_voice
+
+    p = Piece([Note(0.0, 2.0, 60), Note(1.0, 0.5, 62), Note(2.0, 1.0, 64), Note(4.0, 3.0, 65)])
+    got = one_voice(p)
+    assert [(n.onset, n.duration) for n in got.notes] == [(0.0, 1.0), (1.0, 0.5), (2.0, 1.0), (4.0, 3.0)]
+    assert [n.duration for n in one_voice(p, after=0.5).notes] == [2.0, 0.5, 1.0, 3.0]  # a primer's notes stay
+
+
+def test_monophonic_files_never_hold_a_note_into_the_next(run_dir, tmp_path):
+    res = CliRunner().invoke(main, ["generate", "--checkpoint", str(run_dir), "--out", str(tmp_path), "--length", "160",
+                                    "--num-samples", "6", "--seed", "2", "--monophonic", "--temperature", "1.5",
+                                    "--candidates", "1"])
+    assert res.exit_code == 0, res.output
+    held = 0
+    for path in sorted(tmp_path.glob("*.mid")):
+        notes = sorted(read_file(str(path))[0].notes, key=lambda n: n.onset)
+        for a, b in zip(notes, notes[1:]):
+            assert b.onset > a.onset  # one note per onset
+            held += a.end > b.onset + 1e-6
+    assert held == 0
