@@ -35,8 +35,8 @@ def _junk(pieces, seed):
 
 def test_a_critic_fitted_on_real_and_junk_ranks_unseen_real_pieces_higher(chorales):
     fit, held = chorales[:24], chorales[24:]
-    R, _ = F.feature_matrix(fit)
-    J, _ = F.feature_matrix(_junk(fit, 1))
+    R, _ = F.feature_matrix(fit, critic=True)
+    J, _ = F.feature_matrix(_junk(fit, 1), critic=True)
     critic = K.fit_critic(R, J, seed=0)
     assert critic.info["cross_validated_accuracy"] > 0.9
     real = np.array([critic.score(p) for p in held])
@@ -46,8 +46,8 @@ def test_a_critic_fitted_on_real_and_junk_ranks_unseen_real_pieces_higher(choral
 
 
 def test_critic_document_round_trip_and_refusals(chorales, tmp_path):
-    R, _ = F.feature_matrix(chorales[:20])
-    J, _ = F.feature_matrix(_junk(chorales[:20], 3))
+    R, _ = F.feature_matrix(chorales[:20], critic=True)
+    J, _ = F.feature_matrix(_junk(chorales[:20], 3), critic=True)
     critic = K.fit_critic(R, J)
     path = tmp_path / "critic.json"
     path.write_text(json.dumps(critic.to_dict()))
@@ -177,13 +177,52 @@ def test_critic_command_refits_and_reports(tmp_path, monkeypatch):
 
 
 # --------------------------------------------------------------------------- one voice
-def test_one_voice_ends_a_held_note_at_the_next_onset():
-    from melodygru.generation.generate import one_voice
+def test_limit_voices_ends_the_notes_held_longest():
+    from melodygru.generation.generate import limit_voices
 
     p = Piece([Note(0.0, 2.0, 60), Note(1.0, 0.5, 62), Note(2.0, 1.0, 64), Note(4.0, 3.0, 65)])
-    got = one_voice(p)
+    got = limit_voices(p, 1)
     assert [(n.onset, n.duration) for n in got.notes] == [(0.0, 1.0), (1.0, 0.5), (2.0, 1.0), (4.0, 3.0)]
-    assert [n.duration for n in one_voice(p, after=0.5).notes] == [2.0, 0.5, 1.0, 3.0]  # a primer's notes stay
+    assert [n.duration for n in limit_voices(p, 1, after=1.5).notes] == [2.0, 0.5, 1.0, 3.0]  # a primer's notes stay
+    assert [n.duration for n in limit_voices(p, 2).notes] == [2.0, 0.5, 1.0, 3.0]  # two at once: nothing to end
+    # a chord of four held under a fifth voice: the bass (held since 0) ends when the fifth starts
+    chord = [Note(0.0, 4.0, 48), Note(1.0, 3.0, 60), Note(1.0, 3.0, 64), Note(1.0, 3.0, 67), Note(2.0, 1.0, 72),
+             Note(2.0, 1.0, 36, is_drum=True)]
+    got = {(n.onset, n.pitch): n.duration for n in limit_voices(Piece(chord), 4).notes}
+    assert got == {(0.0, 48): 2.0, (1.0, 60): 3.0, (1.0, 64): 3.0, (1.0, 67): 3.0, (2.0, 72): 1.0, (2.0, 36): 1.0}
+    # notes that start together are all kept, however many
+    assert len(limit_voices(Piece([Note(0.0, 1.0, 60 + i) for i in range(6)]), 4).notes) == 6
+
+
+def test_weighted_choice_follows_exp_scores():
+    rng = np.random.default_rng(0)
+    scores = np.tile(np.array([[0.0], [np.log(3.0)], [-np.inf]]), (1, 20000))
+    picks = K.weighted_choice(scores, rng)
+    assert set(np.unique(picks)) == {0, 1}  # a candidate without notes is never kept
+    assert np.mean(picks == 1) == pytest.approx(0.75, abs=0.01)
+
+
+def test_voices_and_selection_through_the_command_line(run_dir, tmp_path):
+    def held_over(path, voices):
+        """Onsets where more than `voices` notes sound and some of them were held from before."""
+        notes = read_file(str(path))[0].notes
+        bad = 0
+        for t in sorted({n.onset for n in notes}):
+            new = sum(n.onset == t for n in notes)
+            held = sum(n.onset < t < n.end - 1e-6 for n in notes)
+            bad += held > 0 and held + new > voices
+        return bad
+
+    runner = CliRunner()
+    for voices in ("0", "2"):
+        res = runner.invoke(main, ["generate", "--checkpoint", str(run_dir), "--out", str(tmp_path / voices),
+                                   "--length", "160", "--num-samples", "6", "--seed", "4", "--temperature", "1.5",
+                                   "--voices", voices, "--selection", "weighted", "--json"])
+        assert res.exit_code == 0, res.output
+        got = json.loads(res.output)
+        assert got["voices"] == int(voices) and got["selection"] == "weighted"
+        over = sum(held_over(s["midi"], 2) for s in got["samples"])
+        assert over == 0 if voices == "2" else over > 0
 
 
 def test_monophonic_files_never_hold_a_note_into_the_next(run_dir, tmp_path):

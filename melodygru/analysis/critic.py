@@ -1,6 +1,7 @@
 """The critic: how much a piece looks like the corpus a model learned, as one number.
 
-A critic is an L2 logistic regression over the per-piece `features`, fitted to tell the model's own
+A critic is an L2 logistic regression over the per-piece features (`features.critic_features`:
+the listening test's and three music statistics), fitted to tell the model's own
 samples (label 0) from its training pieces (label 1). Its score is the log-odds that a piece is
 real. Generation draws several candidates for every sample and keeps the one the critic scores
 highest (`best_of`): rejection of the candidates a listener would find least like the corpus,
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .features import FEATURE_HELP, FEATURE_NAMES, piece_features
+from .features import CRITIC_FEATURE_NAMES, FEATURE_HELP, critic_features
 
 CRITIC_FORMAT = "melodygru-critic"
 CRITIC_VERSION = 1
@@ -40,23 +41,23 @@ class Critic:
     info: dict = field(default_factory=dict)
 
     def score_features(self, X: np.ndarray) -> np.ndarray:
-        """Log-odds that each row of features (pieces x `FEATURE_NAMES`) is a real piece."""
+        """Log-odds that each row of features (pieces x `CRITIC_FEATURE_NAMES`) is a real piece."""
         X = np.atleast_2d(np.asarray(X, float))
         X = np.where(np.isfinite(X), X, self.fill)
         return ((X - self.mean) / self.scale) @ self.coef + self.intercept
 
     def score(self, piece) -> float:
         """Log-odds that `piece` is real; -inf for a piece with fewer than two notes."""
-        v = piece_features(piece)
+        v = critic_features(piece)
         return -np.inf if v is None else float(self.score_features(v)[0])
 
     def weights(self, top: int = 6) -> list[tuple[str, float]]:
         """The features it leans on most, as (what the feature means, weight per sd), largest first."""
         order = np.argsort(-np.abs(self.coef))[:top]
-        return [(FEATURE_HELP[FEATURE_NAMES[i]], float(self.coef[i])) for i in order]
+        return [(FEATURE_HELP[CRITIC_FEATURE_NAMES[i]], float(self.coef[i])) for i in order]
 
     def to_dict(self) -> dict:
-        return {"format": CRITIC_FORMAT, "version": CRITIC_VERSION, "features": list(FEATURE_NAMES),
+        return {"format": CRITIC_FORMAT, "version": CRITIC_VERSION, "features": list(CRITIC_FEATURE_NAMES),
                 "fill": self.fill.tolist(), "mean": self.mean.tolist(), "scale": self.scale.tolist(),
                 "coef": self.coef.tolist(), "intercept": float(self.intercept), "info": self.info}
 
@@ -69,14 +70,14 @@ class Critic:
         """
         if not isinstance(d, dict) or d.get("format") != CRITIC_FORMAT:
             raise ValueError("not a melodygru critic document")
-        if d.get("version") != CRITIC_VERSION or d.get("features") != list(FEATURE_NAMES):
+        if d.get("version") != CRITIC_VERSION or d.get("features") != list(CRITIC_FEATURE_NAMES):
             raise ValueError("the critic was fitted on other features; fit it again with `melodygru critic`")
         try:
             arrays = [np.asarray(d[k], float) for k in ("fill", "mean", "scale", "coef")]
             intercept = float(d["intercept"])
         except (KeyError, TypeError, ValueError):
             raise ValueError("the critic document lacks its numbers") from None
-        n = len(FEATURE_NAMES)
+        n = len(CRITIC_FEATURE_NAMES)
         if any(a.shape != (n,) or not np.isfinite(a).all() for a in arrays) or (arrays[2] <= 0).any() \
                 or not np.isfinite(intercept):
             raise ValueError(f"the critic's numbers must be {n} finite values each, scales above 0")
@@ -97,6 +98,9 @@ def fit_critic(real: np.ndarray, samples: np.ndarray, C: float = 1.0, folds: int
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
     real, samples = np.asarray(real, float), np.asarray(samples, float)
+    n = len(CRITIC_FEATURE_NAMES)
+    if real.shape[1:] != (n,) or samples.shape[1:] != (n,):
+        raise ValueError(f"a critic reads the {n} critic features (feature_matrix(..., critic=True))")
     if min(len(real), len(samples)) < folds:
         raise ValueError(f"a critic needs at least {folds} real pieces and {folds} samples with notes "
                          f"(got {len(real)} and {len(samples)})")
@@ -116,6 +120,22 @@ def fit_critic(real: np.ndarray, samples: np.ndarray, C: float = 1.0, folds: int
     info = {**(info or {}), "real_pieces": int(len(real)), "samples": int(len(samples)), "C": C,
             "cross_validated_accuracy": round(accuracy, 4)}
     return Critic(fill, mean, scale, model.coef_[0].astype(float), float(model.intercept_[0]), info)
+
+
+def weighted_choice(scores, rng: np.random.Generator) -> np.ndarray:
+    """For a (candidates x samples) array of scores, one candidate per sample drawn with
+    probability proportional to exp(score): with log-odds from a critic fitted on balanced
+    classes, exp(score) estimates p_real / p_model, so the kept pieces follow the real music's
+    distribution more closely as candidates grow (sampling-importance-resampling), where
+    `best_of` keeps only the most typical."""
+    scores = np.asarray(scores, float)
+    scores = np.where(np.isfinite(scores), scores, -np.inf)
+    top = scores.max(axis=0)
+    w = np.exp(scores - np.where(np.isfinite(top), top, 0.0))
+    w = np.where(w.sum(axis=0) > 0, w, 1.0)  # a sample whose candidates all lack notes: any one
+    p = w / w.sum(axis=0)
+    u = rng.random(scores.shape[1])
+    return np.minimum((np.cumsum(p, axis=0) < u).sum(axis=0), scores.shape[0] - 1)
 
 
 def best_of(scores) -> np.ndarray:

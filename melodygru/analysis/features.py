@@ -70,6 +70,19 @@ FEATURE_NAMES = tuple(n for n, _ in FEATURES)
 FEATURE_HELP = dict(FEATURES)
 
 
+# what the critic reads besides FEATURES: three of the music statistics (evaluation/musicstats.py)
+# the listening features do not already measure
+EXTRAS = (
+    ("pitch_classes_used", "number of pitch classes used"),
+    ("pitch_4gram_repeat", "share of pitch 4-grams (all notes, by onset) that repeat an earlier one"),
+    ("scale_consistency", "share of notes in the best-fitting major or minor scale"),
+)
+CRITIC_FEATURES = FEATURES + EXTRAS
+CRITIC_FEATURE_NAMES = tuple(n for n, _ in CRITIC_FEATURES)
+FEATURE_HELP.update(EXTRAS)
+_MAJOR, _MINOR = (0, 2, 4, 5, 7, 9, 11), (0, 2, 3, 5, 7, 8, 10)
+
+
 # --------------------------------------------------------------------------- per-piece features
 def _class_of(x: float, edges) -> int:
     return int(np.searchsorted(edges, x, side="right"))
@@ -234,6 +247,23 @@ def piece_features(piece: Piece) -> np.ndarray | None:
     return np.array(f, float)
 
 
+def critic_features(piece: Piece) -> np.ndarray | None:
+    """`CRITIC_FEATURES` of one piece (`piece_features` and the `EXTRAS`), or None without notes."""
+    f = piece_features(piece)
+    if f is None:
+        return None
+    notes = sorted((n for n in piece.notes if not n.is_drum), key=lambda n: (n.onset, n.pitch))
+    pitch = np.array([n.pitch for n in notes])
+    pcs = np.bincount(pitch % 12, minlength=12)
+    if len(pitch) >= 4:
+        grams = np.lib.stride_tricks.sliding_window_view(pitch, 4)
+        repeated = 1.0 - len(np.unique(grams, axis=0)) / len(grams)
+    else:
+        repeated = math.nan
+    fit = max(pcs[[(root + d) % 12 for d in scale]].sum() for root in range(12) for scale in (_MAJOR, _MINOR))
+    return np.r_[f, float(np.count_nonzero(pcs)), repeated, fit / len(pitch)]
+
+
 def crop(piece: Piece, quarters: float) -> Piece:
     """The piece's first bars up to the first bar line at or after `quarters` (notes cut there)."""
     ends = [b for b in bar_lines(piece, piece.end + 64) if b >= quarters - EPS]
@@ -255,15 +285,16 @@ def match_lengths(reference: list[Piece], samples: list[Piece]) -> list[Piece]:
     return [crop(p, target) for p in reference]
 
 
-def feature_matrix(pieces: list[Piece]) -> tuple[np.ndarray, list[int]]:
-    """Features of every piece with notes, and the indices of the pieces used."""
+def feature_matrix(pieces: list[Piece], critic: bool = False) -> tuple[np.ndarray, list[int]]:
+    """Features of every piece with notes (`critic_features` with `critic`, else `piece_features`),
+    and the indices of the pieces used."""
     rows, used = [], []
     for i, p in enumerate(pieces):
-        v = piece_features(p)
+        v = critic_features(p) if critic else piece_features(p)
         if v is not None:
             rows.append(v)
             used.append(i)
-    return (np.vstack(rows) if rows else np.zeros((0, len(FEATURES)))), used
+    return (np.vstack(rows) if rows else np.zeros((0, len(CRITIC_FEATURES if critic else FEATURES)))), used
 
 
 # --------------------------------------------------------------------------- junk, for floors

@@ -64,6 +64,14 @@ def _tempo_option(ctx, param, value):
               help="Draw K candidates for each sample and keep the one the run's critic (critic.json, fitted by "
                    "`melodygru critic`) finds most like the training music; 1 draws once. "
                    "[default: the checkpoint's sampling.json, else 16 with a critic, else 1]")
+@click.option("--selection", type=click.Choice(["best", "weighted"]), default=None,
+              help="How the critic chooses among candidates: the best score, or a draw weighted by "
+                   "exp(score) (closer to the variety of the real music). [default: the checkpoint's "
+                   "sampling.json, else best]")
+@click.option("--voices", type=click.IntRange(0, 128), default=None,
+              help="At most N notes sounding at once (e.g. 4 for chorales; 0: no limit): where a note starts "
+                   "and more would sound, the notes held longest end there. [default: the checkpoint's "
+                   "sampling.json, else 0]")
 @click.option("--tempo", type=float, default=None, callback=_tempo_option,
               help="Tempo in BPM (3.5763-1000: the slowest a MIDI file can store) for the whole output, "
                    "replacing the model's (and the primer's).")
@@ -78,7 +86,7 @@ def _tempo_option(ctx, param, value):
                    "touched and new ones take the next free numbers.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 def generate(checkpoint, length, num_samples, temperature, top_k, top_p, seed, primer, primer_bars, allow_end,
-             monophonic, form, candidates, tempo, program, out_dir, audio, plot, force, as_json):
+             monophonic, form, candidates, selection, voices, tempo, program, out_dir, audio, plot, force, as_json):
     """Sample new pieces from a trained model and write them as MIDI files.
 
     Every sample follows the tokenizer's grammar, so it always decodes to valid music. For every
@@ -93,7 +101,7 @@ def generate(checkpoint, length, num_samples, temperature, top_k, top_p, seed, p
     result = run(checkpoint, length=length, num_samples=num_samples, temperature=temperature, top_k=top_k,
                  top_p=top_p, seed=seed, primer=primer, primer_bars=primer_bars, allow_end=allow_end,
                  tempo=tempo, program=program, out_dir=out_dir, audio=audio, plot=plot, force=force, form=form,
-                 monophonic=monophonic, candidates=candidates)
+                 monophonic=monophonic, candidates=candidates, selection=selection, voices=voices)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=1))
     else:

@@ -82,11 +82,11 @@ def fit_run_critic(run_dir, num_samples: int = 1000, length: int = 512, seed: in
     form = rec["form"] and bool(ckpt.plans)
     samples = sample(ckpt, length, num_samples, rec["temperature"], rec["top_k"], rec["top_p"], seed,
                      allow_end=rec["allow_end"], form=form, kind_temperatures=rec["temperatures"],
-                     monophonic=rec["monophonic"])
+                     monophonic=rec["monophonic"], voices=rec["voices"])
     pieces = [s.piece for s in samples]
-    S, _ = feature_matrix(pieces)
-    R, _ = feature_matrix(match_lengths(training, pieces))
-    settings = {k: rec[k] for k in ("temperature", "top_k", "top_p", "temperatures", "allow_end", "monophonic")}
+    S, _ = feature_matrix(pieces, critic=True)
+    R, _ = feature_matrix(match_lengths(training, pieces), critic=True)
+    settings = {k: rec[k] for k in ("temperature", "top_k", "top_p", "temperatures", "allow_end", "monophonic", "voices")}
     try:
         critic = fit_critic(R, S, C=C, seed=seed, info={"length": length, "seed": seed, "form": form,
                                                         "sampling": settings})

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analysis.critic import Critic, best_of
+from ..analysis.critic import Critic, best_of, weighted_choice
 from ..core.errors import CheckpointError, MelodyGRUError
 from ..core.events import Piece, Tempo
 from ..io.writers import MIN_BPM
@@ -147,7 +147,7 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
            top_k: int = 0, top_p: float = 1.0, seed: int = 0, primer: Primer | None = None,
            allow_end: bool = False, tempo: float | None = None, program: int | None = None,
            form: bool = False, kind_temperatures: dict | None = None, monophonic: bool = False,
-           candidates: int = 1) -> list[Sample]:
+           candidates: int = 1, selection: str = "best", voices: int = 0) -> list[Sample]:
     """Sample `num_samples` pieces of `length` new tokens each (fewer if `allow_end` and EOS came).
 
     Args:
@@ -156,11 +156,15 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
             of that kind (e.g. {"PITCH": 0.9}).
         monophonic: one note at a time: at most one note starts at each onset (no chords), and a
             note still sounding when the next one starts ends there.
+        voices: at most this many notes sound at once (0: no limit): where a note starts and more
+            would, the notes held longest end there (`limit_voices`).
         form: give every sample the form plan of a random training piece (the run's form.json):
             its repeated bars are copied from the sample's own earlier bars (see tokens/form.py).
         candidates: draw this many candidates for every sample and keep the one the run's critic
             (critic.json, `analysis/critic.py`) finds most like the corpus; 1 draws once.
             Candidate 0 is what `candidates=1` gives, so the seed still decides everything.
+        selection: how the critic chooses: 'best' keeps the highest score, 'weighted' draws a
+            candidate with probability proportional to exp(score) (`analysis.critic.weighted_choice`).
         top_k, top_p: 0 / 1.0 switch them off.
         seed: the same seed, checkpoint and settings give the same pieces.
         primer: an opening to continue (its tempo, meter and key carry over).
@@ -180,17 +184,20 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
     for k in range(max(1, candidates)):
         round_seed = seed if k == 0 else int(np.random.SeedSequence([seed, k]).generate_state(1)[0]) & MAX_SEED
         rounds.append(_sample_once(checkpoint, length, num_samples, temperature, top_k, top_p, round_seed, primer,
-                                   allow_end, tempo, program, form, kind_temperatures, monophonic))
+                                   allow_end, tempo, program, form, kind_temperatures, monophonic, voices))
     if len(rounds) == 1:
         return rounds[0]
     scores = np.array([[checkpoint.critic.score(s.piece) for s in r] for r in rounds])
-    keep = best_of(scores)
+    if selection == "weighted":
+        keep = weighted_choice(scores, np.random.default_rng([seed, len(rounds)]))
+    else:
+        keep = best_of(scores)
     return [dataclasses.replace(rounds[k][i], critic_score=float(scores[k, i]), candidate=int(k))
             for i, k in enumerate(keep)]
 
 
 def _sample_once(checkpoint, length, num_samples, temperature, top_k, top_p, seed, primer, allow_end, tempo,
-                 program, form, kind_temperatures, monophonic) -> list[Sample]:
+                 program, form, kind_temperatures, monophonic, voices) -> list[Sample]:
     tokenizer = checkpoint.tokenizer
     prefix = primer.ids if primer is not None else np.array([tokenizer.bos], np.int32)
     temps = kind_temperature_table(tokenizer.grammar.kinds, temperature, kind_temperatures)
@@ -210,25 +217,35 @@ def _sample_once(checkpoint, length, num_samples, temperature, top_k, top_p, see
         row = row[: ends[0] + 1] if ends.size else row
         ids = np.concatenate([prefix, row]).astype(np.int32)
         piece = tokenizer.decode(ids, strict=True)
-        if monophonic:
-            piece = one_voice(piece, after=primer.piece.end if primer is not None else 0.0)
+        if monophonic or voices:
+            piece = limit_voices(piece, 1 if monophonic else voices, after=primer.piece.end if primer else 0.0)
         piece = _finish(piece, primer, tempo, program)
         samples.append(Sample(ids, piece, int(len(row)), bool(ends.size)))
     return samples
 
 
-def one_voice(piece: Piece, after: float = 0.0) -> Piece:
-    """`piece` with every pitched note that starts at or after `after` ended by the next onset of a
-    pitched note, if it still sounds then (a melody's notes do not overlap)."""
+def limit_voices(piece: Piece, voices: int, after: float = 0.0) -> Piece:
+    """`piece` with at most `voices` pitched notes sounding at once from `after` on: where a note
+    starts and more would sound, the notes held longest end there (a chorale's fifth note, a
+    melody's held note). Notes that start together are all kept."""
     notes = sorted(piece.notes, key=lambda n: (n.onset, n.pitch))
-    onsets = sorted({n.onset for n in notes if not n.is_drum})
-    out = []
-    for n in notes:
-        if not n.is_drum and n.onset >= after - 1e-9:
-            i = bisect.bisect_right(onsets, n.onset + 1e-9)
-            if i < len(onsets) and n.end > onsets[i] + 1e-9:
-                n = dataclasses.replace(n, duration=onsets[i] - n.onset)
-        out.append(n)
+    ends = [n.end for n in notes]
+    active: list[int] = []  # indices of pitched notes sounding, earliest onset first
+    i = 0
+    while i < len(notes):
+        t, first = notes[i].onset, i
+        while i < len(notes) and notes[i].onset == t:
+            i += 1
+        group = range(first, i)
+        pitched = [j for j in group if not notes[j].is_drum]
+        if not pitched:
+            continue
+        active = [j for j in active if ends[j] > t + 1e-9]
+        if t >= after - 1e-9:
+            while active and len(active) + len(pitched) > voices:
+                ends[active.pop(0)] = t
+        active += pitched
+    out = [n if ends[k] == n.end else dataclasses.replace(n, duration=ends[k] - n.onset) for k, n in enumerate(notes)]
     return piece.replace(notes=out)
 
 
@@ -273,7 +290,9 @@ class GenerateResult:
                + "".join(f", {k.lower()} {v:g}" for k, v in s.get("temperatures", {}).items())
                + (", form plans" if s.get("form") else "")
                + (", one note at a time" if s.get("monophonic") else "")
-               + (f", the critic's best of {s['candidates']} candidates" if s.get("candidates", 1) > 1 else "")]
+               + (f", at most {s['voices']} voices" if s.get("voices") and not s.get("monophonic") else "")
+               + (f", the critic's {'pick' if s.get('selection') == 'weighted' else 'best'} of {s['candidates']} "
+                  "candidates" if s.get("candidates", 1) > 1 else "")]
         if s.get("allow_end"):
             out.append(f"{s['ended']} of {len(self.files)} samples ended with the model's own end of piece "
                        f"(the others stopped at {s['length']} tokens)")
@@ -294,7 +313,8 @@ class GenerateResult:
 SAMPLING_FILE = "sampling.json"
 # what `generate` uses when neither the options nor the run's sampling.json say otherwise
 SAMPLING_DEFAULTS = {"temperature": 1.0, "top_k": 0, "top_p": 1.0, "temperatures": {}, "form": False,
-                     "allow_end": False, "monophonic": False, "candidates": None}
+                     "allow_end": False, "monophonic": False, "candidates": None, "selection": "best", "voices": 0}
+SELECTIONS = ("best", "weighted")
 DEFAULT_CANDIDATES = 16  # candidates per sample when the run has a critic and sampling.json does not say
 MAX_CANDIDATES = 1024
 TEMPERATURE_KINDS = ("PITCH", "DUR", "POS", "BAR", "VEL", "TEMPO", "PROGRAM", "TS", "EOS")
@@ -308,8 +328,10 @@ def recommended_sampling(run_dir: Path) -> dict:
     (0 < p <= 1, 1 = off), `temperatures` (a temperature per token kind, e.g. {"PITCH": 0.9}),
     `form` (true: sample with the run's form plans), `allow_end` (true: a sample may end with
     the model's own end of piece before `--length`), `monophonic` (true: one note at a time, for a
-    model of melodies) and `candidates` (1..1024: candidates per sample, the critic keeps the best;
-    left out: `DEFAULT_CANDIDATES` when the run has a critic, else 1); what it leaves out, or a missing file, takes
+    model of melodies), `voices` (at most this many notes sounding at once, 0 = no limit),
+    `candidates` (1..1024: candidates per sample the critic chooses among; left out:
+    `DEFAULT_CANDIDATES` when the run has a critic, else 1) and `selection` ('best' or
+    'weighted', see `sample`); what it leaves out, or a missing file, takes
     `SAMPLING_DEFAULTS` (the model as trained). Other keys (such as a `chosen_by` note) are ignored.
 
     Raises:
@@ -330,6 +352,7 @@ def recommended_sampling(run_dir: Path) -> dict:
         "top_k": (lambda v: v >= 0 and float(v).is_integer(), "a whole number >= 0"),
         "top_p": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
         "candidates": (lambda v: 1 <= v <= MAX_CANDIDATES and float(v).is_integer(), f"a whole number in 1..{MAX_CANDIDATES}"),
+        "voices": (lambda v: 0 <= v <= 128 and float(v).is_integer(), "a whole number in 0..128"),
     }
     for key, (ok, what) in checks.items():
         if key not in data:
@@ -337,7 +360,11 @@ def recommended_sampling(run_dir: Path) -> dict:
         value = data[key]
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not ok(value):
             raise CheckpointError(f"checkpoint {run_dir}: {SAMPLING_FILE} {key} must be {what}")
-        out[key] = int(value) if key in ("top_k", "candidates") else float(value)
+        out[key] = int(value) if key in ("top_k", "candidates", "voices") else float(value)
+    if "selection" in data:
+        if data["selection"] not in SELECTIONS:
+            raise CheckpointError(f"checkpoint {run_dir}: {SAMPLING_FILE} selection must be one of {', '.join(SELECTIONS)}")
+        out["selection"] = data["selection"]
     for key in ("form", "allow_end", "monophonic"):
         if key in data:
             if not isinstance(data[key], bool):
@@ -358,13 +385,13 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
              allow_end: bool | None = None, tempo: float | None = None, program: int | None = None,
              out_dir="samples", audio: bool = False, plot: bool = False, force: bool = False,
              form: bool | None = None, monophonic: bool | None = None,
-             candidates: int | None = None) -> GenerateResult:
+             candidates: int | None = None, selection: str | None = None, voices: int | None = None) -> GenerateResult:
     """Load a run directory, sample, and write the files: everything `melodygru generate` does.
 
     Args:
         checkpoint: run directory; None is the shipped default model.
         length: new tokens per sample (after the primer).
-        temperature, top_k, top_p, allow_end, form, monophonic, candidates: None takes the run directory's
+        temperature, top_k, top_p, allow_end, form, monophonic, voices, candidates, selection: None takes the run directory's
             recommended value (`recommended_sampling`: its sampling.json, else 1.0 / 0 / 1.0 / off / off / off,
             and `DEFAULT_CANDIDATES` candidates when the run has a critic, else 1). An explicit
             temperature also replaces the recommended per-kind temperatures.
@@ -397,15 +424,20 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
             candidates = 1  # a sampling.json asking for candidates of a run whose critic was removed
     elif not 1 <= candidates <= MAX_CANDIDATES:
         raise MelodyGRUError(f"candidates must be 1..{MAX_CANDIDATES}, got {candidates}")
+    selection = recommended["selection"] if selection is None else selection
+    if selection not in SELECTIONS:
+        raise MelodyGRUError(f"selection must be one of {', '.join(SELECTIONS)}, got {selection}")
+    voices = recommended["voices"] if voices is None else voices
     loaded_primer = load_primer(primer, ckpt.tokenizer, primer_bars) if primer is not None else None
     start = time.perf_counter()
     samples = sample(ckpt, length, num_samples, temperature, top_k, top_p, seed, loaded_primer,
                      allow_end, tempo, program, form=form, kind_temperatures=kinds, monophonic=monophonic,
-                     candidates=candidates)
+                     candidates=candidates, selection=selection, voices=voices)
     decode_seconds = time.perf_counter() - start
     files = write_samples(samples, out_dir, audio=audio, plot=plot, force=force)
     settings = {"length": length, "num_samples": num_samples, "temperature": temperature, "top_k": top_k,
                 "top_p": top_p, "temperatures": kinds, "allow_end": allow_end, "form": form,
-                "monophonic": monophonic, "candidates": candidates, "tempo": tempo,
+                "monophonic": monophonic, "voices": voices, "candidates": candidates, "selection": selection,
+                "tempo": tempo,
                 "program": program, "ended": sum(s.ended for s in samples)}
     return GenerateResult(ckpt.path, ckpt.description, seed, settings, loaded_primer, files, decode_seconds)
