@@ -12,8 +12,9 @@ In one run, on the same model:
              states carried, all samples as one batch, in one tf.function built once (grammar mask
              included). Steady state, best of --repeats; the one-off tracing is shown separately.
   xla        the same decoder with the per-step body compiled by XLA (`jit_compile=True`).
-  command    `melodygru generate --length 512` (and `--num-samples 64`) as fresh processes,
-             against the floor: a bare `python -c "import tensorflow, keras"` process.
+  command    `melodygru generate --length 512` (and `--num-samples 64`) as fresh processes, with
+             the run's default candidates per sample (sampling.json, or 16 with a critic) and
+             with `--candidates 1`, against the floor: a bare `python -c "import tensorflow, keras"`.
 
 Goals (issue 4): >= 100x faster per token than naive; 64 samples cost <= 3x one sample; the
 command costs <= 2x the floor. The speed-up is printed last.
@@ -80,26 +81,27 @@ def naive_per_token(model, tokenizer, tokens: int) -> float:
     return (time.perf_counter() - start) / tokens
 
 
-def command_times(run_dir: Path, length: int, samples: int, repeats: int) -> tuple[float, float, float]:
+def command_times(run_dir: Path, length: int, samples: int, repeats: int) -> tuple[float, float, float, float]:
     """Wall times of fresh processes, best of `repeats`, interleaved: `melodygru generate` for one
-    sample and for `samples`, and the bare import."""
+    sample (with the run's default candidates, and with `--candidates 1`) and for `samples`, and the
+    bare import."""
     import shutil
 
     script = shutil.which("melodygru")  # the installed command, as users run it
     exe = [script] if script else [sys.executable, "-m", "melodygru.cli"]
-    floor, one, many = [], [], []
+    floor, one, plain, many = [], [], [], []
     with tempfile.TemporaryDirectory() as out:
         for i in range(repeats):
             start = time.perf_counter()
             subprocess.run([sys.executable, "-c", "import tensorflow, keras"], check=True, capture_output=True)
             floor.append(time.perf_counter() - start)
-            for k, times in ((1, one), (samples, many)):
+            for k, extra, times in ((1, [], one), (1, ["--candidates", "1"], plain), (samples, [], many)):
                 start = time.perf_counter()
                 subprocess.run(exe + ["generate", "--checkpoint", str(run_dir), "--length", str(length),
-                                      "--num-samples", str(k), "--seed", str(i), "--out", out],
+                                      "--num-samples", str(k), "--seed", str(i), "--out", out, *extra],
                                check=True, capture_output=True, cwd=REPO)
                 times.append(time.perf_counter() - start)
-    return min(one), min(many), min(floor)
+    return min(one), min(plain), min(many), min(floor)
 
 
 def main() -> None:
@@ -162,7 +164,7 @@ def main() -> None:
 
         model = keras.saving.load_model(run_dir / "model.keras", compile=False)
         naive = naive_per_token(model, tok, args.naive_tokens)
-        cmd_s, cmd_k, floor_s = command_times(run_dir, n, k, max(2, args.repeats - 1))
+        cmd_s, cmd_plain, cmd_k, floor_s = command_times(run_dir, n, k, max(2, args.repeats - 1))
 
     naive_1, naive_k = naive * n, naive * n * k
     print()
@@ -179,7 +181,8 @@ def main() -> None:
     print(f"{k} samples cost {ours_k / ours_1:.2f}x one sample in the decoder, "
           f"{cmd_k / cmd_s:.2f}x as whole commands ({cmd_k:.2f} s vs {cmd_s:.2f} s) (goal <= 3x)")
     print(f"`melodygru generate --length {n}` process: {cmd_s:.2f} s; bare `import tensorflow, keras`: {floor_s:.2f} s"
-          f" -> {cmd_s / floor_s:.2f}x the floor (goal <= 2x)")
+          f" -> {cmd_s / floor_s:.2f}x the floor (goal <= 2x); with --candidates 1 (no critic ranking) "
+          f"{cmd_plain:.2f} s, {cmd_plain / floor_s:.2f}x")
     print(f"speed-up per token over naive: {naive / (ours_1 / n):.0f}x for 1 sample, "
           f"{naive / (ours_k / (n * k)):.0f}x for {k} samples (goal >= 100x)")
 

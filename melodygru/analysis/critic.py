@@ -22,19 +22,34 @@ import numpy as np
 from .features import CRITIC_FEATURE_NAMES, FEATURE_HELP, critic_features
 
 CRITIC_FORMAT = "melodygru-critic"
-CRITIC_VERSION = 1
+CRITIC_VERSION = 2
+# features whose real distribution is a narrow peak (four voices always sounding, no silent beat,
+# every note in the scale): besides its value, the critic reads how far each lies from the real
+# pieces' median, so it can prefer "neither more nor less" where one weight could only say "more"
+TWO_SIDED = ("polyphony", "silence", "top_pitch_share", "scale_consistency", "pitch_classes_used", "pc_entropy",
+             "onsets_per_quarter", "top_mean_interval", "pitch_4gram_repeat", "notes_per_onset")
+_TWO_SIDED_AT = [CRITIC_FEATURE_NAMES.index(n) for n in TWO_SIDED]
+TERMS = CRITIC_FEATURE_NAMES + tuple(f"|{n} - real median|" for n in TWO_SIDED)
+TERM_HELP = {**FEATURE_HELP, **{f"|{n} - real median|": f"distance from the real median of: {FEATURE_HELP[n]}"
+                                for n in TWO_SIDED}}
+
+
+def _terms(X: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    return np.hstack([X, np.abs(X[:, _TWO_SIDED_AT] - centre)])
 
 
 @dataclass(frozen=True)
 class Critic:
-    """A fitted critic: per feature, the value that fills an undefined one (`fill`), the
-    standardization (`mean`, `scale`) and the weight (`coef`), plus the `intercept`.
+    """A fitted critic: per feature, the value that fills an undefined one (`fill`); per term (each
+    feature, and each TWO_SIDED feature's distance from `centre`), the standardization (`mean`,
+    `scale`) and the weight (`coef`), plus the `intercept`.
 
     `info` says how it was fitted (pieces, samples, their settings, its cross-validated accuracy).
     """
 
     fill: np.ndarray
-    mean: np.ndarray
+    centre: np.ndarray  # the real pieces' median of each TWO_SIDED feature
+    mean: np.ndarray  # this and the next two: one per term (TERMS)
     scale: np.ndarray
     coef: np.ndarray
     intercept: float
@@ -44,7 +59,7 @@ class Critic:
         """Log-odds that each row of features (pieces x `CRITIC_FEATURE_NAMES`) is a real piece."""
         X = np.atleast_2d(np.asarray(X, float))
         X = np.where(np.isfinite(X), X, self.fill)
-        return ((X - self.mean) / self.scale) @ self.coef + self.intercept
+        return ((_terms(X, self.centre) - self.mean) / self.scale) @ self.coef + self.intercept
 
     def score(self, piece) -> float:
         """Log-odds that `piece` is real; -inf for a piece with fewer than two notes."""
@@ -54,11 +69,12 @@ class Critic:
     def weights(self, top: int = 6) -> list[tuple[str, float]]:
         """The features it leans on most, as (what the feature means, weight per sd), largest first."""
         order = np.argsort(-np.abs(self.coef))[:top]
-        return [(FEATURE_HELP[CRITIC_FEATURE_NAMES[i]], float(self.coef[i])) for i in order]
+        return [(TERM_HELP[TERMS[i]], float(self.coef[i])) for i in order]
 
     def to_dict(self) -> dict:
         return {"format": CRITIC_FORMAT, "version": CRITIC_VERSION, "features": list(CRITIC_FEATURE_NAMES),
-                "fill": self.fill.tolist(), "mean": self.mean.tolist(), "scale": self.scale.tolist(),
+                "two_sided": list(TWO_SIDED), "fill": self.fill.tolist(), "centre": self.centre.tolist(),
+                "mean": self.mean.tolist(), "scale": self.scale.tolist(),
                 "coef": self.coef.tolist(), "intercept": float(self.intercept), "info": self.info}
 
     @classmethod
@@ -70,17 +86,18 @@ class Critic:
         """
         if not isinstance(d, dict) or d.get("format") != CRITIC_FORMAT:
             raise ValueError("not a melodygru critic document")
-        if d.get("version") != CRITIC_VERSION or d.get("features") != list(CRITIC_FEATURE_NAMES):
+        if d.get("version") != CRITIC_VERSION or d.get("features") != list(CRITIC_FEATURE_NAMES) \
+                or d.get("two_sided") != list(TWO_SIDED):
             raise ValueError("the critic was fitted on other features; fit it again with `melodygru critic`")
         try:
-            arrays = [np.asarray(d[k], float) for k in ("fill", "mean", "scale", "coef")]
+            arrays = [np.asarray(d[k], float) for k in ("fill", "centre", "mean", "scale", "coef")]
             intercept = float(d["intercept"])
         except (KeyError, TypeError, ValueError):
             raise ValueError("the critic document lacks its numbers") from None
-        n = len(CRITIC_FEATURE_NAMES)
-        if any(a.shape != (n,) or not np.isfinite(a).all() for a in arrays) or (arrays[2] <= 0).any() \
+        sizes = (len(CRITIC_FEATURE_NAMES), len(TWO_SIDED)) + (len(TERMS),) * 3
+        if any(a.shape != (n,) or not np.isfinite(a).all() for a, n in zip(arrays, sizes)) or (arrays[3] <= 0).any() \
                 or not np.isfinite(intercept):
-            raise ValueError(f"the critic's numbers must be {n} finite values each, scales above 0")
+            raise ValueError("the critic's numbers must be finite, one per feature or term, scales above 0")
         return cls(*arrays, intercept, dict(d.get("info") or {}))
 
 
@@ -110,6 +127,8 @@ def fit_critic(real: np.ndarray, samples: np.ndarray, C: float = 1.0, folds: int
     counted = np.isfinite(finite).any(axis=0)
     fill = np.where(counted, np.nanmean(np.where(counted, finite, 0.0), axis=0), 0.0)
     X = np.where(np.isfinite(X), X, fill)
+    centre = np.median(X[len(samples):, _TWO_SIDED_AT], axis=0)
+    X = _terms(X, centre)
     mean, scale = X.mean(axis=0), X.std(axis=0)
     scale = np.where(scale > 1e-12, scale, 1.0)
     Z = (X - mean) / scale
@@ -119,7 +138,7 @@ def fit_critic(real: np.ndarray, samples: np.ndarray, C: float = 1.0, folds: int
     model.fit(Z, y)
     info = {**(info or {}), "real_pieces": int(len(real)), "samples": int(len(samples)), "C": C,
             "cross_validated_accuracy": round(accuracy, 4)}
-    return Critic(fill, mean, scale, model.coef_[0].astype(float), float(model.intercept_[0]), info)
+    return Critic(fill, centre, mean, scale, model.coef_[0].astype(float), float(model.intercept_[0]), info)
 
 
 def weighted_choice(scores, rng: np.random.Generator) -> np.ndarray:

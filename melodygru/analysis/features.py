@@ -76,6 +76,7 @@ EXTRAS = (
     ("pitch_classes_used", "number of pitch classes used"),
     ("pitch_4gram_repeat", "share of pitch 4-grams (all notes, by onset) that repeat an earlier one"),
     ("scale_consistency", "share of notes in the best-fitting major or minor scale"),
+    ("top_pitch_share", "share of notes on the most common pitch"),
 )
 CRITIC_FEATURES = FEATURES + EXTRAS
 CRITIC_FEATURE_NAMES = tuple(n for n, _ in CRITIC_FEATURES)
@@ -261,7 +262,8 @@ def critic_features(piece: Piece) -> np.ndarray | None:
     else:
         repeated = math.nan
     fit = max(pcs[[(root + d) % 12 for d in scale]].sum() for root in range(12) for scale in (_MAJOR, _MINOR))
-    return np.r_[f, float(np.count_nonzero(pcs)), repeated, fit / len(pitch)]
+    top = np.bincount(pitch).max() / len(pitch)
+    return np.r_[f, float(np.count_nonzero(pcs)), repeated, fit / len(pitch), top]
 
 
 def crop(piece: Piece, quarters: float) -> Piece:
@@ -277,12 +279,16 @@ def crop(piece: Piece, quarters: float) -> Piece:
     return piece.replace(notes=kept)
 
 
-def match_lengths(reference: list[Piece], samples: list[Piece]) -> list[Piece]:
-    """Cut each reference piece to the samples' median length (at a bar line)."""
-    if not samples:
+def match_lengths(reference: list[Piece], samples: list[Piece], seed: int = 0) -> list[Piece]:
+    """Cut each reference piece (at a bar line) to the length of a sample drawn at random, so the
+    reference has the samples' spread of lengths, not only their median: counts that grow with
+    length (pitch classes used, range) then compare like with like. Pieces shorter than their
+    draw stay whole."""
+    lengths = [p.end for p in samples if p.notes]
+    if not lengths:
         return list(reference)
-    target = float(np.median([p.end for p in samples]))
-    return [crop(p, target) for p in reference]
+    draws = np.random.default_rng(seed).choice(np.array(lengths, float), len(reference))
+    return [crop(p, float(q)) for p, q in zip(reference, draws)]
 
 
 def feature_matrix(pieces: list[Piece], critic: bool = False) -> tuple[np.ndarray, list[int]]:

@@ -187,7 +187,7 @@ def listening_test(samples: list[Piece], reference: list[Piece], tokenizer, refe
         training: the model's training pieces, for the copy check.
     """
     notes = []
-    ref = match_lengths(reference, samples)
+    ref = match_lengths(reference, samples, seed)
     S, _ = feature_matrix(samples)
     R, _ = feature_matrix(ref)
     if len(S) < folds or len(R) < folds:
@@ -200,7 +200,7 @@ def listening_test(samples: list[Piece], reference: list[Piece], tokenizer, refe
     if floor_pool is None:  # the floor draws from the reference itself: its features are at hand
         pool, P = ref, R
     else:
-        pool = match_lengths(floor_pool, samples)
+        pool = match_lengths(floor_pool, samples, seed + 2)
         P, _ = feature_matrix(pool)
     rng = np.random.default_rng(seed + 1)
     order = rng.permutation(len(P))
