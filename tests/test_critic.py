@@ -172,6 +172,10 @@ def test_critic_command_refits_and_reports(tmp_path, monkeypatch):
     out = json.loads(res.output)
     assert out["samples"] == 30 and out["real_pieces"] <= 12 and 0 <= out["cross_validated_accuracy"] <= 1
     assert json.loads((run / "critic.json").read_text())["info"]["samples"] == 30 != first["info"]["samples"]
+    (run / "critic.json").write_text('{"format": "melodygru-critic", "version": 0}')  # stale: refit, not refused
+    res = runner.invoke(main, ["critic", "--checkpoint", str(run), "--samples", "20", "--length", "64", "-q"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((run / "critic.json").read_text())["version"] == K.CRITIC_VERSION
     res = runner.invoke(main, ["critic", "--checkpoint", str(tmp_path / "nowhere")])
     assert res.exit_code != 0 and len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
 

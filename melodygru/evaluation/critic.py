@@ -67,7 +67,7 @@ def fit_run_critic(run_dir, num_samples: int = 1000, length: int = 512, seed: in
     from .evaluate import run_pieces
 
     start = time.perf_counter()
-    ckpt = load_checkpoint(run_dir)
+    ckpt = load_checkpoint(run_dir, with_critic=False)  # an old or broken critic.json is what this replaces
     tok = ckpt.tokenizer
     rng = np.random.default_rng(seed)
     if training is None:

@@ -85,9 +85,10 @@ class Checkpoint:
 _LOADED: dict[tuple, Checkpoint] = {}
 
 
-def load_checkpoint(path=None) -> Checkpoint:
+def load_checkpoint(path=None, with_critic: bool = True) -> Checkpoint:
     """Load a run directory (default: the shipped `checkpoints/bach`), reusing one already loaded
-    in this process when its files have not changed.
+    in this process when its files have not changed. Without `with_critic` its critic.json is
+    not read (fitting a new critic must not need the old one to be usable).
 
     Raises:
         CheckpointError: the directory or one of its files is missing, unreadable, or the model
@@ -97,15 +98,15 @@ def load_checkpoint(path=None) -> Checkpoint:
     path = Path(DEFAULT_CHECKPOINT if default else path)
     check_run_dir(path, hint="a fresh clone has it under checkpoints/bach" if default else None)
     files = RUN_FILES + tuple(n for n in (FORM, CRITIC) if (path / n).exists())  # these must not go stale either
-    key = (str(path.resolve()),) + tuple((path / n).stat().st_mtime_ns for n in files) \
+    key = (str(path.resolve()), with_critic) + tuple((path / n).stat().st_mtime_ns for n in files) \
         + tuple((path / n).stat().st_size for n in files)
     if key not in _LOADED:
         _LOADED.clear()  # keep at most one model in memory
-        _LOADED[key] = _load(path)
+        _LOADED[key] = _load(path, with_critic)
     return _LOADED[key]
 
 
-def _load(path: Path) -> Checkpoint:
+def _load(path: Path, with_critic: bool = True) -> Checkpoint:
     from ..model.step import StepWeights
     from .decoder import Decoder, GrammarTables
 
@@ -124,7 +125,7 @@ def _load(path: Path) -> Checkpoint:
     shape = f"{len(units)}x{units[0]}" if len(set(units)) == 1 else "+".join(map(str, units))
     decoder = Decoder(weights, GrammarTables.from_grammar(tokenizer.grammar))
     return Checkpoint(path, tokenizer, config, decoder, f"{shape} GRU, {len(tokenizer)} tokens", read_form(path),
-                      read_critic(path))
+                      read_critic(path) if with_critic else None)
 
 
 def read_critic(run_dir) -> Critic | None:
