@@ -38,7 +38,7 @@ class CriticResult:
                "  it leans most on:"]
         out += [f"    {what}: {'+' if w > 0 else '-'} (real pieces have {'more' if w > 0 else 'less'}), "
                 f"weight {w:+.2f} per sd" for what, w in self.critic.weights(6)]
-        out.append(f"saved {self.path}; generate keeps the best of --candidates K (default 16) per sample")
+        out.append(f"saved {self.path}; generate chooses among --candidates K per sample (sampling.json, else 16)")
         return out
 
     def as_dict(self) -> dict:
