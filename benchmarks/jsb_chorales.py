@@ -171,7 +171,7 @@ def main() -> int:
         options = ["--resume"]
     env = {**os.environ, "MELODYGRU_CACHE_DIR": str(work / "cache")}
     start = time.perf_counter()
-    train = melodygru("train", work / "train", "--val", work / "valid", "--out", run, "-q", *options,
+    train = melodygru("train", work / "train", "--val", work / "valid", "--out", run, "-q", "--critic-samples", "0", *options,
                       *args.train_options, env=env)
     wall = time.perf_counter() - start
     print(train.stdout, end="")

@@ -89,7 +89,7 @@ def test_shared_durations_train_generate_and_evaluate(runner, tmp_path):
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["likelihood"]["pieces"] == 6
     # per-note durations are another tokenizer: resuming with them is refused
-    res = runner.invoke(main, ["train", "--resume", "--out", str(run_dir), "--epochs", "3", "--note-durations",
+    res = runner.invoke(main, ["train", "--resume", "--critic-samples", "0", "--out", str(run_dir), "--epochs", "3", "--note-durations",
                                "--velocity-bins", "0", "-q"])
     assert res.exit_code == 2 and "different tokenizer" in res.output, (res.output, res.exception)
 
@@ -99,7 +99,7 @@ def test_resume_from_the_recorded_data_adds_epochs(runner, folder, tmp_path):
     res = runner.invoke(main, ["train", str(folder), "--out", str(run_dir), "--epochs", "1", *TINY])
     assert res.exit_code == 0, res.output
     # no PATH, no model options: everything comes from the run directory; only --epochs changes
-    res = runner.invoke(main, ["train", "--resume", "--out", str(run_dir), "--epochs", "2", "-q"])
+    res = runner.invoke(main, ["train", "--resume", "--critic-samples", "0", "--out", str(run_dir), "--epochs", "2", "-q"])
     assert res.exit_code == 0, res.output
     assert "epoch 2/2" in res.output
     assert [int(r["epoch"]) for r in _history(run_dir)] == [1, 2]
@@ -109,9 +109,9 @@ def test_resume_from_the_recorded_data_adds_epochs(runner, folder, tmp_path):
 def test_resume_refuses_a_changed_model_or_tokenizer(runner, folder, tmp_path):
     run_dir = tmp_path / "run"
     assert runner.invoke(main, ["train", str(folder), "--out", str(run_dir), "--epochs", "1", *TINY]).exit_code == 0
-    res = runner.invoke(main, ["train", "--resume", "--out", str(run_dir), "--epochs", "2", "--units", "32", "-q"])
+    res = runner.invoke(main, ["train", "--resume", "--critic-samples", "0", "--out", str(run_dir), "--epochs", "2", "--units", "32", "-q"])
     assert res.exit_code == 2 and "cannot resume" in res.output and "Traceback" not in res.output
-    res = runner.invoke(main, ["train", "--resume", "--out", str(run_dir), "--epochs", "2", "--grid", "4", "-q"])
+    res = runner.invoke(main, ["train", "--resume", "--critic-samples", "0", "--out", str(run_dir), "--epochs", "2", "--grid", "4", "-q"])
     assert res.exit_code == 2 and "different tokenizer" in res.output
 
 
@@ -165,7 +165,7 @@ def test_bad_input_is_one_line_and_exit_2(runner, tmp_path):
     res = runner.invoke(main, ["train", str(empty), "--out", str(tmp_path / "run"), *TINY])
     assert res.exit_code == 2 and "nothing usable" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "run").exists()
-    res = runner.invoke(main, ["train", "--resume", "--out", str(tmp_path / "nothing"), "-q"])
+    res = runner.invoke(main, ["train", "--resume", "--critic-samples", "0", "--out", str(tmp_path / "nothing"), "-q"])
     assert res.exit_code == 2 and "nothing to resume" in res.output
     res = runner.invoke(main, ["train", "--out", str(tmp_path / "run2")])
     assert res.exit_code == 2 and "PATH" in res.output
@@ -183,14 +183,14 @@ def test_resume_keeps_the_separate_validation_folder(runner, folder, tmp_path):
     res = runner.invoke(main, ["train", str(folder), "--val", str(val), "--out", str(run_dir), "--epochs", "1", *TINY])
     assert res.exit_code == 0, res.output
     # no --val on resume: the run's own validation folder, not a split of the training pieces
-    res = runner.invoke(main, ["train", "--resume", "--out", str(run_dir), "--epochs", "2", "-q"])
+    res = runner.invoke(main, ["train", "--resume", "--critic-samples", "0", "--out", str(run_dir), "--epochs", "2", "-q"])
     assert res.exit_code == 0, res.output
     assert "validation: 2 pieces" in res.output
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["epochs"] == 2 and metrics["val_pieces"] == 2 and metrics["train_pieces"] == 12
     assert json.loads((run_dir / "config.json").read_text())["data"]["val_paths"] == [str(val.resolve())]
     # the same folder given again is the same set
-    res = runner.invoke(main, ["train", "--resume", "--out", str(run_dir), "--epochs", "3", "--val", str(val), "-q"])
+    res = runner.invoke(main, ["train", "--resume", "--critic-samples", "0", "--out", str(run_dir), "--epochs", "3", "--val", str(val), "-q"])
     assert res.exit_code == 0, res.output
 
 
@@ -200,7 +200,7 @@ def test_resume_refuses_a_different_validation_set(runner, folder, tmp_path):
     run_dir = tmp_path / "run"
     res = runner.invoke(main, ["train", str(folder), "--val", str(val), "--out", str(run_dir), "--epochs", "1", *TINY])
     assert res.exit_code == 0, res.output
-    res = runner.invoke(main, ["train", "--resume", "--out", str(run_dir), "--epochs", "2", "--val", str(other), "-q"])
+    res = runner.invoke(main, ["train", "--resume", "--critic-samples", "0", "--out", str(run_dir), "--epochs", "2", "--val", str(other), "-q"])
     assert res.exit_code == 2, res.output
     (line,) = res.output.strip().splitlines()
     assert line.startswith("error: ") and str(val.resolve()) in line and str(other.resolve()) in line, line
@@ -208,7 +208,7 @@ def test_resume_refuses_a_different_validation_set(runner, folder, tmp_path):
     split_run = tmp_path / "split"
     res = runner.invoke(main, ["train", str(folder), "--out", str(split_run), "--epochs", "1", *TINY])
     assert res.exit_code == 0, res.output
-    res = runner.invoke(main, ["train", "--resume", "--out", str(split_run), "--epochs", "2", "--val", str(val), "-q"])
+    res = runner.invoke(main, ["train", "--resume", "--critic-samples", "0", "--out", str(split_run), "--epochs", "2", "--val", str(val), "-q"])
     assert res.exit_code == 2, res.output
     (line,) = res.output.strip().splitlines()
     assert line.startswith("error: ") and "--val-split 0.1" in line and str(val.resolve()) in line, line
@@ -226,7 +226,7 @@ def test_resume_of_a_config_without_val_paths_splits_as_recorded(runner, folder,
     del config["data"]["val_paths"]
     (run_dir / "config.json").write_text(json.dumps(config))
     before = json.loads((run_dir / "split.json").read_text())
-    res = runner.invoke(main, ["train", "--resume", "--out", str(run_dir), "--epochs", "2", "-q"])
+    res = runner.invoke(main, ["train", "--resume", "--critic-samples", "0", "--out", str(run_dir), "--epochs", "2", "-q"])
     assert res.exit_code == 0, res.output
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["epochs"] == 2 and metrics["val_pieces"] == 3 and metrics["train_pieces"] == 9

@@ -67,6 +67,9 @@ def test_critic_document_round_trip_and_refusals(chorales, tmp_path):
 def test_best_of_takes_the_highest_score_per_sample():
     scores = np.array([[0.0, 5.0, np.nan], [1.0, 2.0, -1.0], [1.0, -3.0, -2.0]])
     assert K.best_of(scores).tolist() == [1, 0, 1]
+    nothing = np.full((4, 3), -np.inf)  # no candidate has notes: both keep the first
+    assert K.best_of(nothing).tolist() == [0, 0, 0]
+    assert K.weighted_choice(nothing, np.random.default_rng(1)).tolist() == [0, 0, 0]
 
 
 # --------------------------------------------------------------------------- a run with a critic
@@ -106,6 +109,15 @@ def test_candidates_keep_the_critics_best(run_dir):
             assert np.array_equal(a.ids, b.ids)
     assert any(b.candidate != 0 for b in best)
     assert sum(b.critic_score for b in best) > sum(ck.critic.score(a.piece) for a in once)
+    w1 = sample(ck, 96, 8, seed=3, candidates=6, selection="weighted")
+    w2 = sample(ck, 96, 8, seed=3, candidates=6, selection="weighted")
+    assert [s.candidate for s in w1] == [s.candidate for s in w2]  # the same seed, the same choice
+    assert all(np.array_equal(a.ids, b.ids) for a, b in zip(w1, w2))
+    from melodygru.core.errors import MelodyGRUError
+
+    for bad in (dict(candidates=0), dict(candidates=True), dict(selection="bogus"), dict(voices=-1)):
+        with pytest.raises(MelodyGRUError):
+            sample(ck, 16, 1, **bad)
 
 
 def test_generate_uses_the_critic_by_default_and_candidates_1_is_the_plain_draw(run_dir, tmp_path):
@@ -130,10 +142,18 @@ def test_generate_uses_the_critic_by_default_and_candidates_1_is_the_plain_draw(
     res = runner.invoke(main, ["generate", "--checkpoint", str(plain), "--out", str(tmp_path / "d"),
                                "--candidates", "4"])
     assert res.exit_code != 0 and "no critic" in res.output and len(res.output.strip().splitlines()) == 1
-    (plain / "critic.json").write_text('{"format": "melodygru-critic", "version": 1, "features": []}')
-    res = runner.invoke(main, ["generate", "--checkpoint", str(plain), "--out", str(tmp_path / "e")])
-    assert res.exit_code != 0 and "critic.json" in res.output and len(res.output.strip().splitlines()) == 1
-    assert "Traceback" not in res.output
+    for broken in ('{"format": "melodygru-critic", "version": 1, "features": []}', "[1, 2]", "{not json"):
+        (plain / "critic.json").write_text(broken)
+        (plain / "sampling.json").write_text('{"candidates": 8}')
+        res = runner.invoke(main, ["generate", "--checkpoint", str(plain), "--out", str(tmp_path / "e")])
+        assert res.exit_code != 0 and "critic.json" in res.output and len(res.output.strip().splitlines()) == 1
+        assert "Traceback" not in res.output
+        # a plain draw needs no critic: a broken one is no reason to refuse it
+        assert gen(plain, tmp_path / "f", "--candidates", "1", "--force")["candidates"] == 1
+    good = json.loads((run_dir / "critic.json").read_text())
+    (plain / "critic.json").write_text(json.dumps({**good, "info": 5}))
+    res = runner.invoke(main, ["generate", "--checkpoint", str(plain), "--out", str(tmp_path / "g")])
+    assert res.exit_code != 0 and "info" in res.output and "Traceback" not in res.output
 
 
 def test_sampling_json_sets_candidates(run_dir, tmp_path):
@@ -170,7 +190,8 @@ def test_critic_command_refits_and_reports(tmp_path, monkeypatch):
     res = runner.invoke(main, ["critic", "--checkpoint", str(run), "--samples", "30", "--length", "64", "--json", "-q"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
-    assert out["samples"] == 30 and out["real_pieces"] <= 12 and 0 <= out["cross_validated_accuracy"] <= 1
+    split = json.loads((run / "split.json").read_text())
+    assert out["samples"] == 30 and out["real_pieces"] == len(split["train"])  # never the validation pieces
     assert json.loads((run / "critic.json").read_text())["info"]["samples"] == 30 != first["info"]["samples"]
     (run / "critic.json").write_text('{"format": "melodygru-critic", "version": 0}')  # stale: refit, not refused
     res = runner.invoke(main, ["critic", "--checkpoint", str(run), "--samples", "20", "--length", "64", "-q"])
@@ -187,7 +208,11 @@ def test_limit_voices_ends_the_notes_held_longest():
     p = Piece([Note(0.0, 2.0, 60), Note(1.0, 0.5, 62), Note(2.0, 1.0, 64), Note(4.0, 3.0, 65)])
     got = limit_voices(p, 1)
     assert [(n.onset, n.duration) for n in got.notes] == [(0.0, 1.0), (1.0, 0.5), (2.0, 1.0), (4.0, 3.0)]
-    assert [n.duration for n in limit_voices(p, 1, after=1.5).notes] == [2.0, 0.5, 1.0, 3.0]  # a primer's notes stay
+    # a primer's notes (before `after`) are never shortened, even when held into the new music
+    assert [n.duration for n in limit_voices(p, 1, after=1.5).notes] == [2.0, 0.5, 1.0, 3.0]
+    held = Piece([Note(0.0, 3.0, 60), Note(2.0, 1.0, 64), Note(2.0, 1.0, 67)])
+    assert [n.duration for n in limit_voices(held, 2, after=1.5).notes] == [3.0, 1.0, 1.0]
+    assert [n.duration for n in limit_voices(held, 2).notes] == [2.0, 1.0, 1.0]
     assert [n.duration for n in limit_voices(p, 2).notes] == [2.0, 0.5, 1.0, 3.0]  # two at once: nothing to end
     # a chord of four held under a fifth voice: the bass (held since 0) ends when the fifth starts
     chord = [Note(0.0, 4.0, 48), Note(1.0, 3.0, 60), Note(1.0, 3.0, 64), Note(1.0, 3.0, 67), Note(2.0, 1.0, 72),

@@ -1,10 +1,12 @@
 """The critic: how much a piece looks like the corpus a model learned, as one number.
 
 A critic is an L2 logistic regression over the per-piece features (`features.critic_features`:
-the listening test's and three music statistics), fitted to tell the model's own
+the listening test's and four music statistics) and, for peaked features, their distance from
+the real pieces' median, fitted to tell the model's own
 samples (label 0) from its training pieces (label 1). Its score is the log-odds that a piece is
-real. Generation draws several candidates for every sample and keeps the one the critic scores
-highest (`best_of`): rejection of the candidates a listener would find least like the corpus,
+real. Generation draws several candidates for every sample and keeps one: the highest score
+(`best_of`) or a draw weighted by exp(score) (`weighted_choice`): rejection of the candidates a
+listener would find least like the corpus,
 after Azadi et al., "Discriminator Rejection Sampling" (ICLR 2019), with a linear critic over
 musical features instead of a GAN's discriminator.
 
@@ -98,7 +100,10 @@ class Critic:
         if any(a.shape != (n,) or not np.isfinite(a).all() for a, n in zip(arrays, sizes)) or (arrays[3] <= 0).any() \
                 or not np.isfinite(intercept):
             raise ValueError("the critic's numbers must be finite, one per feature or term, scales above 0")
-        return cls(*arrays, intercept, dict(d.get("info") or {}))
+        info = d.get("info") or {}
+        if not isinstance(info, dict):
+            raise ValueError("the critic document's info must be an object")
+        return cls(*arrays, intercept, dict(info))
 
 
 def fit_critic(real: np.ndarray, samples: np.ndarray, C: float = 1.0, folds: int = 5, seed: int = 0,
@@ -148,10 +153,13 @@ def weighted_choice(scores, rng: np.random.Generator) -> np.ndarray:
     distribution more closely as candidates grow (sampling-importance-resampling), where
     `best_of` keeps only the most typical."""
     scores = np.asarray(scores, float)
-    scores = np.where(np.isfinite(scores), scores, -np.inf)
+    scores = np.where(np.isnan(scores), -np.inf, scores)
+    scores = np.where(scores == np.inf, np.finfo(float).max / 4, scores)
     top = scores.max(axis=0)
-    w = np.exp(scores - np.where(np.isfinite(top), top, 0.0))
-    w = np.where(w.sum(axis=0) > 0, w, 1.0)  # a sample whose candidates all lack notes: any one
+    none = ~np.isfinite(top)  # every candidate of the sample lacks notes: keep the first, as best_of does
+    w = np.exp(scores - np.where(none, 0.0, top))
+    w[:, none] = 0.0
+    w[0, none] = 1.0
     p = w / w.sum(axis=0)
     u = rng.random(scores.shape[1])
     return np.minimum((np.cumsum(p, axis=0) < u).sum(axis=0), scores.shape[0] - 1)

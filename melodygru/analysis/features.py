@@ -70,7 +70,7 @@ FEATURE_NAMES = tuple(n for n, _ in FEATURES)
 FEATURE_HELP = dict(FEATURES)
 
 
-# what the critic reads besides FEATURES: three of the music statistics (evaluation/musicstats.py)
+# what the critic reads besides FEATURES: four of the music statistics (evaluation/musicstats.py)
 # the listening features do not already measure
 EXTRAS = (
     ("pitch_classes_used", "number of pitch classes used"),
@@ -249,7 +249,8 @@ def piece_features(piece: Piece) -> np.ndarray | None:
 
 
 def critic_features(piece: Piece) -> np.ndarray | None:
-    """`CRITIC_FEATURES` of one piece (`piece_features` and the `EXTRAS`), or None without notes."""
+    """`CRITIC_FEATURES` of one piece (`piece_features` and the `EXTRAS`), or None with fewer than
+    two pitched notes."""
     f = piece_features(piece)
     if f is None:
         return None

@@ -159,9 +159,13 @@ def _fit_critic(run_dir, pieces, num_samples: int, seed: int) -> None:
     val = set(rd.read_json(Path(run_dir) / rd.SPLIT).get("val", []))
     try:
         result = fit_run_critic(run_dir, num_samples, seed=seed, training=[p for p in pieces if p.source not in val])
-    except MelodyGRUError as e:
+    except (MelodyGRUError, ValueError) as e:
         click.echo(f"no critic: {e}")
         return
+    except KeyboardInterrupt:  # the model is saved: only the critic is missing
+        click.echo(f"no critic (interrupted); the model in {run_dir} is complete: fit one with "
+                   f"`melodygru critic --checkpoint {run_dir}`", err=True)
+        sys.exit(130)
     for line in result.lines()[:1]:
         click.echo(line)
 

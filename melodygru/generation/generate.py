@@ -17,7 +17,6 @@ file's line. A `tempo` option MIDI cannot store is refused before the model is l
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import json
 import math
@@ -29,19 +28,30 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analysis.critic import Critic, best_of, weighted_choice
+from ..analysis.critic import Critic
 from ..core.errors import CheckpointError, MelodyGRUError
 from ..core.events import Piece, Tempo
 from ..io.writers import MIN_BPM
+from ..model.rundir import (
+    CONFIG,
+    CRITIC,
+    FORM,
+    RUN_FILES,
+    check_run_dir,
+    load_trained,
+    read_form,
+    read_json,
+)
+from ..tokens.form import MAX_BARS, plan_matrix
 from ..tokens.tokenizer import Tokenizer
+from .choose import choose, limit_voices, read_critic
 from .files import Sample, SampleFiles, write_samples
 from .primer import Primer, load_primer
-from ..model.rundir import CONFIG, CRITIC, FORM, RUN_FILES, check_run_dir, load_trained, read_form, read_json
-from ..tokens.form import MAX_BARS, plan_matrix
 from .samplers import kind_temperatures as kind_temperature_table
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "bach"
 MAX_SEED = 2**31 - 1
+CANDIDATE_ROWS = 2048  # candidates decoded together in one batch at most
 MAX_TEMPO = 1000.0  # bpm; faster is no music anyone asks for (MIDI itself could go to 60,000,000)
 
 
@@ -79,7 +89,8 @@ class Checkpoint:
     decoder: object
     description: str
     plans: list | None = None  # form plans from the run's form.json (None: the run has none)
-    critic: Critic | None = None  # from the run's critic.json (None: the run has none)
+    critic: Critic | None = None  # from the run's critic.json (None: the run has none, or it is unusable)
+    critic_error: str | None = None  # why critic.json could not be used (only choosing among candidates needs it)
 
 
 _LOADED: dict[tuple, Checkpoint] = {}
@@ -124,23 +135,14 @@ def _load(path: Path, with_critic: bool = True) -> Checkpoint:
     units = weights.units
     shape = f"{len(units)}x{units[0]}" if len(set(units)) == 1 else "+".join(map(str, units))
     decoder = Decoder(weights, GrammarTables.from_grammar(tokenizer.grammar))
+    critic, critic_error = None, None
+    if with_critic:
+        try:
+            critic = read_critic(path)
+        except CheckpointError as e:  # a plain draw needs no critic: the error waits for --candidates
+            critic_error = str(e)
     return Checkpoint(path, tokenizer, config, decoder, f"{shape} GRU, {len(tokenizer)} tokens", read_form(path),
-                      read_critic(path) if with_critic else None)
-
-
-def read_critic(run_dir) -> Critic | None:
-    """The run's critic (`critic.json`), or None when it has none.
-
-    Raises:
-        CheckpointError: the file exists but is not a usable critic.
-    """
-    path = Path(run_dir) / CRITIC
-    if not path.exists():
-        return None
-    try:
-        return Critic.from_dict(read_json(path))
-    except ValueError as e:
-        raise CheckpointError(f"{path}: {e}") from None
+                      critic, critic_error)
 
 
 # --------------------------------------------------------------------------- sampling
@@ -176,25 +178,31 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
     Raises:
         MelodyGRUError: `form` without form plans, `candidates` > 1 without a critic.
     """
+    if isinstance(candidates, bool) or not isinstance(candidates, (int, np.integer)) or not 1 <= candidates <= MAX_CANDIDATES:
+        raise MelodyGRUError(f"candidates must be a whole number in 1..{MAX_CANDIDATES}, got {candidates!r}")
+    if selection not in SELECTIONS:
+        raise MelodyGRUError(f"selection must be one of {', '.join(SELECTIONS)}, got {selection!r}")
+    if isinstance(voices, bool) or not isinstance(voices, (int, np.integer)) or not 0 <= voices <= 128:
+        raise MelodyGRUError(f"voices must be a whole number in 0..128, got {voices!r}")
+    if candidates > 1 and checkpoint.critic_error:
+        raise CheckpointError(checkpoint.critic_error)
     if candidates > 1 and checkpoint.critic is None:
         raise MelodyGRUError(f"checkpoint {checkpoint.path} has no critic (critic.json) to choose among candidates: "
                              f"fit one with `melodygru critic --checkpoint {checkpoint.path}`, or use --candidates 1")
     if form and not checkpoint.plans:
         raise MelodyGRUError(f"checkpoint {checkpoint.path} has no form plans (form.json): sample without --form")
-    rounds = []
-    for k in range(max(1, candidates)):
-        round_seed = seed if k == 0 else int(np.random.SeedSequence([seed, k]).generate_state(1)[0]) & MAX_SEED
-        rounds.append(_sample_once(checkpoint, length, num_samples, temperature, top_k, top_p, round_seed, primer,
-                                   allow_end, tempo, program, form, kind_temperatures, monophonic, voices))
+    args = (temperature, top_k, top_p)
+    rest = (primer, allow_end, tempo, program, form, kind_temperatures, monophonic, voices)
+    rounds = [_sample_once(checkpoint, length, num_samples, *args, seed, *rest)]  # candidate 0: the plain draw
+    per_call = max(1, CANDIDATE_ROWS // num_samples)  # the other candidates as few large batches
+    for first in range(1, candidates, per_call):
+        k = min(per_call, candidates - first)
+        call_seed = int(np.random.SeedSequence([seed, first]).generate_state(1)[0]) & MAX_SEED
+        drawn = _sample_once(checkpoint, length, num_samples * k, *args, call_seed, *rest)
+        rounds += [drawn[j * num_samples:(j + 1) * num_samples] for j in range(k)]
     if len(rounds) == 1:
         return rounds[0]
-    scores = np.array([[checkpoint.critic.score(s.piece) for s in r] for r in rounds])
-    if selection == "weighted":
-        keep = weighted_choice(scores, np.random.default_rng([seed, len(rounds)]))
-    else:
-        keep = best_of(scores)
-    return [dataclasses.replace(rounds[k][i], critic_score=float(scores[k, i]), candidate=int(k))
-            for i, k in enumerate(keep)]
+    return choose(rounds, checkpoint.critic, selection, seed)
 
 
 def _sample_once(checkpoint, length, num_samples, temperature, top_k, top_p, seed, primer, allow_end, tempo,
@@ -219,35 +227,10 @@ def _sample_once(checkpoint, length, num_samples, temperature, top_k, top_p, see
         ids = np.concatenate([prefix, row]).astype(np.int32)
         piece = tokenizer.decode(ids, strict=True)
         if monophonic or voices:
-            piece = limit_voices(piece, 1 if monophonic else voices, after=primer.piece.end if primer else 0.0)
+            piece = limit_voices(piece, 1 if monophonic else voices, after=primer.split if primer else 0.0)
         piece = _finish(piece, primer, tempo, program)
         samples.append(Sample(ids, piece, int(len(row)), bool(ends.size)))
     return samples
-
-
-def limit_voices(piece: Piece, voices: int, after: float = 0.0) -> Piece:
-    """`piece` with at most `voices` pitched notes sounding at once from `after` on: where a note
-    starts and more would sound, the notes held longest end there (a chorale's fifth note, a
-    melody's held note). Notes that start together are all kept."""
-    notes = sorted(piece.notes, key=lambda n: (n.onset, n.pitch))
-    ends = [n.end for n in notes]
-    active: list[int] = []  # indices of pitched notes sounding, earliest onset first
-    i = 0
-    while i < len(notes):
-        t, first = notes[i].onset, i
-        while i < len(notes) and notes[i].onset == t:
-            i += 1
-        group = range(first, i)
-        pitched = [j for j in group if not notes[j].is_drum]
-        if not pitched:
-            continue
-        active = [j for j in active if ends[j] > t + 1e-9]
-        if t >= after - 1e-9:
-            while active and len(active) + len(pitched) > voices:
-                ends[active.pop(0)] = t
-        active += pitched
-    out = [n if ends[k] == n.end else dataclasses.replace(n, duration=ends[k] - n.onset) for k, n in enumerate(notes)]
-    return piece.replace(notes=out)
 
 
 def _finish(piece: Piece, primer: Primer | None, tempo: float | None, program: int | None) -> Piece:
@@ -421,7 +404,7 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
     monophonic = recommended["monophonic"] if monophonic is None else monophonic
     if candidates is None:
         candidates = recommended["candidates"] or (DEFAULT_CANDIDATES if ckpt.critic is not None else 1)
-        if ckpt.critic is None:
+        if ckpt.critic is None and not ckpt.critic_error:
             candidates = 1  # a sampling.json asking for candidates of a run whose critic was removed
     elif not 1 <= candidates <= MAX_CANDIDATES:
         raise MelodyGRUError(f"candidates must be 1..{MAX_CANDIDATES}, got {candidates}")

@@ -1,0 +1,74 @@
+"""Choosing among candidates and shaping what was drawn: the critic's pick of each sample's
+candidates (`choose`), the run's critic (`read_critic`), and the limit on notes sounding at once
+(`limit_voices`, for `--monophonic` and `--voices`)."""
+
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from ..analysis.critic import Critic, best_of, weighted_choice
+from ..core.errors import CheckpointError
+from ..core.events import Piece
+from ..model.rundir import CRITIC, read_json
+from .files import Sample
+
+
+def choose(rounds: list[list[Sample]], critic: Critic, selection: str, seed: int) -> list[Sample]:
+    """Sample i of the result is candidate k of sample i (`rounds[k][i]`), chosen by the critic:
+    the best score ('best') or a draw weighted by exp(score) ('weighted', seeded by `seed`)."""
+    scores = np.array([[critic.score(s.piece) for s in r] for r in rounds])
+    if selection == "weighted":
+        keep = weighted_choice(scores, np.random.default_rng([seed, len(rounds)]))
+    else:
+        keep = best_of(scores)
+    return [dataclasses.replace(rounds[k][i], critic_score=float(scores[k, i]) if np.isfinite(scores[k, i]) else None,
+                                candidate=int(k)) for i, k in enumerate(keep)]
+
+
+def read_critic(run_dir) -> Critic | None:
+    """The run's critic (`critic.json`), or None when it has none.
+
+    Raises:
+        CheckpointError: the file exists but is not a usable critic.
+    """
+    path = Path(run_dir) / CRITIC
+    if not path.exists():
+        return None
+    try:
+        return Critic.from_dict(read_json(path))
+    except ValueError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+
+
+def limit_voices(piece: Piece, voices: int, after: float = 0.0) -> Piece:
+    """`piece` with at most `voices` pitched notes sounding at once where new music starts (at
+    onsets from `after` on): where a note starts and more would sound, the notes held longest
+    end there (a chorale's fifth note, a melody's held note). Notes that start before `after` (a
+    primer's opening) are never shortened, and notes that start together are all kept; the
+    notes stay in the piece's order."""
+    order = sorted(range(len(piece.notes)), key=lambda k: (piece.notes[k].onset, piece.notes[k].pitch))
+    notes = piece.notes
+    ends = [n.end for n in notes]
+    active: list[int] = []  # indices of pitched notes sounding, earliest onset first
+    i = 0
+    while i < len(order):
+        t, first = notes[order[i]].onset, i
+        while i < len(order) and notes[order[i]].onset == t:
+            i += 1
+        pitched = [k for k in order[first:i] if not notes[k].is_drum]
+        if not pitched:
+            continue
+        active = [k for k in active if ends[k] > t + 1e-9]
+        if t >= after - 1e-9:
+            cuttable = [k for k in active if notes[k].onset >= after - 1e-9]
+            while cuttable and len(active) + len(pitched) > voices:
+                k = cuttable.pop(0)
+                active.remove(k)
+                ends[k] = t
+        active += pitched
+    out = [n if ends[k] == n.end else dataclasses.replace(n, duration=ends[k] - n.onset) for k, n in enumerate(notes)]
+    return piece.replace(notes=out)
