@@ -81,7 +81,24 @@ EXTRAS = (
 CRITIC_FEATURES = FEATURES + EXTRAS
 CRITIC_FEATURE_NAMES = tuple(n for n, _ in CRITIC_FEATURES)
 FEATURE_HELP.update(EXTRAS)
-_MAJOR, _MINOR = (0, 2, 4, 5, 7, 9, 11), (0, 2, 3, 5, 7, 8, 10)
+MAJOR_SCALE, MINOR_SCALE = (0, 2, 4, 5, 7, 9, 11), (0, 2, 3, 5, 7, 8, 10)  # natural minor
+
+
+def scale_fit(pc_counts) -> float:
+    """Share of the notes (counted per pitch class) in the best-fitting major or minor scale."""
+    pc_counts = np.asarray(pc_counts)
+    hits = max(pc_counts[[(root + d) % 12 for d in scale]].sum()
+               for root in range(12) for scale in (MAJOR_SCALE, MINOR_SCALE))
+    return float(hits / pc_counts.sum())
+
+
+def repeated_4grams(pitch) -> float:
+    """Share of the pitch 4-grams (pitches in onset order) that repeat an earlier one; NaN under 4."""
+    pitch = np.asarray(pitch)
+    if len(pitch) < 4:
+        return math.nan
+    grams = np.lib.stride_tricks.sliding_window_view(pitch, 4)
+    return 1.0 - len(np.unique(grams, axis=0)) / len(grams)
 
 
 # --------------------------------------------------------------------------- per-piece features
@@ -254,17 +271,10 @@ def critic_features(piece: Piece) -> np.ndarray | None:
     f = piece_features(piece)
     if f is None:
         return None
-    notes = sorted((n for n in piece.notes if not n.is_drum), key=lambda n: (n.onset, n.pitch))
-    pitch = np.array([n.pitch for n in notes])
+    pitch = np.array([n.pitch for n in piece.notes if not n.is_drum])  # a Piece keeps its notes by onset, pitch
     pcs = np.bincount(pitch % 12, minlength=12)
-    if len(pitch) >= 4:
-        grams = np.lib.stride_tricks.sliding_window_view(pitch, 4)
-        repeated = 1.0 - len(np.unique(grams, axis=0)) / len(grams)
-    else:
-        repeated = math.nan
-    fit = max(pcs[[(root + d) % 12 for d in scale]].sum() for root in range(12) for scale in (_MAJOR, _MINOR))
     top = np.bincount(pitch).max() / len(pitch)
-    return np.r_[f, float(np.count_nonzero(pcs)), repeated, fit / len(pitch), top]
+    return np.r_[f, float(np.count_nonzero(pcs)), repeated_4grams(pitch), scale_fit(pcs), top]
 
 
 def crop(piece: Piece, quarters: float) -> Piece:

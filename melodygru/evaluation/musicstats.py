@@ -20,11 +20,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..analysis.features import repeated_4grams, scale_fit
 from ..core.events import Piece
 
 TICKS = 960  # per quarter: exact for 12-step grids and MIDI at 480/960 tpq; float onsets are compared as ints
-MAJOR = (0, 2, 4, 5, 7, 9, 11)
-MINOR = (0, 2, 3, 5, 7, 8, 10)  # natural minor
 # Duration classes: each standard value up to a factor sqrt(2) either side (geometric midpoints),
 # so a triplet eighth (1/3) counts as a 16th and a dotted quarter (1.5) as a half.
 LENGTH_CLASSES = ("32nd or less", "16th", "8th", "quarter", "half", "whole or more")
@@ -89,10 +88,6 @@ def piece_statistics(piece: Piece, ids=None) -> dict | None:
     pc_counts = np.bincount(pitch % 12, minlength=12)
     pc_share = pc_counts / pc_counts.sum()
     nz = pc_share[pc_share > 0]
-    scale_hits = []
-    for root in range(12):
-        for scale in (MAJOR, MINOR):
-            scale_hits.append(pc_counts[[(root + s) % 12 for s in scale]].sum())
 
     onsets, first = np.unique(on, return_index=True)
     # notes sounding at each onset u: started at or before u and ending after it
@@ -109,23 +104,18 @@ def piece_statistics(piece: Piece, ids=None) -> dict | None:
 
     top = np.maximum.reduceat(pitch, first)  # highest pitch at each onset (notes sorted by onset)
     _, pitch_counts = np.unique(pitch, return_counts=True)
-    if pitch.size >= 4:
-        grams = np.lib.stride_tricks.sliding_window_view(pitch, 4)
-        repeated = 1.0 - len(np.unique(grams, axis=0)) / len(grams)
-    else:
-        repeated = math.nan
 
     return {
         "pitch_range": float(pitch.max() - pitch.min()),
         "pitch_classes": float(np.count_nonzero(pc_counts)),
         "pitch_class_entropy": float(-(nz * np.log2(nz)).sum()),
-        "scale_consistency": float(max(scale_hits) / pitch.size),
+        "scale_consistency": scale_fit(pc_counts),
         "polyphony": float(sounding.mean()),
         "onsets_per_quarter": float(len(onsets) / beats),
         "empty_beat_rate": empty,
         "mean_abs_interval": float(np.abs(np.diff(top)).mean()) if len(top) > 1 else math.nan,
         "top_pitch_share": float(pitch_counts.max() / pitch.size),
-        "repeated_4gram_rate": float(repeated),
+        "repeated_4gram_rate": float(repeated_4grams(pitch)),
         "longest_token_run": float(longest_run(ids)) if ids is not None else math.nan,
         HISTOGRAM.name: length_histogram(dur_q),
     }

@@ -6,14 +6,12 @@ candidates (`choose`), the run's critic (`read_critic`), and the limit on notes 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 
 from ..analysis.critic import Critic, best_of, weighted_choice
-from ..core.errors import CheckpointError
 from ..core.events import Piece
-from ..model.rundir import CRITIC, read_json
+from ..model.rundir import CRITIC, read_document
 from .files import Sample
 
 
@@ -35,13 +33,7 @@ def read_critic(run_dir) -> Critic | None:
     Raises:
         CheckpointError: the file exists but is not a usable critic.
     """
-    path = Path(run_dir) / CRITIC
-    if not path.exists():
-        return None
-    try:
-        return Critic.from_dict(read_json(path))
-    except ValueError as e:
-        raise CheckpointError(f"{path}: {e}") from None
+    return read_document(run_dir, CRITIC, Critic.from_dict)
 
 
 def limit_voices(piece: Piece, voices: int, after: float = 0.0) -> Piece:

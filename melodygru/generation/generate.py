@@ -34,7 +34,6 @@ from ..core.events import Piece, Tempo
 from ..io.writers import MIN_BPM
 from ..model.rundir import (
     CONFIG,
-    CRITIC,
     FORM,
     RUN_FILES,
     check_run_dir,
@@ -108,16 +107,22 @@ def load_checkpoint(path=None, with_critic: bool = True) -> Checkpoint:
     default = path is None
     path = Path(DEFAULT_CHECKPOINT if default else path)
     check_run_dir(path, hint="a fresh clone has it under checkpoints/bach" if default else None)
-    files = RUN_FILES + tuple(n for n in (FORM, CRITIC) if (path / n).exists())  # these must not go stale either
-    key = (str(path.resolve()), with_critic) + tuple((path / n).stat().st_mtime_ns for n in files) \
+    files = RUN_FILES + ((FORM,) if (path / FORM).exists() else ())  # form.json too: plans must not go stale
+    key = (str(path.resolve()),) + tuple((path / n).stat().st_mtime_ns for n in files) \
         + tuple((path / n).stat().st_size for n in files)
     if key not in _LOADED:
         _LOADED.clear()  # keep at most one model in memory
-        _LOADED[key] = _load(path, with_critic)
-    return _LOADED[key]
+        _LOADED[key] = _load(path)
+    if not with_critic:
+        return _LOADED[key]
+    # the critic is read on every call (a small file): fitting one must not reload the model
+    try:
+        return dataclasses.replace(_LOADED[key], critic=read_critic(path))
+    except CheckpointError as e:  # a plain draw needs no critic: the error waits for --candidates
+        return dataclasses.replace(_LOADED[key], critic_error=str(e))
 
 
-def _load(path: Path, with_critic: bool = True) -> Checkpoint:
+def _load(path: Path) -> Checkpoint:
     from ..model.step import StepWeights
     from .decoder import Decoder, GrammarTables
 
@@ -135,14 +140,7 @@ def _load(path: Path, with_critic: bool = True) -> Checkpoint:
     units = weights.units
     shape = f"{len(units)}x{units[0]}" if len(set(units)) == 1 else "+".join(map(str, units))
     decoder = Decoder(weights, GrammarTables.from_grammar(tokenizer.grammar))
-    critic, critic_error = None, None
-    if with_critic:
-        try:
-            critic = read_critic(path)
-        except CheckpointError as e:  # a plain draw needs no critic: the error waits for --candidates
-            critic_error = str(e)
-    return Checkpoint(path, tokenizer, config, decoder, f"{shape} GRU, {len(tokenizer)} tokens", read_form(path),
-                      critic, critic_error)
+    return Checkpoint(path, tokenizer, config, decoder, f"{shape} GRU, {len(tokenizer)} tokens", read_form(path))
 
 
 # --------------------------------------------------------------------------- sampling
@@ -406,11 +404,7 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
         candidates = recommended["candidates"] or (DEFAULT_CANDIDATES if ckpt.critic is not None else 1)
         if ckpt.critic is None and not ckpt.critic_error:
             candidates = 1  # a sampling.json asking for candidates of a run whose critic was removed
-    elif not 1 <= candidates <= MAX_CANDIDATES:
-        raise MelodyGRUError(f"candidates must be 1..{MAX_CANDIDATES}, got {candidates}")
-    selection = recommended["selection"] if selection is None else selection
-    if selection not in SELECTIONS:
-        raise MelodyGRUError(f"selection must be one of {', '.join(SELECTIONS)}, got {selection}")
+    selection = recommended["selection"] if selection is None else selection  # `sample` checks all three
     voices = recommended["voices"] if voices is None else voices
     loaded_primer = load_primer(primer, ckpt.tokenizer, primer_bars) if primer is not None else None
     start = time.perf_counter()

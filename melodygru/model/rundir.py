@@ -341,6 +341,21 @@ def load_trained(run_dir, compute_dtype: str = "float32"):
     return model, tokenizer, model_config
 
 
+def read_document(run_dir, name: str, parse):
+    """`parse` of the run's optional JSON file `name`, or None when the run has none.
+
+    Raises:
+        CheckpointError: the file exists but is unreadable, or `parse` refuses it (ValueError).
+    """
+    path = Path(run_dir) / name
+    if not path.exists():
+        return None
+    try:
+        return parse(read_json(path))
+    except ValueError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+
+
 def read_form(run_dir) -> list[list[int]] | None:
     """The form plans of a run (`form.json`), or None when it has none.
 
@@ -349,13 +364,7 @@ def read_form(run_dir) -> list[list[int]] | None:
     """
     from ..tokens.form import read_form_document
 
-    path = Path(run_dir) / FORM
-    if not path.exists():
-        return None
-    try:
-        return read_form_document(read_json(path))
-    except ValueError as e:
-        raise CheckpointError(f"{path}: {e}") from None
+    return read_document(run_dir, FORM, read_form_document)
 
 
 def write_form(run_dir, plans, source: str) -> None:
