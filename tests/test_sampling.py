@@ -325,6 +325,30 @@ def test_decoder_is_seeded(decoder):
     assert len({tuple(r) for r in a}) == 4  # the rows of a batch are independent draws
 
 
+def test_steering_copies_rows_and_changes_nothing_else(decoder):
+    """`steer` is called every `every` tokens with the tokens so far; returning each row's own index
+    changes nothing, and returning row 0 for every row makes every row continue row 0's piece
+    (same tokens up to that point, then drawn apart again)."""
+    tokenizer, dec = decoder
+    plain = dec.generate([tokenizer.bos], 60, num_samples=4, seed=5)
+    seen = []
+
+    def same(tokens, done):
+        seen.append(tokens.shape)
+        return np.arange(len(tokens))
+
+    np.testing.assert_array_equal(dec.generate([tokenizer.bos], 60, num_samples=4, seed=5, every=16, steer=same), plain)
+    assert seen == [(4, 16), (4, 32), (4, 48)]
+    steered = dec.generate([tokenizer.bos], 60, num_samples=4, seed=5, every=16, steer=lambda t, d: np.zeros(len(t), int))
+    assert (steered[:, :16] == plain[0, :16]).all()  # every row now starts as row 0 did
+    assert len({tuple(r) for r in steered}) == 4  # and went on as four different pieces
+    for row in steered:
+        piece = tokenizer.decode(np.concatenate([[tokenizer.bos], row]), strict=True)
+        assert piece.stats["incomplete_notes"] == 0
+    with pytest.raises(ValueError, match="one row index per row"):
+        dec.generate([tokenizer.bos], 40, num_samples=4, seed=5, every=16, steer=lambda t, d: [0])
+
+
 def test_decoder_continues_a_prefix(decoder):
     tokenizer, dec = decoder
     primer = [Note(i * 0.5, 0.5, 60 + i) for i in range(10)]  # eighths from C4, the last at beat 4.5

@@ -175,29 +175,51 @@ class Decoder:
         self._sample_step = tf.function(self._sample_step_fn, jit_compile=True, autograph=False) if jit_compile \
             else self._sample_step_fn
         spec = tf.TensorSpec
-        self._decode = tf.function(
-            self._loop,
+        i32, none = tf.int32, [None]
+        self._state_specs = (
+            spec([], i32),  # t: tokens drawn so far
+            spec(none, i32),  # cur: each row's last token
+            tuple(spec([None, u], tf.float32) for u in weights.units),  # GRU states
+            spec(none, i32), spec(none, i32),  # bar_steps, last_pos
+            spec(none, tf.bool),  # done
+            spec([None, None], i32),  # hist: prefix and tokens so far, per row
+            spec([None, None], i32), spec([None, None], i32),  # bar_start, bar_meter
+            spec(none, i32), spec(none, i32), spec(none, i32),  # n_bars, copy_pos, copy_end
+        )
+        self._prime = tf.function(
+            self._prime_fn,
             input_signature=[
-                spec([None], tf.int32),  # prefix, BOS first
-                spec([], tf.int32),  # bar_steps after the prefix
-                spec([], tf.int32),  # last_pos after the prefix
-                spec([], tf.int32),  # num_samples
-                spec([], tf.int32),  # length
+                spec([None], i32),  # prefix, BOS first
+                spec([], i32),  # bar_steps after the prefix
+                spec([], i32),  # last_pos after the prefix
+                spec([], i32),  # num_samples
+                spec([], i32),  # length
+                spec([], i32),  # plan width (bars)
+                spec([None], i32),  # positions of the prefix's BAR tokens
+                spec([None], i32),  # bar length in steps of each finished bar of the prefix
+            ],
+            autograph=False,
+        )
+        self._run = tf.function(
+            self._run_fn,
+            input_signature=[
+                self._state_specs,
+                spec([], i32),  # stop: draw until this many tokens (or every row ended)
+                spec([], i32),  # n_prefix
+                spec([], i32),  # length
                 spec([None], tf.float32),  # temperature of every token id (per kind)
-                spec([], tf.int32),  # top_k
+                spec([], i32),  # top_k
                 spec([], tf.float32),  # top_p
                 spec([], tf.int64),  # seed
                 spec([], tf.bool),  # allow_end
                 spec([], tf.bool),  # one note per onset (monophonic)
-                spec([None, None], tf.int32),  # form plan: bars back to copy, per sample and bar (0: free)
-                spec([None], tf.int32),  # positions of the prefix's BAR tokens
-                spec([None], tf.int32),  # bar length in steps of each finished bar of the prefix
+                spec([None, None], i32),  # form plan: bars back to copy, per row and bar (0: free)
             ],
             autograph=False,
         )
 
     def generate(self, prefix, length, num_samples=1, temperature=1.0, top_k=0, top_p=1.0, seed=0,
-                 allow_end=False, plan=None, monophonic=False) -> np.ndarray:
+                 allow_end=False, plan=None, monophonic=False, every=0, steer=None) -> np.ndarray:
         """Sample `length` tokens after `prefix` for each of `num_samples` rows.
 
         Args:
@@ -214,6 +236,11 @@ class Decoder:
                 the whole bar fits in the tokens left and the row is in the meter that bar was
                 written in. None or zeros: every token is sampled (the same tokens as
                 without a plan).
+            every, steer: every `every` tokens (0: never), `steer(tokens, done)` gets each row's
+                new tokens so far (int32 [rows, t], PAD after an EOS) and which rows ended, and
+                returns the row each row continues from (int [rows]): a row may be replaced by a
+                copy of another, states, form plan and all (sequential Monte Carlo). Between
+                calls every row draws independently, so copies part at once.
         Returns:
             int32 [num_samples, <= length]; shorter only if every row ended (allow_end).
         """
@@ -240,15 +267,31 @@ class Decoder:
         prefix_meters = np.asarray(meters[1:], np.int32)  # the first BAR closes no bar
         temps = np.broadcast_to(np.asarray(temperature, np.float32), (tables.vocab_size,)).copy()
         seed = int(seed) % (2**63)
-        out = self._decode(
+        length, n_prefix = int(length), int(prefix.size)
+        state = self._prime(
             tf.constant(prefix), tf.constant(bar_steps, tf.int32), tf.constant(last_pos, tf.int32),
-            tf.constant(int(num_samples), tf.int32), tf.constant(int(length), tf.int32),
-            tf.constant(temps), tf.constant(int(top_k), tf.int32),
-            tf.constant(float(top_p), tf.float32), tf.constant(seed, tf.int64), tf.constant(bool(allow_end)),
-            tf.constant(bool(monophonic)),
-            tf.constant(plan), tf.constant(prefix_bars), tf.constant(prefix_meters),
+            tf.constant(int(num_samples), tf.int32), tf.constant(length, tf.int32),
+            tf.constant(plan.shape[1], tf.int32), tf.constant(prefix_bars), tf.constant(prefix_meters),
         )
-        return out.numpy()
+        fixed = (tf.constant(n_prefix, tf.int32), tf.constant(length, tf.int32), tf.constant(temps),
+                 tf.constant(int(top_k), tf.int32), tf.constant(float(top_p), tf.float32),
+                 tf.constant(seed, tf.int64), tf.constant(bool(allow_end)), tf.constant(bool(monophonic)))
+        plan_t = tf.constant(plan)
+        step = int(every) if steer is not None and every and int(every) > 0 else length
+        t = 0
+        while True:
+            state = self._run(state, tf.constant(min(t + step, length), tf.int32), *fixed, plan_t)
+            t = int(state[0])
+            ended = bool(tf.reduce_all(state[5]))
+            if t >= length or ended:
+                break
+            rows = np.asarray(steer(state[6][:, n_prefix:n_prefix + t].numpy(), state[5].numpy()), np.int64)
+            if rows.shape != (int(num_samples),) or (rows < 0).any() or (rows >= int(num_samples)).any():
+                raise ValueError("steer must return one row index per row")
+            index = tf.constant(rows)
+            state = (state[0],) + tuple(tf.nest.map_structure(lambda x: tf.gather(x, index), s) for s in state[1:])
+            plan_t = tf.gather(plan_t, index)
+        return state[6][:, n_prefix:n_prefix + t].numpy()
 
     def _sample_step_fn(self, t, cur, states, bar_steps, last_pos, done, remaining, temperature, top_k, top_p,
                         seed, allow_end, monophonic):
@@ -266,10 +309,10 @@ class Decoder:
         nxt = sample_tokens(logits, mask, tf.stack([seed, tf.cast(t, tf.int64)]), temperature, top_k, top_p)
         return tf.where(done, tables.pad, nxt), states
 
-    def _loop(self, prefix, bar_steps, last_pos, num_samples, length, temperature, top_k, top_p, seed, allow_end,
-              monophonic, plan, prefix_bars, prefix_meters):
+    def _prime_fn(self, prefix, bar_steps, last_pos, num_samples, length, width, prefix_bars, prefix_meters):
+        """The loop's state before the first draw: GRU states after the prefix, and the form
+        plans' bookkeeping."""
         step = self.step
-        tables = self.tables
         n_prefix = tf.shape(prefix)[0]
 
         # Seed the states with one pass over the primer (all but its last token, which the first
@@ -283,8 +326,6 @@ class Decoder:
 
         # Form plans: every row's tokens so far (prefix included) and where each of its bars starts,
         # so a bar the plan marks as a repeat can be copied from the row's own earlier bar.
-        width = tf.shape(plan)[1]
-        hist_len = n_prefix + length
         hist = tf.tile(tf.pad(prefix, [[0, length]])[tf.newaxis, :], [num_samples, 1])
         n_pb = tf.minimum(tf.shape(prefix_bars)[0], width + 1)
         first_bars = tf.scatter_nd(tf.range(n_pb)[:, tf.newaxis], prefix_bars[:n_pb] + 1, [width + 1]) - 1
@@ -294,6 +335,16 @@ class Decoder:
         n_pm = tf.minimum(tf.shape(prefix_meters)[0], width + 1)
         bar_meter = tf.tile((tf.scatter_nd(tf.range(n_pm)[:, tf.newaxis], prefix_meters[:n_pm] + 1, [width + 1])
                              - 1)[tf.newaxis, :], [num_samples, 1])
+        return (tf.constant(0), tf.fill([num_samples], prefix[n_prefix - 1]), states,
+                tf.fill([num_samples], bar_steps), tf.fill([num_samples], last_pos),
+                tf.zeros([num_samples], tf.bool), hist, bar_start, bar_meter, n_bars,
+                tf.fill([num_samples], -1), tf.fill([num_samples], -1))
+
+    def _run_fn(self, state, stop, n_prefix, length, temperature, top_k, top_p, seed, allow_end, monophonic, plan):
+        """Draw tokens until `stop` tokens are drawn or every row ended; returns the new state."""
+        tables = self.tables
+        width = tf.shape(plan)[1]
+        hist_len = n_prefix + length
         # a copied bar leaves out the source's meter change (a repeat changes no meter)
         skippable = tf.constant(tables.is_ts)
 
@@ -301,8 +352,7 @@ class Decoder:
             at = tf.gather(hist, tf.clip_by_value(pos, 0, hist_len - 1), batch_dims=1)
             return tf.where((pos >= 0) & tf.gather(skippable, at), pos + 1, pos)
 
-        def body(t, cur, states, bar_steps, last_pos, done, out, hist, bar_start, bar_meter, n_bars, copy_pos,
-                 copy_end):
+        def body(t, cur, states, bar_steps, last_pos, done, hist, bar_start, bar_meter, n_bars, copy_pos, copy_end):
             nxt, states = self._sample_step(
                 t, cur, states, bar_steps, last_pos, done, length - t, temperature, top_k, top_p, seed, allow_end,
                 monophonic
@@ -333,26 +383,10 @@ class Decoder:
             copy_end = tf.where(start_copy, s_end, copy_end)
             bar_steps, last_pos = advance_grammar(tables, nxt, bar_steps, last_pos)
             done = done | tf.equal(nxt, tables.eos)
-            return (t + 1, nxt, states, bar_steps, last_pos, done, out.write(t, nxt), hist, bar_start, bar_meter,
-                    n_bars, copy_pos, copy_end)
+            return (t + 1, nxt, states, bar_steps, last_pos, done, hist, bar_start, bar_meter, n_bars, copy_pos,
+                    copy_end)
 
-        def cond(t, cur, states, bar_steps, last_pos, done, out, *rest):
-            return (t < length) & ~tf.reduce_all(done)
+        def cond(t, cur, states, bar_steps, last_pos, done, *rest):
+            return (t < stop) & ~tf.reduce_all(done)
 
-        start = (
-            tf.constant(0),
-            tf.fill([num_samples], prefix[n_prefix - 1]),
-            states,
-            tf.fill([num_samples], bar_steps),
-            tf.fill([num_samples], last_pos),
-            tf.zeros([num_samples], tf.bool),
-            tf.TensorArray(tf.int32, size=length, element_shape=tf.TensorShape([None])),
-            hist,
-            bar_start,
-            bar_meter,
-            n_bars,
-            tf.fill([num_samples], -1),
-            tf.fill([num_samples], -1),
-        )
-        t, _, _, _, _, _, out, *_ = tf.while_loop(cond, body, start)
-        return tf.transpose(out.gather(tf.range(t)))  # [num_samples, t]
+        return tf.while_loop(cond, body, tuple(state))
