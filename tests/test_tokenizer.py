@@ -362,10 +362,26 @@ def test_shared_durations_grammar():
     assert [n.pitch for n in out.notes] == [60] and out.stats["incomplete_notes"] == 3
 
 
+def test_pitch_order_down_writes_the_top_note_of_each_onset_first():
+    up, down = Tokenizer(TokenizerConfig(velocity_bins=0)), Tokenizer(TokenizerConfig(velocity_bins=0, pitch_order="down"))
+    piece = Piece([Note(0, 1, 48), Note(0, 1, 67), Note(0, 1, 60), Note(1, 2, 65), Note(1, 1, 50)])
+    pitches = lambda tok: [t for t in names(tok, tok.encode(piece)) if t.startswith("PITCH")]
+    assert pitches(up) == ["PITCH_48", "PITCH_60", "PITCH_67", "PITCH_50", "PITCH_65"]
+    assert pitches(down) == ["PITCH_67", "PITCH_60", "PITCH_48", "PITCH_65", "PITCH_50"]
+    for tok in (up, down):  # both read back as the same music
+        out = tok.decode(tok.encode(piece), strict=True)
+        assert sorted((n.onset, n.duration, n.pitch) for n in out.notes) == \
+            sorted((n.onset, n.duration, n.pitch) for n in piece.notes)
+    assert up.config.digest() != down.config.digest()
+    assert TokenizerConfig.from_dict(down.config.to_dict()) == down.config
+    with pytest.raises(TokenizerError, match="wrong type"):
+        TokenizerConfig.from_dict({"pitch_order": 1})
+
+
 def test_settings_added_later_leave_older_configs_and_digests_unchanged():
     d = TokenizerConfig().to_dict()
-    assert "shared_durations" not in d and TokenizerConfig.from_dict(d) == TokenizerConfig()
-    older = {k: v for k, v in dataclasses.asdict(TokenizerConfig()).items() if k != "shared_durations"}
+    assert "shared_durations" not in d and "pitch_order" not in d and TokenizerConfig.from_dict(d) == TokenizerConfig()
+    older = {k: v for k, v in dataclasses.asdict(TokenizerConfig()).items() if k not in ("shared_durations", "pitch_order")}
     # the digest a run or cache made before the setting existed (config.json's tokenizer_digest)
     assert TokenizerConfig().digest() == hashlib.sha256(json.dumps(older, sort_keys=True).encode()).hexdigest()[:16]
     on = TokenizerConfig(shared_durations=True)
@@ -862,7 +878,8 @@ def test_hand_written_sequences_of_each_vocabulary(name, tokens, ok):
 # ----------------------------------------------------------------------------------- config/JSON
 EVERY_FIELD_CHANGED = TokenizerConfig(steps_per_quarter=24, max_bar_quarters=12, pitch_low=30, pitch_high=90,
                                       velocity_bins=8, max_duration_quarters=6, tempo_bins=20, tempo_min=40.5,
-                                      tempo_max=250.25, programs=True, drums=True, shared_durations=True)
+                                      tempo_max=250.25, programs=True, drums=True, shared_durations=True,
+                                      pitch_order="down")
 
 
 def test_every_config_field_differs_from_its_default_in_the_fixture():
@@ -888,9 +905,9 @@ def test_save_and_load_give_an_equal_tokenizer(tmp_path, config):
     data = json.loads(path.read_text())
     assert data["format"] == "melodygru-tokenizer" and data["version"] == 1
     # settings added later are written only when switched on, so older files and digests stay valid
-    later = {"shared_durations"}
+    later = {"shared_durations", "pitch_order"}
     assert set(data["config"]) == {f.name for f in dataclasses.fields(TokenizerConfig)
-                                   if f.name not in later or getattr(config, f.name)}
+                                   if f.name not in later or getattr(config, f.name) != getattr(TokenizerConfig, f.name)}
 
 
 def test_different_configs_give_different_tokenizers_and_digests():
@@ -966,7 +983,7 @@ def test_missing_tokenizer_file_is_a_clear_error(tmp_path):
     dict(steps_per_quarter=0), dict(steps_per_quarter=97), dict(max_bar_quarters=33), dict(max_bar_quarters=2),
     dict(pitch_low=-1), dict(pitch_high=128), dict(velocity_bins=128), dict(velocity_bins=-1),
     dict(max_duration_quarters=0), dict(tempo_bins=0), dict(tempo_min=0), dict(tempo_min=300, tempo_max=30),
-    dict(tempo_max=float("nan")),
+    dict(tempo_max=float("nan")), dict(pitch_order="sideways"),
 ])
 def test_bad_configs_are_refused(changes):
     with pytest.raises(TokenizerError, match="bad tokenizer config"):

@@ -25,13 +25,17 @@ def tokenizer_options(f):
     @click.option("--shared-durations/--note-durations", "shared_durations", default=False, show_default=True,
                   help="Notes that start together and last equally long share one duration token "
                        "(a third fewer tokens for four-part chorales), or every note states its own.")
+    @click.option("--pitch-order", type=click.Choice(["up", "down"]), default="up", show_default=True,
+                  help="Order of the notes that start together: from the lowest up (bass first), or from "
+                       "the highest down (the top voice first, so the melody leads).")
     @functools.wraps(f)
-    def wrapper(*args, steps_per_quarter, velocity_bins, programs, drums, shared_durations, **kwargs):
+    def wrapper(*args, steps_per_quarter, velocity_bins, programs, drums, shared_durations, pitch_order, **kwargs):
         from ..tokens.config import TokenizerConfig
         from ..tokens.tokenizer import Tokenizer
 
         config = TokenizerConfig(steps_per_quarter=steps_per_quarter, velocity_bins=velocity_bins,
-                                 programs=programs, drums=drums, shared_durations=shared_durations)
+                                 programs=programs, drums=drums, shared_durations=shared_durations,
+                                 pitch_order=pitch_order)
         return f(*args, tokenizer=Tokenizer(config), **kwargs)
 
     return wrapper
@@ -53,7 +57,7 @@ def input_options(f):
 def _require_input(paths, corpora):
     if not paths and not corpora:
         raise click.UsageError("give at least one PATH or --corpus NAME")
-_TOKENIZER_PARAMS = ("steps_per_quarter", "velocity_bins", "programs", "drums", "shared_durations")
+_TOKENIZER_PARAMS = ("steps_per_quarter", "velocity_bins", "programs", "drums", "shared_durations", "pitch_order")
 
 
 def _given(ctx, name) -> bool:

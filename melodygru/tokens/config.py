@@ -24,7 +24,7 @@ DRUM_PROGRAM = 128  # PROGRAM token index used for drum notes when drums are kep
 
 
 # settings added after the first release: written to JSON only when not at their default
-_LATER_SETTINGS = ("shared_durations",)
+_LATER_SETTINGS = ("shared_durations", "pitch_order")
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,9 @@ class TokenizerConfig:
     drums: bool = False  # keep drum notes (needs programs=True, they get PROGRAM_DRUMS)
     # notes of one onset with equal durations share one DUR (a chord is PITCH PITCH PITCH DUR)
     shared_durations: bool = False
+    # the order of the notes of one onset: "up" from the lowest pitch (the bass first), or "down"
+    # from the highest (the top voice first: the melody leads and the voices below follow it)
+    pitch_order: str = "up"
 
     def __post_init__(self):
         problems = []
@@ -59,6 +62,8 @@ class TokenizerConfig:
             problems.append("max_duration_quarters must be 1..32")
         if not 1 <= self.tempo_bins <= 256 or not 0 < self.tempo_min < self.tempo_max < math.inf:
             problems.append("need 1..256 tempo_bins and 0 < tempo_min < tempo_max (finite)")
+        if self.pitch_order not in ("up", "down"):
+            problems.append('pitch_order must be "up" or "down"')
         if self.drums and not self.programs:
             problems.append("drums=True needs programs=True (drum pitches are not melodic pitches)")
         if problems:
@@ -84,7 +89,9 @@ class TokenizerConfig:
         clean = {}
         for key, value in d.items():
             default = getattr(cls(), key)
-            if isinstance(default, bool):
+            if isinstance(default, str):
+                ok = isinstance(value, str)
+            elif isinstance(default, bool):
                 ok = isinstance(value, bool)
             elif isinstance(default, int):
                 ok = isinstance(value, int) and not isinstance(value, bool)

@@ -233,7 +233,7 @@ class Tokenizer:
             vel = self.velocity_bin(n.velocity) if c.velocity_bins else None
             kept.append((on, program if program is not None else -1, n.pitch, vel, dur))
         stats.notes = len(kept)
-        kept.sort()
+        kept.sort(key=(lambda k: (k[0], k[1], -k[2], k[3], k[4])) if c.pitch_order == "down" else None)
         end_step = kept[-1][0] if kept else 0  # last onset
         sound_end = max((on + dur for on, _, _, _, dur in kept), default=0)
 
