@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from types import SimpleNamespace
 
 import numpy as np
@@ -197,6 +198,13 @@ def test_critic_command_refits_and_reports(tmp_path, monkeypatch):
     res = runner.invoke(main, ["critic", "--checkpoint", str(run), "--samples", "20", "--length", "64", "-q"])
     assert res.exit_code == 0, res.output
     assert json.loads((run / "critic.json").read_text())["version"] == K.CRITIC_VERSION
+    res = runner.invoke(main, ["critic", "--checkpoint", str(run), "--samples", "20", "--length", "64", "-q",
+                               "--cache-dir", str(tmp_path / "cache2")])
+    assert res.exit_code == 0, res.output
+    assert any((tmp_path / "cache2").rglob("*")), "the token cache goes where --cache-dir says"
+    res = runner.invoke(main, ["critic", "--checkpoint", str(run), "--samples", "20", "--length", "64", "-q",
+                               "--max-file-mb", "0.0001", "--no-cache"])  # every training file is too large
+    assert res.exit_code != 0 and len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
     res = runner.invoke(main, ["critic", "--checkpoint", str(tmp_path / "nowhere")])
     assert res.exit_code != 0 and len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
 
@@ -252,6 +260,24 @@ def test_voices_and_selection_through_the_command_line(run_dir, tmp_path):
         assert got["voices"] == int(voices) and got["selection"] == "weighted"
         over = sum(held_over(s["midi"], 2) for s in got["samples"])
         assert over == 0 if voices == "2" else over > 0
+
+
+def test_explicit_voices_replace_a_recommended_one_note_at_a_time(run_dir, tmp_path):
+    mono = tmp_path / "mono"
+    shutil.copytree(run_dir, mono)
+    (mono / "sampling.json").write_text(json.dumps({"monophonic": True, "candidates": 1}))
+    runner = CliRunner()
+    chords = {}
+    for extra in ([], ["--voices", "3"], ["--voices", "1"]):
+        res = runner.invoke(main, ["generate", "--checkpoint", str(mono), "--out", str(tmp_path / f"out{len(chords)}"),
+                                   "--length", "160", "--num-samples", "4", "--seed", "3", "--temperature", "1.5",
+                                   "--json", *extra])
+        assert res.exit_code == 0, res.output
+        got = json.loads(res.output)
+        most = max(Counter(n.onset for n in read_file(s["midi"])[0].notes).most_common(1)[0][1] for s in got["samples"])
+        chords[" ".join(extra)] = (got["monophonic"], most)
+    assert chords[""] == (True, 1) and chords["--voices 1"] == (True, 1)  # sampling.json: one note per onset
+    assert chords["--voices 3"][0] is False and chords["--voices 3"][1] > 1  # the user's limit: chords again
 
 
 def test_monophonic_files_never_hold_a_note_into_the_next(run_dir, tmp_path):

@@ -20,9 +20,14 @@ from .app import main
 @click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True)
 @click.option("--jobs", "-j", type=click.IntRange(1, 512), default=None,
               help="Parallel worker processes for reading the training files. [default: all cores]")
+@click.option("--max-file-mb", type=click.FloatRange(0, min_open=True), default=20.0, show_default=True,
+              help="Skip training files larger than this.")
+@click.option("--no-cache", is_flag=True, help="Ignore and do not write the token cache.")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+              help="Token cache folder. [default: $MELODYGRU_CACHE_DIR or the user cache dir]")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def critic(checkpoint, num_samples, length, seed, jobs, as_json, quiet):
+def critic(checkpoint, num_samples, length, seed, jobs, max_file_mb, no_cache, cache_dir, as_json, quiet):
     """Fit the critic of a run: a logistic regression over musical features that tells the model's
     samples from the pieces it trained on, saved as critic.json in the run directory.
 
@@ -36,7 +41,8 @@ def critic(checkpoint, num_samples, length, seed, jobs, as_json, quiet):
     import_tensorflow()
     from ..evaluation.critic import fit_run_critic
 
-    result = fit_run_critic(checkpoint, num_samples, length, seed, jobs=jobs, progress=not quiet)
+    result = fit_run_critic(checkpoint, num_samples, length, seed, jobs=jobs, max_file_mb=max_file_mb,
+                            cache_dir=cache_dir, use_cache=not no_cache, progress=not quiet)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=1))
     else:

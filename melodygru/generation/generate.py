@@ -376,7 +376,8 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
         temperature, top_k, top_p, allow_end, form, monophonic, voices, candidates, selection: None takes the run directory's
             recommended value (`recommended_sampling`: its sampling.json, else 1.0 / 0 / 1.0 / off / off / off,
             and `DEFAULT_CANDIDATES` candidates when the run has a critic, else 1). An explicit
-            temperature also replaces the recommended per-kind temperatures.
+            temperature also replaces the recommended per-kind temperatures, and explicit voices
+            (without `monophonic`) the recommended one note at a time: voices=1 is monophonic.
         seed: None draws one (reported, so the run can be repeated).
         primer: path of a MIDI or score file whose first `primer_bars` bars (0: all) open every sample.
         tempo: see `sample`; one a MIDI file cannot store is refused before anything is loaded.
@@ -399,7 +400,8 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
     top_p = recommended["top_p"] if top_p is None else top_p
     allow_end = recommended["allow_end"] if allow_end is None else allow_end
     form = (recommended["form"] and bool(ckpt.plans)) if form is None else form
-    monophonic = recommended["monophonic"] if monophonic is None else monophonic
+    if monophonic is None:  # an explicit voice limit replaces a recommended one-note-at-a-time
+        monophonic = recommended["monophonic"] if voices is None else voices == 1
     if candidates is None:
         candidates = recommended["candidates"] or (DEFAULT_CANDIDATES if ckpt.critic is not None else 1)
         if ckpt.critic is None and not ckpt.critic_error:
