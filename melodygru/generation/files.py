@@ -20,8 +20,10 @@ OUTPUT_SUFFIXES = (".mid", ".wav", ".png")
 
 @dataclass
 class Sample:
-    """One generated piece: its tokens (BOS, primer, new tokens, EOS if it ended) and notes, and,
-    when it was chosen among candidates, the critic's score and which candidate it was."""
+    """One generated piece: its tokens as the model drew them (BOS, primer, new tokens, EOS if it
+    ended) and its notes as they are written (after `--monophonic` or `--voices` shortened held
+    notes, and a requested tempo or program, so `piece` is not always `decode(ids)`), and, when it
+    was chosen among candidates, the critic's score and which candidate it was."""
 
     ids: np.ndarray
     piece: Piece
