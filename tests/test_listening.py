@@ -142,3 +142,17 @@ def test_too_few_real_pieces_for_a_floor_is_a_clear_error(chorales):
     tok = Tokenizer(TokenizerConfig(velocity_bins=0))
     with pytest.raises(MelodyGRUError, match="floor needs at least 10 real pieces"):
         L.listening_test(chorales[:8], chorales[8:15], tok, repeats=1)
+
+
+def test_statistics_compare_sets_of_one_size(chorales):
+    """Real chorales scored as if they were samples reach the ceiling on average: the ceiling's
+    real pieces are compared in sets as small as the samples, not as one larger, smoother set
+    (which gave these subsets 0.94 of the ceiling on average)."""
+    tok = Tokenizer(TokenizerConfig(velocity_bins=0))
+    real_b = chorales[20:48]
+    means = []
+    for lo in range(20, 41, 4):  # 8 of real_b's 28 pieces as the "samples"
+        stats = L.calibrated_statistics(chorales[lo:lo + 8], chorales[:20], real_b, tok)
+        assert {m.compared for m in stats} == {8} and stats[0].as_dict()["pieces_per_set"] == 8
+        means.append(np.mean([m.of_ceiling for m in stats if m.kept]))
+    assert 0.96 <= float(np.mean(means)) <= 1.06, means

@@ -43,6 +43,7 @@ class CalibratedMetric:
     ceiling: float
     junk: dict[str, float]
     kept: bool
+    compared: int = 0  # pieces per set in the overlaps (samples, ceiling and junk alike)
 
     @property
     def of_ceiling(self) -> float:
@@ -52,17 +53,25 @@ class CalibratedMetric:
         r = lambda v: None if v is None or not math.isfinite(v) else round(float(v), 4)  # noqa: E731
         return {"label": self.label, "samples_median": r(self.samples_median), "real_median": r(self.real_median),
                 "overlap": r(self.overlap), "ceiling": r(self.ceiling), "of_ceiling": r(self.of_ceiling),
-                "junk": {k: r(v) for k, v in self.junk.items()}, "kept": self.kept}
+                "junk": {k: r(v) for k, v in self.junk.items()}, "kept": self.kept, "pieces_per_set": self.compared}
 
 
 JUNK_MAX = 0.5  # a metric counts only when some junk scores below this overlap (and well below the ceiling)
+SIZE_DRAWS = 10  # draws of equal-sized sets averaged where a set is larger than the smallest one
 
 
 def calibrated_statistics(samples: list[Piece], real_a: list[Piece], real_b: list[Piece], tokenizer,
                           seed: int = 0) -> list[CalibratedMetric]:
     """melodygru's music statistics (`musicstats`) of the samples against `real_a`, with the
     real-vs-real ceiling (`real_b` against `real_a`) and two junk floors (`real_b` with shuffled
-    pitches; random notes over each piece's span and range)."""
+    pitches; random notes over each piece's span and range).
+
+    The samples, the ceiling's real pieces and the junk are compared with `real_a` as sets of one
+    size, the smaller of the samples and `real_b` (each larger set drawn `SIZE_DRAWS` times at
+    random, its overlaps averaged): a distribution estimated from fewer pieces overlaps less with
+    any other (a few pieces more or less on a peak move a small set's density a lot), so a
+    ceiling from 500 real pieces would ask more of 100 samples than real music of that size
+    achieves, and one from 20 would ask less."""
     from .musicstats import HISTOGRAM, compare_sets, piece_statistics
 
     rng = np.random.default_rng(seed)
@@ -79,18 +88,33 @@ def calibrated_statistics(samples: list[Piece], real_a: list[Piece], real_b: lis
 
     ref = stats(real_a)
     other = [p for p in real_b if any(not n.is_drum for n in p.notes)]
-    runs = {"samples": compare_sets(stats(samples), ref), "ceiling": compare_sets(stats(other), ref),
-            "shuffled": compare_sets(stats([shuffled_pitches(p, rng) for p in other]), ref),
-            "random": compare_sets(stats([random_piece(p, rng) for p in other]), ref)}
+    sets = {"samples": stats(samples), "ceiling": stats(other),
+            "shuffled": stats([shuffled_pitches(p, rng) for p in other]),
+            "random": stats([random_piece(p, rng) for p in other])}
+    size = min(len(sets["samples"]), len(sets["ceiling"]))
+    draw_rng = np.random.default_rng(seed + 7)
+
+    def overlaps(rows) -> np.ndarray:
+        """Each metric's overlap with `ref` for sets of `size` rows (averaged over draws)."""
+        if len(rows) <= size:
+            return np.array([m.overlap for m in compare_sets(rows, ref).metrics])
+        got = [[m.overlap for m in compare_sets([rows[i] for i in draw_rng.choice(len(rows), size, replace=False)],
+                                                ref).metrics] for _ in range(SIZE_DRAWS)]
+        got = np.array(got, float)
+        return np.array([np.mean(c[np.isfinite(c)]) if np.isfinite(c).any() else math.nan for c in got.T])
+
+    runs = {k: overlaps(rows) for k, rows in sets.items()}
+    whole = compare_sets(sets["samples"], ref)  # the medians, from every sample
     out = []
-    for i, m in enumerate(runs["samples"].metrics):
-        ceiling = runs["ceiling"].metrics[i].overlap
-        junk = {k: runs[k].metrics[i].overlap for k in ("shuffled", "random")}
+    for i, m in enumerate(whole.metrics):
+        ceiling = float(runs["ceiling"][i])
+        junk = {k: float(runs[k][i]) for k in ("shuffled", "random")}
         finite = [v for v in junk.values() if math.isfinite(v)]
         kept = bool(finite) and math.isfinite(ceiling) and min(finite) < min(JUNK_MAX, 0.6 * ceiling)
         hist = m.name == HISTOGRAM.name
         out.append(CalibratedMetric(m.name, m.label, None if hist else m.summary(m.samples),
-                                    None if hist else m.summary(m.reference), m.overlap, ceiling, junk, kept))
+                                    None if hist else m.summary(m.reference), float(runs["samples"][i]), ceiling,
+                                    junk, kept, size))
     return out
 
 
@@ -143,8 +167,9 @@ class ListeningReport:
         if self.giveaways:
             out.append("  what gives the samples away (largest differences first):")
             out += [f"    {g.describe()}" for g in self.giveaways]
+        size = self.statistics[0].compared if self.statistics else 0
         out.append("music statistics (overlap of the distributions, 1 = same; ceiling = real vs real; "
-                   "junk = shuffled pitches / random notes):")
+                   f"junk = shuffled pitches / random notes; sets of {size} pieces each against the same real ones):")
         out.append(f"  {'metric':<20} {'samples':>9} {'real':>9} {'overlap':>8} {'ceiling':>8} "
                    f"{'of ceil.':>8} {'junk':>11}  counted")
         fmt = lambda v: "n/a" if v is None or not math.isfinite(v) else f"{v:.3g}"  # noqa: E731
