@@ -334,3 +334,24 @@ def test_sampling_json_also_sets_top_k_and_top_p(run_dir, tmp_path):
     for bad in ('{"top_p": 0}', '{"top_p": 1.5}', '{"top_k": -1}', '{"top_k": 2.5}', '[0.8]', '{"top_k": true}'):
         (run / "sampling.json").write_text(bad)
         one_line_error(gen(run, tmp_path / "e", "--length", 32), "sampling.json")
+
+
+def test_scale_penalty_from_the_command_line_and_sampling_json(run_dir, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    args = ("--length", 96, "--seed", 8, "--candidates", 1, "--temperature", 1.5)
+    free = json.loads(ok(gen(run, tmp_path / "a", *args, "--json")).output)
+    assert free["scale_penalty"] == 0.0
+    by_hand = json.loads(ok(gen(run, tmp_path / "b", *args, "--scale-penalty", 6, "--json")).output)
+    assert by_hand["scale_penalty"] == 6.0
+    (run / "sampling.json").write_text(json.dumps({"scale_penalty": 6}))
+    from_file = ok(gen(run, tmp_path / "c", *args))
+    assert "scale penalty 6" in from_file.output
+    assert (tmp_path / "b" / "sample-001.mid").read_bytes() == (tmp_path / "c" / "sample-001.mid").read_bytes()
+    assert (tmp_path / "a" / "sample-001.mid").read_bytes() != (tmp_path / "b" / "sample-001.mid").read_bytes()
+    for bad in ('{"scale_penalty": -1}', '{"scale_penalty": 21}', '{"scale_penalty": "high"}'):
+        (run / "sampling.json").write_text(bad)
+        one_line_error(gen(run, tmp_path / "e", "--length", 32), "sampling.json")
+    one_line_error(gen(run_dir, tmp_path / "f", "--length", 32, "--scale-penalty", 30), "scale-penalty")

@@ -349,6 +349,30 @@ def test_steering_copies_rows_and_changes_nothing_else(decoder):
         dec.generate([tokenizer.bos], 40, num_samples=4, seed=5, every=16, steer=lambda t, d: [0])
 
 
+def test_scale_penalty_keeps_new_notes_in_the_primers_scale():
+    tokenizer = Tokenizer()
+    tables = GrammarTables.from_grammar(tokenizer.grammar, pitch_low=tokenizer.config.pitch_low)
+    weights = random_weights(len(tokenizer), seed=6)
+    weights.dense_bias[tokenizer.pitch_offset:tokenizer.pitch_offset + 88] += 2.0  # plenty of notes
+    dec = Decoder(weights, tables)
+    c_major = [60, 62, 64, 65, 67, 69, 71, 72]
+    ids = tokenizer.encode(Piece([Note(i * 0.5, 0.5, p) for i, p in enumerate(c_major)]))[:-1]
+
+    def outside(out):
+        pitches = [tokenizer.decode(np.concatenate([ids, row])).notes[8:] for row in out]
+        pcs = [n.pitch % 12 for notes in pitches for n in notes]
+        assert len(pcs) > 100
+        return np.mean([pc not in (0, 2, 4, 5, 7, 9, 11) for pc in pcs])
+
+    free = dec.generate(ids, 200, num_samples=6, seed=1)
+    np.testing.assert_array_equal(free, dec.generate(ids, 200, num_samples=6, seed=1, scale_penalty=0.0))
+    assert outside(free) > 0.3  # a random model wanders off the scale ...
+    assert outside(dec.generate(ids, 200, num_samples=6, seed=1, scale_penalty=12.0)) < 0.02  # ... unless kept in it
+    plain = Decoder(weights, GrammarTables.from_grammar(tokenizer.grammar))  # no pitch classes known
+    with pytest.raises(ValueError, match="pitch_low"):
+        plain.generate(ids, 10, scale_penalty=1.0)
+
+
 def test_decoder_continues_a_prefix(decoder):
     tokenizer, dec = decoder
     primer = [Note(i * 0.5, 0.5, 60 + i) for i in range(10)]  # eighths from C4, the last at beat 4.5

@@ -72,6 +72,10 @@ def _tempo_option(ctx, param, value):
               help="At most N notes sounding at once (e.g. 4 for chorales; 0: no limit): where a note starts "
                    "and more would sound, the notes held longest end there. [default: the checkpoint's "
                    "sampling.json, else 0]")
+@click.option("--scale-penalty", type=click.FloatRange(0, 20), default=None,
+              help="Nats taken from every pitch outside the major/minor scale that holds most of the notes so far "
+                   "(once 8 are heard): fewer stray notes out of key; 0: off. [default: the checkpoint's "
+                   "sampling.json, else 0]")
 @click.option("--tempo", type=float, default=None, callback=_tempo_option,
               help="Tempo in BPM (3.5763-1000: the slowest a MIDI file can store) for the whole output, "
                    "replacing the model's (and the primer's).")
@@ -86,7 +90,8 @@ def _tempo_option(ctx, param, value):
                    "touched and new ones take the next free numbers.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 def generate(checkpoint, length, num_samples, temperature, top_k, top_p, seed, primer, primer_bars, allow_end,
-             monophonic, form, candidates, selection, voices, tempo, program, out_dir, audio, plot, force, as_json):
+             monophonic, form, candidates, selection, voices, scale_penalty, tempo, program, out_dir, audio, plot, force,
+             as_json):
     """Sample new pieces from a trained model and write them as MIDI files.
 
     Every sample follows the tokenizer's grammar, so it always decodes to valid music. For every
@@ -101,7 +106,8 @@ def generate(checkpoint, length, num_samples, temperature, top_k, top_p, seed, p
     result = run(checkpoint, length=length, num_samples=num_samples, temperature=temperature, top_k=top_k,
                  top_p=top_p, seed=seed, primer=primer, primer_bars=primer_bars, allow_end=allow_end,
                  tempo=tempo, program=program, out_dir=out_dir, audio=audio, plot=plot, force=force, form=form,
-                 monophonic=monophonic, candidates=candidates, selection=selection, voices=voices)
+                 monophonic=monophonic, candidates=candidates, selection=selection, voices=voices,
+                 scale_penalty=scale_penalty)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=1))
     else:

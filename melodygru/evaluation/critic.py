@@ -82,14 +82,15 @@ def fit_run_critic(run_dir, num_samples: int = 1000, length: int = 512, seed: in
     form = rec["form"] and bool(ckpt.plans)
     samples = sample(ckpt, length, num_samples, rec["temperature"], rec["top_k"], rec["top_p"], seed,
                      allow_end=rec["allow_end"], form=form, kind_temperatures=rec["temperatures"],
-                     monophonic=rec["monophonic"], voices=rec["voices"])
+                     monophonic=rec["monophonic"], voices=rec["voices"], scale_penalty=rec["scale_penalty"])
     pieces = [s.piece for s in samples]
     S, _ = feature_matrix(pieces, critic=True)
     # each training piece cut to the length of a sample drawn at random (as the listening test cuts
     # its reference), so the critic cannot learn length itself: a sample that ends early uses
     # fewer pitch classes, as any short piece does
     R, _ = feature_matrix(match_lengths(training, pieces, seed), critic=True)
-    settings = {k: rec[k] for k in ("temperature", "top_k", "top_p", "temperatures", "allow_end", "monophonic", "voices")}
+    settings = {k: rec[k] for k in ("temperature", "top_k", "top_p", "temperatures", "allow_end", "monophonic", "voices",
+                                    "scale_penalty")}
     try:
         critic = fit_critic(R, S, C=C, seed=seed, info={"length": length, "seed": seed, "form": form,
                                                         "sampling": settings})

@@ -52,6 +52,8 @@ class GrammarTables:
             TEMPO or a note, ...).
         pad, bos, eos: the special ids.
         default_bar_steps: bar length before any TS (4/4).
+        pitch_class_of: int32 [vocab], the pitch class (0-11) of PITCH tokens, -1 elsewhere; all
+            -1 when the tables were built without the vocabulary's lowest pitch.
     """
 
     transitions: np.ndarray
@@ -68,10 +70,17 @@ class GrammarTables:
     bos: int
     eos: int
     default_bar_steps: int
+    pitch_class_of: np.ndarray | None = None
 
     @classmethod
-    def from_grammar(cls, grammar: Grammar) -> "GrammarTables":
+    def from_grammar(cls, grammar: Grammar, pitch_low: int | None = None) -> "GrammarTables":
+        """Args: pitch_low: the MIDI pitch of the first PITCH token (the tokenizer's `pitch_low`),
+        for the scale penalty; None leaves the pitches unknown."""
         kinds = np.array(grammar.kinds)
+        pitch_class_of = np.full(len(kinds), -1, np.int32)
+        if pitch_low is not None:
+            at = np.flatnonzero(kinds == "PITCH")
+            pitch_class_of[at] = (int(pitch_low) + np.arange(len(at))) % 12
         # A sequence may stop after any token that leaves no note half-written, and not right after
         # a POS: the grammar needs a TEMPO or a note after it (POS is never followed by BAR or EOS).
         complete = ~np.isin(kinds, ["POS", "PROGRAM", "PITCH", "VEL"])
@@ -99,6 +108,7 @@ class GrammarTables:
             bos=index["BOS"],
             eos=index["EOS"],
             default_bar_steps=grammar.default_bar_steps,
+            pitch_class_of=pitch_class_of,
         )
 
     @property
@@ -144,6 +154,25 @@ def advance_grammar(tables: GrammarTables, token, bar_steps, last_pos):
     return bar_steps, last_pos
 
 
+# the 12 diatonic pitch-class sets (a major scale and its relative natural minor share one)
+DIATONIC = np.array([[(pc - root) % 12 in (0, 2, 4, 5, 7, 9, 11) for pc in range(12)] for root in range(12)],
+                    np.float32)
+SCALE_AFTER = 8  # notes before the scale penalty starts: the key must be heard before it is kept
+
+
+def scale_bias(tables: GrammarTables, pc_counts, penalty):
+    """float [batch, vocab]: minus `penalty` on every PITCH token whose pitch class lies outside
+    the diatonic scale that holds most of each row's notes so far (`pc_counts` [batch, 12]), once
+    a row has `SCALE_AFTER` notes; 0 elsewhere."""
+    pcs = tables.pitch_class_of if tables.pitch_class_of is not None else np.full(tables.vocab_size, -1, np.int32)
+    is_pitch = tf.constant(pcs >= 0)[tf.newaxis, :]
+    best = tf.argmax(tf.matmul(pc_counts, tf.constant(DIATONIC), transpose_b=True), axis=-1)
+    in_scale = tf.gather(tf.constant(DIATONIC), best)  # [batch, 12]
+    outside = 1.0 - tf.gather(in_scale, tf.constant(np.maximum(pcs, 0)), axis=1)  # [batch, vocab]
+    heard = tf.reduce_sum(pc_counts, axis=-1, keepdims=True) >= SCALE_AFTER
+    return tf.where(is_pitch & heard, -penalty * outside, 0.0)
+
+
 # --------------------------------------------------------------------------- the decode loop
 class Decoder:
     """Samples continuations of a token prefix, all samples as one batch, in one compiled loop.
@@ -185,6 +214,7 @@ class Decoder:
             spec([None, None], i32),  # hist: prefix and tokens so far, per row
             spec([None, None], i32), spec([None, None], i32),  # bar_start, bar_meter
             spec(none, i32), spec(none, i32), spec(none, i32),  # n_bars, copy_pos, copy_end
+            spec([None, 12], tf.float32),  # notes so far per pitch class (the scale penalty)
         )
         self._prime = tf.function(
             self._prime_fn,
@@ -214,12 +244,16 @@ class Decoder:
                 spec([], tf.bool),  # allow_end
                 spec([], tf.bool),  # one note per onset (monophonic)
                 spec([None, None], i32),  # form plan: bars back to copy, per row and bar (0: free)
+                spec([], tf.float32),  # scale penalty (nats)
             ],
             autograph=False,
         )
+        self._pc_of = tf.constant(tables.pitch_class_of if tables.pitch_class_of is not None
+                                  else np.full(tables.vocab_size, -1, np.int32))
 
     def generate(self, prefix, length, num_samples=1, temperature=1.0, top_k=0, top_p=1.0, seed=0,
-                 allow_end=False, plan=None, monophonic=False, every=0, steer=None) -> np.ndarray:
+                 allow_end=False, plan=None, monophonic=False, every=0, steer=None,
+                 scale_penalty=0.0) -> np.ndarray:
         """Sample `length` tokens after `prefix` for each of `num_samples` rows.
 
         Args:
@@ -241,6 +275,9 @@ class Decoder:
                 returns the row each row continues from (int [rows]): a row may be replaced by a
                 copy of another, states, form plan and all (sequential Monte Carlo). Between
                 calls every row draws independently, so copies part at once.
+            scale_penalty: nats taken from the logit (before temperature) of every pitch outside
+                the diatonic scale that holds most of the row's notes so far, primer included,
+                once it has `SCALE_AFTER` notes (`scale_bias`); 0 changes nothing.
         Returns:
             int32 [num_samples, <= length]; shorter only if every row ended (allow_end).
         """
@@ -266,6 +303,8 @@ class Decoder:
         prefix_bars = np.flatnonzero(tables.is_bar[prefix]).astype(np.int32)
         prefix_meters = np.asarray(meters[1:], np.int32)  # the first BAR closes no bar
         temps = np.broadcast_to(np.asarray(temperature, np.float32), (tables.vocab_size,)).copy()
+        if scale_penalty and (tables.pitch_class_of is None or (tables.pitch_class_of < 0).all()):
+            raise ValueError("a scale penalty needs tables built with the vocabulary's pitch_low")
         seed = int(seed) % (2**63)
         length, n_prefix = int(length), int(prefix.size)
         state = self._prime(
@@ -277,10 +316,11 @@ class Decoder:
                  tf.constant(int(top_k), tf.int32), tf.constant(float(top_p), tf.float32),
                  tf.constant(seed, tf.int64), tf.constant(bool(allow_end)), tf.constant(bool(monophonic)))
         plan_t = tf.constant(plan)
+        penalty = tf.constant(float(scale_penalty), tf.float32)
         step = int(every) if steer is not None and every and int(every) > 0 else length
         t = 0
         while True:
-            state = self._run(state, tf.constant(min(t + step, length), tf.int32), *fixed, plan_t)
+            state = self._run(state, tf.constant(min(t + step, length), tf.int32), *fixed, plan_t, penalty)
             t = int(state[0])
             ended = bool(tf.reduce_all(state[5]))
             if t >= length or ended:
@@ -294,10 +334,11 @@ class Decoder:
         return state[6][:, n_prefix:n_prefix + t].numpy()
 
     def _sample_step_fn(self, t, cur, states, bar_steps, last_pos, done, remaining, temperature, top_k, top_p,
-                        seed, allow_end, monophonic):
+                        seed, allow_end, monophonic, pc_counts, penalty):
         """Read `cur` and draw the next token of every row (the grammar state is not advanced)."""
         tables = self.tables
         logits, states = self.step(cur, states)
+        logits = tf.cast(logits, tf.float32) + scale_bias(tables, pc_counts, penalty)
         mask = grammar_mask(tables, cur, bar_steps, last_pos, remaining=remaining, allow_end=allow_end)
         chord = (tf.gather(tf.constant(tables.in_note), cur)[:, tf.newaxis]
                  & tf.constant(tables.starts_note)[tf.newaxis, :])
@@ -335,12 +376,15 @@ class Decoder:
         n_pm = tf.minimum(tf.shape(prefix_meters)[0], width + 1)
         bar_meter = tf.tile((tf.scatter_nd(tf.range(n_pm)[:, tf.newaxis], prefix_meters[:n_pm] + 1, [width + 1])
                              - 1)[tf.newaxis, :], [num_samples, 1])
+        pcs = tf.gather(self._pc_of, prefix)
+        counts = tf.reduce_sum(tf.one_hot(pcs, 12), axis=0)  # a -1 (not a pitch) is a row of zeros
         return (tf.constant(0), tf.fill([num_samples], prefix[n_prefix - 1]), states,
                 tf.fill([num_samples], bar_steps), tf.fill([num_samples], last_pos),
                 tf.zeros([num_samples], tf.bool), hist, bar_start, bar_meter, n_bars,
-                tf.fill([num_samples], -1), tf.fill([num_samples], -1))
+                tf.fill([num_samples], -1), tf.fill([num_samples], -1), tf.tile(counts[tf.newaxis, :], [num_samples, 1]))
 
-    def _run_fn(self, state, stop, n_prefix, length, temperature, top_k, top_p, seed, allow_end, monophonic, plan):
+    def _run_fn(self, state, stop, n_prefix, length, temperature, top_k, top_p, seed, allow_end, monophonic, plan,
+                penalty):
         """Draw tokens until `stop` tokens are drawn or every row ended; returns the new state."""
         tables = self.tables
         width = tf.shape(plan)[1]
@@ -352,10 +396,11 @@ class Decoder:
             at = tf.gather(hist, tf.clip_by_value(pos, 0, hist_len - 1), batch_dims=1)
             return tf.where((pos >= 0) & tf.gather(skippable, at), pos + 1, pos)
 
-        def body(t, cur, states, bar_steps, last_pos, done, hist, bar_start, bar_meter, n_bars, copy_pos, copy_end):
+        def body(t, cur, states, bar_steps, last_pos, done, hist, bar_start, bar_meter, n_bars, copy_pos, copy_end,
+                 pc_counts):
             nxt, states = self._sample_step(
                 t, cur, states, bar_steps, last_pos, done, length - t, temperature, top_k, top_p, seed, allow_end,
-                monophonic
+                monophonic, pc_counts, penalty
             )
             copying = (copy_pos >= 0) & ~done
             forced = tf.gather(hist, tf.maximum(copy_pos, 0), batch_dims=1)
@@ -383,8 +428,9 @@ class Decoder:
             copy_end = tf.where(start_copy, s_end, copy_end)
             bar_steps, last_pos = advance_grammar(tables, nxt, bar_steps, last_pos)
             done = done | tf.equal(nxt, tables.eos)
+            pc_counts = pc_counts + tf.one_hot(tf.gather(self._pc_of, nxt), 12)
             return (t + 1, nxt, states, bar_steps, last_pos, done, hist, bar_start, bar_meter, n_bars, copy_pos,
-                    copy_end)
+                    copy_end, pc_counts)
 
         def cond(t, cur, states, bar_steps, last_pos, done, *rest):
             return (t < stop) & ~tf.reduce_all(done)

@@ -139,7 +139,7 @@ def _load(path: Path) -> Checkpoint:
         )
     units = weights.units
     shape = f"{len(units)}x{units[0]}" if len(set(units)) == 1 else "+".join(map(str, units))
-    decoder = Decoder(weights, GrammarTables.from_grammar(tokenizer.grammar))
+    decoder = Decoder(weights, GrammarTables.from_grammar(tokenizer.grammar, pitch_low=tokenizer.config.pitch_low))
     return Checkpoint(path, tokenizer, config, decoder, f"{shape} GRU, {len(tokenizer)} tokens", read_form(path))
 
 
@@ -148,7 +148,8 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
            top_k: int = 0, top_p: float = 1.0, seed: int = 0, primer: Primer | None = None,
            allow_end: bool = False, tempo: float | None = None, program: int | None = None,
            form: bool = False, kind_temperatures: dict | None = None, monophonic: bool = False,
-           candidates: int = 1, selection: str = "best", voices: int = 0) -> list[Sample]:
+           candidates: int = 1, selection: str = "best", voices: int = 0,
+           scale_penalty: float = 0.0) -> list[Sample]:
     """Sample `num_samples` pieces of `length` new tokens each (fewer if `allow_end` and EOS came).
 
     Args:
@@ -159,6 +160,9 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
             note still sounding when the next one starts ends there.
         voices: at most this many notes sound at once (0: no limit): where a note starts and more
             would, the notes held longest end there (`limit_voices`).
+        scale_penalty: nats taken from every pitch outside the diatonic scale that holds most of
+            the sample's notes so far, once 8 notes are heard (`decoder.scale_bias`; 0: off): fewer
+            stray notes outside the key, while a tune may still leave it.
         form: give every sample the form plan of a random training piece (the run's form.json):
             its repeated bars are copied from the sample's own earlier bars (see tokens/form.py).
         candidates: draw this many candidates for every sample and keep the one the run's critic
@@ -182,6 +186,9 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
         raise MelodyGRUError(f"selection must be one of {', '.join(SELECTIONS)}, got {selection!r}")
     if isinstance(voices, bool) or not isinstance(voices, (int, np.integer)) or not 0 <= voices <= 128:
         raise MelodyGRUError(f"voices must be a whole number in 0..128, got {voices!r}")
+    if isinstance(scale_penalty, bool) or not isinstance(scale_penalty, (int, float, np.number)) \
+            or not 0 <= scale_penalty <= MAX_SCALE_PENALTY:
+        raise MelodyGRUError(f"scale penalty must be a number in 0..{MAX_SCALE_PENALTY}, got {scale_penalty!r}")
     if candidates > 1 and checkpoint.critic_error:
         raise CheckpointError(checkpoint.critic_error)
     if candidates > 1 and checkpoint.critic is None:
@@ -190,7 +197,7 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
     if form and not checkpoint.plans:
         raise MelodyGRUError(f"checkpoint {checkpoint.path} has no form plans (form.json): sample without --form")
     args = (temperature, top_k, top_p)
-    rest = (primer, allow_end, tempo, program, form, kind_temperatures, monophonic, voices)
+    rest = (primer, allow_end, tempo, program, form, kind_temperatures, monophonic, voices, float(scale_penalty))
     rounds = [_sample_once(checkpoint, length, num_samples, *args, seed, *rest)]  # candidate 0: the plain draw
     per_call = max(1, CANDIDATE_ROWS // num_samples)  # the other candidates as few large batches
     for first in range(1, candidates, per_call):
@@ -204,7 +211,7 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
 
 
 def _sample_once(checkpoint, length, num_samples, temperature, top_k, top_p, seed, primer, allow_end, tempo,
-                 program, form, kind_temperatures, monophonic, voices) -> list[Sample]:
+                 program, form, kind_temperatures, monophonic, voices, scale_penalty) -> list[Sample]:
     tokenizer = checkpoint.tokenizer
     prefix = primer.ids if primer is not None else np.array([tokenizer.bos], np.int32)
     temps = kind_temperature_table(tokenizer.grammar.kinds, temperature, kind_temperatures)
@@ -214,7 +221,7 @@ def _sample_once(checkpoint, length, num_samples, temperature, top_k, top_p, see
         plan = plan_matrix(checkpoint.plans, num_samples, seed, min(MAX_BARS, bars + length // 4 + 2))
     new = checkpoint.decoder.generate(prefix, length, num_samples=num_samples, temperature=temps,
                                       top_k=top_k, top_p=top_p, seed=seed, allow_end=allow_end, plan=plan,
-                                      monophonic=monophonic)
+                                      monophonic=monophonic, scale_penalty=scale_penalty)
     if program is None and primer is not None and not tokenizer.config.programs:
         programs = Counter(n.program for n in primer.piece.notes if not n.is_drum)
         program = programs.most_common(1)[0][0] if programs else None
@@ -273,6 +280,7 @@ class GenerateResult:
                + (", form plans" if s.get("form") else "")
                + (", one note at a time" if s.get("monophonic") else "")
                + (f", at most {s['voices']} voices" if s.get("voices") and not s.get("monophonic") else "")
+               + (f", scale penalty {s['scale_penalty']:g}" if s.get("scale_penalty") else "")
                + (f", the critic's {'pick' if s.get('selection') == 'weighted' else 'best'} of {s['candidates']} "
                   "candidates" if s.get("candidates", 1) > 1 else "")]
         if s.get("allow_end"):
@@ -295,7 +303,9 @@ class GenerateResult:
 SAMPLING_FILE = "sampling.json"
 # what `generate` uses when neither the options nor the run's sampling.json say otherwise
 SAMPLING_DEFAULTS = {"temperature": 1.0, "top_k": 0, "top_p": 1.0, "temperatures": {}, "form": False,
-                     "allow_end": False, "monophonic": False, "candidates": None, "selection": "best", "voices": 0}
+                     "allow_end": False, "monophonic": False, "candidates": None, "selection": "best", "voices": 0,
+                     "scale_penalty": 0.0}
+MAX_SCALE_PENALTY = 20.0
 SELECTIONS = ("best", "weighted")
 DEFAULT_CANDIDATES = 16  # candidates per sample when the run has a critic and sampling.json does not say
 MAX_CANDIDATES = 1024
@@ -311,6 +321,7 @@ def recommended_sampling(run_dir: Path) -> dict:
     `form` (true: sample with the run's form plans), `allow_end` (true: a sample may end with
     the model's own end of piece before `--length`), `monophonic` (true: one note at a time, for a
     model of melodies), `voices` (at most this many notes sounding at once, 0 = no limit),
+    `scale_penalty` (nats off every pitch outside the scale of the notes so far, see `sample`),
     `candidates` (1..1024: candidates per sample the critic chooses among; left out:
     `DEFAULT_CANDIDATES` when the run has a critic, else 1) and `selection` ('best' or
     'weighted', see `sample`); what it leaves out, or a missing file, takes
@@ -335,6 +346,7 @@ def recommended_sampling(run_dir: Path) -> dict:
         "top_p": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
         "candidates": (lambda v: 1 <= v <= MAX_CANDIDATES and float(v).is_integer(), f"a whole number in 1..{MAX_CANDIDATES}"),
         "voices": (lambda v: 0 <= v <= 128 and float(v).is_integer(), "a whole number in 0..128"),
+        "scale_penalty": (lambda v: 0 <= v <= MAX_SCALE_PENALTY, f"a number in 0..{MAX_SCALE_PENALTY:g}"),
     }
     for key, (ok, what) in checks.items():
         if key not in data:
@@ -367,13 +379,14 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
              allow_end: bool | None = None, tempo: float | None = None, program: int | None = None,
              out_dir="samples", audio: bool = False, plot: bool = False, force: bool = False,
              form: bool | None = None, monophonic: bool | None = None,
-             candidates: int | None = None, selection: str | None = None, voices: int | None = None) -> GenerateResult:
+             candidates: int | None = None, selection: str | None = None, voices: int | None = None,
+             scale_penalty: float | None = None) -> GenerateResult:
     """Load a run directory, sample, and write the files: everything `melodygru generate` does.
 
     Args:
         checkpoint: run directory; None is the shipped default model.
         length: new tokens per sample (after the primer).
-        temperature, top_k, top_p, allow_end, form, monophonic, voices, candidates, selection: None takes the run directory's
+        temperature, top_k, top_p, allow_end, form, monophonic, voices, candidates, selection, scale_penalty: None takes the run directory's
             recommended value (`recommended_sampling`: its sampling.json, else 1.0 / 0 / 1.0 / off / off / off,
             and `DEFAULT_CANDIDATES` candidates when the run has a critic, else 1). An explicit
             temperature also replaces the recommended per-kind temperatures, and explicit voices
@@ -408,16 +421,18 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
             candidates = 1  # a sampling.json asking for candidates of a run whose critic was removed
     selection = recommended["selection"] if selection is None else selection  # `sample` checks all three
     voices = recommended["voices"] if voices is None else voices
+    scale_penalty = recommended["scale_penalty"] if scale_penalty is None else scale_penalty
     loaded_primer = load_primer(primer, ckpt.tokenizer, primer_bars) if primer is not None else None
     start = time.perf_counter()
     samples = sample(ckpt, length, num_samples, temperature, top_k, top_p, seed, loaded_primer,
                      allow_end, tempo, program, form=form, kind_temperatures=kinds, monophonic=monophonic,
-                     candidates=candidates, selection=selection, voices=voices)
+                     candidates=candidates, selection=selection, voices=voices, scale_penalty=scale_penalty)
     decode_seconds = time.perf_counter() - start
     files = write_samples(samples, out_dir, audio=audio, plot=plot, force=force)
     settings = {"length": length, "num_samples": num_samples, "temperature": temperature, "top_k": top_k,
                 "top_p": top_p, "temperatures": kinds, "allow_end": allow_end, "form": form,
                 "monophonic": monophonic, "voices": voices, "candidates": candidates, "selection": selection,
+                "scale_penalty": scale_penalty,
                 "tempo": tempo,
                 "program": program, "ended": sum(s.ended for s in samples)}
     return GenerateResult(ckpt.path, ckpt.description, seed, settings, loaded_primer, files, decode_seconds)
