@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 from collections import Counter
 from types import SimpleNamespace
 
@@ -292,3 +293,36 @@ def test_monophonic_files_never_hold_a_note_into_the_next(run_dir, tmp_path):
             assert b.onset > a.onset  # one note per onset
             held += a.end > b.onset + 1e-6
     assert held == 0
+
+
+def test_resample_groups_keeps_rows_in_their_group_and_follows_the_gain():
+    from melodygru.generation.choose import resample_groups
+
+    rng = np.random.default_rng(0)
+    same = resample_groups(np.zeros(8), np.zeros(8), 4, rng)
+    assert same.tolist() == list(range(8))  # equal gains: systematic resampling keeps every row once
+    scores = np.array([0.0, 9.0, 0.0, 0.0, -np.inf, 1.0, 1.0, np.nan])
+    rows = resample_groups(scores, np.zeros(8), 4, rng)
+    assert rows[:4].tolist() == [1, 1, 1, 1]  # one row far ahead takes its whole group
+    assert set(rows[4:]) <= {5, 6} and all(4 <= r < 8 for r in rows[4:])  # a row without notes is dropped
+    picks = np.concatenate([resample_groups(np.log([1.0, 3.0]), np.zeros(2), 2, rng) for _ in range(4000)])
+    assert np.mean(picks == 1) == pytest.approx(0.75, abs=0.02)
+
+
+def test_candidates_resampled_part_way_through_the_command_line(run_dir, tmp_path):
+    runner = CliRunner()
+    args = ["generate", "--checkpoint", str(run_dir), "--length", "96", "--num-samples", "3", "--seed", "6",
+            "--candidates", "5", "--selection", "weighted", "--resample-every", "32", "--json"]
+    outs = []
+    for name in ("a", "b"):
+        res = runner.invoke(main, args + ["--out", str(tmp_path / name)])
+        assert res.exit_code == 0, res.output
+        outs.append(json.loads(res.output))
+    assert outs[0]["resample_every"] == 32 and len(outs[0]["samples"]) == 3
+    for a, b in zip(outs[0]["samples"], outs[1]["samples"]):  # seeded: the same files again
+        assert Path(a["midi"]).read_bytes() == Path(b["midi"]).read_bytes()
+        assert read_file(a["midi"])[0].notes
+    text = runner.invoke(main, args[:-1] + ["--out", str(tmp_path / "c")]).output
+    assert "resampled every 32 tokens" in text
+    res = runner.invoke(main, args[:-1] + ["--out", str(tmp_path / "d"), "--resample-every", "-1"])
+    assert res.exit_code != 0 and "Traceback" not in res.output

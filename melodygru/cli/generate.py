@@ -68,6 +68,11 @@ def _tempo_option(ctx, param, value):
               help="How the critic chooses among candidates: the best score, or a draw weighted by "
                    "exp(score) (closer to the variety of the real music). [default: the checkpoint's "
                    "sampling.json, else best]")
+@click.option("--resample-every", type=click.IntRange(0), default=None,
+              help="With candidates: every N tokens the critic scores each candidate so far and each sample's "
+                   "candidates are drawn again by how much their score grew (sequential Monte Carlo), so the rest "
+                   "of the piece grows from the openings most like the corpus; 0: never. "
+                   "[default: the checkpoint's sampling.json, else 0]")
 @click.option("--voices", type=click.IntRange(0, 128), default=None,
               help="At most N notes sounding at once (e.g. 4 for chorales; 0: no limit): where a note starts "
                    "and more would sound, the notes held longest end there. [default: the checkpoint's "
@@ -90,8 +95,8 @@ def _tempo_option(ctx, param, value):
                    "touched and new ones take the next free numbers.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 def generate(checkpoint, length, num_samples, temperature, top_k, top_p, seed, primer, primer_bars, allow_end,
-             monophonic, form, candidates, selection, voices, scale_penalty, tempo, program, out_dir, audio, plot, force,
-             as_json):
+             monophonic, form, candidates, selection, resample_every, voices, scale_penalty, tempo, program, out_dir,
+             audio, plot, force, as_json):
     """Sample new pieces from a trained model and write them as MIDI files.
 
     Every sample follows the tokenizer's grammar, so it always decodes to valid music. For every
@@ -107,7 +112,7 @@ def generate(checkpoint, length, num_samples, temperature, top_k, top_p, seed, p
                  top_p=top_p, seed=seed, primer=primer, primer_bars=primer_bars, allow_end=allow_end,
                  tempo=tempo, program=program, out_dir=out_dir, audio=audio, plot=plot, force=force, form=form,
                  monophonic=monophonic, candidates=candidates, selection=selection, voices=voices,
-                 scale_penalty=scale_penalty)
+                 scale_penalty=scale_penalty, resample_every=resample_every)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=1))
     else:

@@ -1,5 +1,6 @@
 """Choosing among candidates and shaping what was drawn: the critic's pick of each sample's
-candidates (`choose`), the run's critic (`read_critic`), and the limit on notes sounding at once
+candidates (`choose`), the resampling of candidates part-way (`resample_groups`, for
+`--resample-every`), the run's critic (`read_critic`), and the limit on notes sounding at once
 (`limit_voices`, for `--monophonic` and `--voices`)."""
 
 
@@ -25,6 +26,30 @@ def choose(rounds: list[list[Sample]], critic: Critic, selection: str, seed: int
         keep = best_of(scores)
     return [dataclasses.replace(rounds[k][i], critic_score=float(scores[k, i]) if np.isfinite(scores[k, i]) else None,
                                 candidate=int(k)) for i, k in enumerate(keep)]
+
+
+SCORE_FLOOR = -50.0  # a score for a piece the critic cannot read yet (fewer than two notes)
+
+
+def clean_scores(scores) -> np.ndarray:
+    """Scores with -inf, NaN and runaway values held in [SCORE_FLOOR, -SCORE_FLOOR]."""
+    scores = np.asarray(scores, float)
+    return np.clip(np.where(np.isfinite(scores), scores, SCORE_FLOOR), SCORE_FLOOR, -SCORE_FLOOR)
+
+
+def resample_groups(scores, previous, group: int, rng: np.random.Generator) -> np.ndarray:
+    """Sequential Monte Carlo's resampling step for rows in groups of `group` consecutive rows (the
+    candidates of one sample): each group's rows are drawn again, systematically, with probability
+    proportional to exp(score now - score at the last resampling), so the openings the critic
+    likes more are continued more often and the others are dropped. Returns the row each row
+    continues from (always a row of its own group)."""
+    gain = (clean_scores(scores) - clean_scores(previous)).reshape(-1, group)
+    w = np.exp(gain - gain.max(axis=1, keepdims=True))
+    cum = np.cumsum(w / w.sum(axis=1, keepdims=True), axis=1)
+    cum[:, -1] = 1.0
+    u = (rng.random((len(gain), 1)) + np.arange(group)[np.newaxis, :]) / group
+    picks = np.array([np.searchsorted(c, x, side="right") for c, x in zip(cum, u)])
+    return (np.minimum(picks, group - 1) + group * np.arange(len(gain))[:, np.newaxis]).reshape(-1)
 
 
 def read_critic(run_dir) -> Critic | None:

@@ -43,7 +43,7 @@ from ..model.rundir import (
 )
 from ..tokens.form import MAX_BARS, plan_matrix
 from ..tokens.tokenizer import Tokenizer
-from .choose import choose, limit_voices, read_critic
+from .choose import choose, clean_scores, limit_voices, read_critic, resample_groups
 from .files import Sample, SampleFiles, write_samples
 from .primer import Primer, load_primer
 from .samplers import kind_temperatures as kind_temperature_table
@@ -149,7 +149,7 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
            allow_end: bool = False, tempo: float | None = None, program: int | None = None,
            form: bool = False, kind_temperatures: dict | None = None, monophonic: bool = False,
            candidates: int = 1, selection: str = "best", voices: int = 0,
-           scale_penalty: float = 0.0) -> list[Sample]:
+           scale_penalty: float = 0.0, resample_every: int = 0) -> list[Sample]:
     """Sample `num_samples` pieces of `length` new tokens each (fewer if `allow_end` and EOS came).
 
     Args:
@@ -170,6 +170,12 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
             Candidate 0 is what `candidates=1` gives, so the seed still decides everything.
         selection: how the critic chooses: 'best' keeps the highest score, 'weighted' draws a
             candidate with probability proportional to exp(score) (`analysis.critic.weighted_choice`).
+        resample_every: with candidates, every this many tokens (0: never) the critic scores each
+            candidate's music so far and the candidates of each sample are drawn again by
+            exp(score gain) (`choose.resample_groups`: sequential Monte Carlo), so the rest of the
+            tokens go to the openings it finds most like the corpus; at the end `selection`
+            chooses as usual ('weighted' by the gain since the last resampling). Candidate 0 is
+            then no longer the plain draw.
         top_k, top_p: 0 / 1.0 switch them off.
         seed: the same seed, checkpoint and settings give the same pieces.
         primer: an opening to continue (its tempo, meter and key carry over).
@@ -186,6 +192,8 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
         raise MelodyGRUError(f"selection must be one of {', '.join(SELECTIONS)}, got {selection!r}")
     if isinstance(voices, bool) or not isinstance(voices, (int, np.integer)) or not 0 <= voices <= 128:
         raise MelodyGRUError(f"voices must be a whole number in 0..128, got {voices!r}")
+    if isinstance(resample_every, bool) or not isinstance(resample_every, (int, np.integer)) or resample_every < 0:
+        raise MelodyGRUError(f"resample_every must be a whole number >= 0, got {resample_every!r}")
     if isinstance(scale_penalty, bool) or not isinstance(scale_penalty, (int, float, np.number)) \
             or not 0 <= scale_penalty <= MAX_SCALE_PENALTY:
         raise MelodyGRUError(f"scale penalty must be a number in 0..{MAX_SCALE_PENALTY}, got {scale_penalty!r}")
@@ -198,6 +206,9 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
         raise MelodyGRUError(f"checkpoint {checkpoint.path} has no form plans (form.json): sample without --form")
     args = (temperature, top_k, top_p)
     rest = (primer, allow_end, tempo, program, form, kind_temperatures, monophonic, voices, float(scale_penalty))
+    if candidates > 1 and 0 < resample_every < length:
+        return _sample_population(checkpoint, length, num_samples, args, seed, rest, candidates, selection,
+                                  int(resample_every))
     rounds = [_sample_once(checkpoint, length, num_samples, *args, seed, *rest)]  # candidate 0: the plain draw
     per_call = max(1, CANDIDATE_ROWS // num_samples)  # the other candidates as few large batches
     for first in range(1, candidates, per_call):
@@ -210,8 +221,59 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
     return choose(rounds, checkpoint.critic, selection, seed)
 
 
+def _sample_population(checkpoint, length, num_samples, args, seed, rest, candidates, selection, every) -> list[Sample]:
+    """`candidates` rows per sample decoded together and resampled by the critic every `every`
+    tokens (see `sample`); samples go through in as few batches of at most `CANDIDATE_ROWS` rows
+    as their candidates allow."""
+    critic = checkpoint.critic
+    per_call = max(1, CANDIDATE_ROWS // candidates)
+    out: list[Sample] = []
+    for first in range(0, num_samples, per_call):
+        groups = min(per_call, num_samples - first)
+        call_seed = int(np.random.SeedSequence([seed, first, candidates]).generate_state(1)[0]) & MAX_SEED
+        rng = np.random.default_rng([seed, first, every])
+        previous = np.zeros(groups * candidates)
+
+        def steer(tokens, done, previous=previous, rng=rng):
+            now = np.array([critic.score(_piece(checkpoint, row, *rest[:1], *rest[6:8], strict=False))
+                            for row in tokens])
+            rows = resample_groups(now, previous, candidates, rng)
+            previous[:] = now[rows]
+            return rows
+
+        drawn = _sample_once(checkpoint, length, groups * candidates, *args, call_seed, *rest, every=every,
+                             steer=steer)
+        final = np.array([critic.score(s.piece) for s in drawn]).reshape(groups, candidates)
+        previous = previous.reshape(groups, candidates)
+        for g in range(groups):
+            if selection == "weighted":
+                gain = clean_scores(final[g]) - clean_scores(previous[g])
+                p = np.exp(gain - gain.max())
+                k = int(min(np.searchsorted(np.cumsum(p / p.sum()), rng.random(), side="right"), candidates - 1))
+            else:
+                k = int(np.argmax(clean_scores(final[g])))
+            score = final[g, k]
+            out.append(dataclasses.replace(drawn[g * candidates + k], critic_score=float(score) if np.isfinite(score)
+                                           else None, candidate=k))
+    return out
+
+
+def _piece(checkpoint, row, primer, monophonic, voices, strict=True) -> Piece:
+    """The notes of one decoded row (new tokens after the prefix, cut at its EOS), voices limited."""
+    tokenizer = checkpoint.tokenizer
+    prefix = primer.ids if primer is not None else np.array([tokenizer.bos], np.int32)
+    row = row[row != tokenizer.pad]
+    ends = np.flatnonzero(row == tokenizer.eos)
+    row = row[: ends[0] + 1] if ends.size else row
+    piece = tokenizer.decode(np.concatenate([prefix, row]).astype(np.int32), strict=strict)
+    if monophonic or voices:
+        piece = limit_voices(piece, 1 if monophonic else voices, after=primer.split if primer else 0.0)
+    return piece
+
+
 def _sample_once(checkpoint, length, num_samples, temperature, top_k, top_p, seed, primer, allow_end, tempo,
-                 program, form, kind_temperatures, monophonic, voices, scale_penalty) -> list[Sample]:
+                 program, form, kind_temperatures, monophonic, voices, scale_penalty, every=0,
+                 steer=None) -> list[Sample]:
     tokenizer = checkpoint.tokenizer
     prefix = primer.ids if primer is not None else np.array([tokenizer.bos], np.int32)
     temps = kind_temperature_table(tokenizer.grammar.kinds, temperature, kind_temperatures)
@@ -221,7 +283,7 @@ def _sample_once(checkpoint, length, num_samples, temperature, top_k, top_p, see
         plan = plan_matrix(checkpoint.plans, num_samples, seed, min(MAX_BARS, bars + length // 4 + 2))
     new = checkpoint.decoder.generate(prefix, length, num_samples=num_samples, temperature=temps,
                                       top_k=top_k, top_p=top_p, seed=seed, allow_end=allow_end, plan=plan,
-                                      monophonic=monophonic, scale_penalty=scale_penalty)
+                                      monophonic=monophonic, scale_penalty=scale_penalty, every=every, steer=steer)
     if program is None and primer is not None and not tokenizer.config.programs:
         programs = Counter(n.program for n in primer.piece.notes if not n.is_drum)
         program = programs.most_common(1)[0][0] if programs else None
@@ -282,7 +344,8 @@ class GenerateResult:
                + (f", at most {s['voices']} voices" if s.get("voices") and not s.get("monophonic") else "")
                + (f", scale penalty {s['scale_penalty']:g}" if s.get("scale_penalty") else "")
                + (f", the critic's {'pick' if s.get('selection') == 'weighted' else 'best'} of {s['candidates']} "
-                  "candidates" if s.get("candidates", 1) > 1 else "")]
+                  "candidates" if s.get("candidates", 1) > 1 else "")
+               + (f", resampled every {s['resample_every']} tokens" if s.get("resample_every") else "")]
         if s.get("allow_end"):
             out.append(f"{s['ended']} of {len(self.files)} samples ended with the model's own end of piece "
                        f"(the others stopped at {s['length']} tokens)")
@@ -304,7 +367,7 @@ SAMPLING_FILE = "sampling.json"
 # what `generate` uses when neither the options nor the run's sampling.json say otherwise
 SAMPLING_DEFAULTS = {"temperature": 1.0, "top_k": 0, "top_p": 1.0, "temperatures": {}, "form": False,
                      "allow_end": False, "monophonic": False, "candidates": None, "selection": "best", "voices": 0,
-                     "scale_penalty": 0.0}
+                     "scale_penalty": 0.0, "resample_every": 0}
 MAX_SCALE_PENALTY = 20.0
 SELECTIONS = ("best", "weighted")
 DEFAULT_CANDIDATES = 16  # candidates per sample when the run has a critic and sampling.json does not say
@@ -322,6 +385,7 @@ def recommended_sampling(run_dir: Path) -> dict:
     the model's own end of piece before `--length`), `monophonic` (true: one note at a time, for a
     model of melodies), `voices` (at most this many notes sounding at once, 0 = no limit),
     `scale_penalty` (nats off every pitch outside the scale of the notes so far, see `sample`),
+    `resample_every` (tokens between the critic's resamplings of the candidates, 0 = never),
     `candidates` (1..1024: candidates per sample the critic chooses among; left out:
     `DEFAULT_CANDIDATES` when the run has a critic, else 1) and `selection` ('best' or
     'weighted', see `sample`); what it leaves out, or a missing file, takes
@@ -347,6 +411,7 @@ def recommended_sampling(run_dir: Path) -> dict:
         "candidates": (lambda v: 1 <= v <= MAX_CANDIDATES and float(v).is_integer(), f"a whole number in 1..{MAX_CANDIDATES}"),
         "voices": (lambda v: 0 <= v <= 128 and float(v).is_integer(), "a whole number in 0..128"),
         "scale_penalty": (lambda v: 0 <= v <= MAX_SCALE_PENALTY, f"a number in 0..{MAX_SCALE_PENALTY:g}"),
+        "resample_every": (lambda v: v >= 0 and float(v).is_integer(), "a whole number >= 0"),
     }
     for key, (ok, what) in checks.items():
         if key not in data:
@@ -354,7 +419,7 @@ def recommended_sampling(run_dir: Path) -> dict:
         value = data[key]
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not ok(value):
             raise CheckpointError(f"checkpoint {run_dir}: {SAMPLING_FILE} {key} must be {what}")
-        out[key] = int(value) if key in ("top_k", "candidates", "voices") else float(value)
+        out[key] = int(value) if key in ("top_k", "candidates", "voices", "resample_every") else float(value)
     if "selection" in data:
         if data["selection"] not in SELECTIONS:
             raise CheckpointError(f"checkpoint {run_dir}: {SAMPLING_FILE} selection must be one of {', '.join(SELECTIONS)}")
@@ -380,13 +445,14 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
              out_dir="samples", audio: bool = False, plot: bool = False, force: bool = False,
              form: bool | None = None, monophonic: bool | None = None,
              candidates: int | None = None, selection: str | None = None, voices: int | None = None,
-             scale_penalty: float | None = None) -> GenerateResult:
+             scale_penalty: float | None = None, resample_every: int | None = None) -> GenerateResult:
     """Load a run directory, sample, and write the files: everything `melodygru generate` does.
 
     Args:
         checkpoint: run directory; None is the shipped default model.
         length: new tokens per sample (after the primer).
-        temperature, top_k, top_p, allow_end, form, monophonic, voices, candidates, selection, scale_penalty: None takes the run directory's
+        temperature, top_k, top_p, allow_end, form, monophonic, voices, candidates, selection, scale_penalty,
+            resample_every: None takes the run directory's
             recommended value (`recommended_sampling`: its sampling.json, else 1.0 / 0 / 1.0 / off / off / off,
             and `DEFAULT_CANDIDATES` candidates when the run has a critic, else 1). An explicit
             temperature also replaces the recommended per-kind temperatures, and explicit voices
@@ -422,17 +488,19 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
     selection = recommended["selection"] if selection is None else selection  # `sample` checks all three
     voices = recommended["voices"] if voices is None else voices
     scale_penalty = recommended["scale_penalty"] if scale_penalty is None else scale_penalty
+    resample_every = recommended["resample_every"] if resample_every is None else resample_every
     loaded_primer = load_primer(primer, ckpt.tokenizer, primer_bars) if primer is not None else None
     start = time.perf_counter()
     samples = sample(ckpt, length, num_samples, temperature, top_k, top_p, seed, loaded_primer,
                      allow_end, tempo, program, form=form, kind_temperatures=kinds, monophonic=monophonic,
-                     candidates=candidates, selection=selection, voices=voices, scale_penalty=scale_penalty)
+                     candidates=candidates, selection=selection, voices=voices, scale_penalty=scale_penalty,
+                     resample_every=resample_every)
     decode_seconds = time.perf_counter() - start
     files = write_samples(samples, out_dir, audio=audio, plot=plot, force=force)
     settings = {"length": length, "num_samples": num_samples, "temperature": temperature, "top_k": top_k,
                 "top_p": top_p, "temperatures": kinds, "allow_end": allow_end, "form": form,
                 "monophonic": monophonic, "voices": voices, "candidates": candidates, "selection": selection,
-                "scale_penalty": scale_penalty,
+                "scale_penalty": scale_penalty, "resample_every": resample_every if candidates > 1 else 0,
                 "tempo": tempo,
                 "program": program, "ended": sum(s.ended for s in samples)}
     return GenerateResult(ckpt.path, ckpt.description, seed, settings, loaded_primer, files, decode_seconds)
