@@ -47,6 +47,18 @@ def test_a_critic_fitted_on_real_and_junk_ranks_unseen_real_pieces_higher(choral
     assert critic.score(Piece([Note(0.0, 1.0, 60)])) == -np.inf  # one note: nothing to judge
 
 
+def test_the_critic_reads_length_so_tunes_that_end_too_soon_show(chorales):
+    f = dict(zip(F.CRITIC_FEATURE_NAMES, F.critic_features(chorales[0])))
+    assert f["length_quarters"] == pytest.approx(chorales[0].end)
+    fit, held = chorales[:24], chorales[24:]
+    R, _ = F.feature_matrix(fit, critic=True)
+    S, _ = F.feature_matrix([F.crop(p, 6.0) for p in fit], critic=True)  # the same music, ended early
+    critic = K.fit_critic(R, S, seed=0)
+    whole = np.array([critic.score(p) for p in held])
+    early = np.array([critic.score(F.crop(p, 6.0)) for p in held])
+    assert np.mean(whole > early) > 0.9
+
+
 def test_critic_document_round_trip_and_refusals(chorales, tmp_path):
     R, _ = F.feature_matrix(chorales[:20], critic=True)
     J, _ = F.feature_matrix(_junk(chorales[:20], 3), critic=True)

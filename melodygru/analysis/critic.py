@@ -24,7 +24,7 @@ import numpy as np
 from .features import CRITIC_FEATURE_NAMES, FEATURE_HELP, critic_features
 
 CRITIC_FORMAT = "melodygru-critic"
-CRITIC_VERSION = 2
+CRITIC_VERSION = 3
 # features whose real distribution is a narrow peak (four voices always sounding, no silent beat,
 # every note in the scale): besides its value, the critic reads how far each lies from the real
 # pieces' median, so it can prefer "neither more nor less" where one weight could only say "more"

@@ -71,12 +71,14 @@ FEATURE_HELP = dict(FEATURES)
 
 
 # what the critic reads besides FEATURES: four of the music statistics (evaluation/musicstats.py)
-# the listening features do not already measure
+# the listening features do not already measure, and the piece's length (the critic compares a
+# sample with the same number of tokens of each real piece, so a tune that ends too soon shows)
 EXTRAS = (
     ("pitch_classes_used", "number of pitch classes used"),
     ("pitch_4gram_repeat", "share of pitch 4-grams (all notes, by onset) that repeat an earlier one"),
     ("scale_consistency", "share of notes in the best-fitting major or minor scale"),
     ("top_pitch_share", "share of notes on the most common pitch"),
+    ("length_quarters", "length in quarter notes"),
 )
 CRITIC_FEATURES = FEATURES + EXTRAS
 CRITIC_FEATURE_NAMES = tuple(n for n, _ in CRITIC_FEATURES)
@@ -274,7 +276,7 @@ def critic_features(piece: Piece) -> np.ndarray | None:
     pitch = np.array([n.pitch for n in piece.notes if not n.is_drum])  # a Piece keeps its notes by onset, pitch
     pcs = np.bincount(pitch % 12, minlength=12)
     top = np.bincount(pitch).max() / len(pitch)
-    return np.r_[f, float(np.count_nonzero(pcs)), repeated_4grams(pitch), scale_fit(pcs), top]
+    return np.r_[f, float(np.count_nonzero(pcs)), repeated_4grams(pitch), scale_fit(pcs), top, float(piece.end)]
 
 
 def crop(piece: Piece, quarters: float) -> Piece:

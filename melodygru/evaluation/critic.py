@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..analysis.critic import Critic, fit_critic
-from ..analysis.features import feature_matrix, match_lengths
+from ..analysis.features import feature_matrix
 from ..core.errors import MelodyGRUError
 
 MAX_REAL = 3000  # training pieces the critic reads at most (a random draw of larger corpora)
@@ -77,7 +77,10 @@ def fit_run_critic(run_dir, num_samples: int = 1000, length: int = 512, seed: in
         training = found[1]
     if len(training) > MAX_REAL:
         training = [training[i] for i in sorted(rng.choice(len(training), MAX_REAL, replace=False))]
-    training = [tok.decode(p.ids, source=p.source) for p in training]
+    # each training piece as far as its first `length` tokens go (the whole piece when shorter),
+    # as a sample of `length` tokens: then how long a sample lasts is compared like with like, and
+    # a choice that kept only tunes ending early would be told from the corpus
+    training = [tok.decode(p.ids[:length + 1], source=p.source) for p in training]
     rec = recommended_sampling(ckpt.path)
     form = rec["form"] and bool(ckpt.plans)
     samples = sample(ckpt, length, num_samples, rec["temperature"], rec["top_k"], rec["top_p"], seed,
@@ -85,10 +88,7 @@ def fit_run_critic(run_dir, num_samples: int = 1000, length: int = 512, seed: in
                      monophonic=rec["monophonic"], voices=rec["voices"], scale_penalty=rec["scale_penalty"])
     pieces = [s.piece for s in samples]
     S, _ = feature_matrix(pieces, critic=True)
-    # each training piece cut to the length of a sample drawn at random (as the listening test cuts
-    # its reference), so the critic cannot learn length itself: a sample that ends early uses
-    # fewer pitch classes, as any short piece does
-    R, _ = feature_matrix(match_lengths(training, pieces, seed), critic=True)
+    R, _ = feature_matrix(training, critic=True)
     settings = {k: rec[k] for k in ("temperature", "top_k", "top_p", "temperatures", "allow_end", "monophonic", "voices",
                                     "scale_penalty")}
     try:
