@@ -338,7 +338,8 @@ class Decoder:
         """Read `cur` and draw the next token of every row (the grammar state is not advanced)."""
         tables = self.tables
         logits, states = self.step(cur, states)
-        logits = tf.cast(logits, tf.float32) + scale_bias(tables, pc_counts, penalty)
+        logits = tf.cast(logits, tf.float32)
+        logits = tf.cond(penalty > 0, lambda: logits + scale_bias(tables, pc_counts, penalty), lambda: logits)
         mask = grammar_mask(tables, cur, bar_steps, last_pos, remaining=remaining, allow_end=allow_end)
         chord = (tf.gather(tf.constant(tables.in_note), cur)[:, tf.newaxis]
                  & tf.constant(tables.starts_note)[tf.newaxis, :])
