@@ -14,6 +14,7 @@ from melodygru.generation.decoder import (
     GrammarTables,
     advance_grammar,
     grammar_mask,
+    scale_bias,
 )
 from melodygru.generation.samplers import (
     compute_probabilities,
@@ -368,6 +369,14 @@ def test_scale_penalty_keeps_new_notes_in_the_primers_scale():
     np.testing.assert_array_equal(free, dec.generate(ids, 200, num_samples=6, seed=1, scale_penalty=0.0))
     assert outside(free) > 0.3  # a random model wanders off the scale ...
     assert outside(dec.generate(ids, 200, num_samples=6, seed=1, scale_penalty=12.0)) < 0.02  # ... unless kept in it
+    # a pentatonic opening (G A B D E) fits G, C and D major alike: none of their notes is penalised
+    tables_pc = tables.pitch_class_of
+    counts = np.zeros((1, 12), np.float32)
+    counts[0, [7, 9, 11, 2, 4]] = 2.0
+    bias = scale_bias(tables, tf.constant(counts), 5.0).numpy()[0]
+    free = {int(tables_pc[i]) for i in np.flatnonzero(tables_pc >= 0) if bias[i] == 0.0}
+    assert free == {7, 9, 11, 2, 4, 0, 5, 6, 1}  # the tune's own, C and F (C major), F# (G, D) and C# (D major)
+    assert (bias[(tables_pc >= 0) & ~np.isin(tables_pc, list(free))] == -5.0).all()
     plain = Decoder(weights, GrammarTables.from_grammar(tokenizer.grammar))  # no pitch classes known
     with pytest.raises(ValueError, match="pitch_low"):
         plain.generate(ids, 10, scale_penalty=1.0)

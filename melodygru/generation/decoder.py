@@ -162,12 +162,15 @@ SCALE_AFTER = 8  # notes before the scale penalty starts: the key must be heard 
 
 def scale_bias(tables: GrammarTables, pc_counts, penalty):
     """float [batch, vocab]: minus `penalty` on every PITCH token whose pitch class lies outside
-    the diatonic scale that holds most of each row's notes so far (`pc_counts` [batch, 12]), once
-    a row has `SCALE_AFTER` notes; 0 elsewhere."""
+    each diatonic scale that holds most of each row's notes so far (`pc_counts` [batch, 12]; of
+    scales that tie, as G major, C major and D major do for a pentatonic G A B D E, none is
+    preferred: a pitch class in any of them is free), once a row has `SCALE_AFTER` notes; 0
+    elsewhere."""
     pcs = tables.pitch_class_of if tables.pitch_class_of is not None else np.full(tables.vocab_size, -1, np.int32)
     is_pitch = tf.constant(pcs >= 0)[tf.newaxis, :]
-    best = tf.argmax(tf.matmul(pc_counts, tf.constant(DIATONIC), transpose_b=True), axis=-1)
-    in_scale = tf.gather(tf.constant(DIATONIC), best)  # [batch, 12]
+    fit = tf.matmul(pc_counts, tf.constant(DIATONIC), transpose_b=True)  # [batch, 12 scales]
+    best = tf.cast(fit >= tf.reduce_max(fit, axis=-1, keepdims=True) - 1e-6, tf.float32)
+    in_scale = tf.minimum(tf.matmul(best, tf.constant(DIATONIC)), 1.0)  # [batch, 12]: in some best scale
     outside = 1.0 - tf.gather(in_scale, tf.constant(np.maximum(pcs, 0)), axis=1)  # [batch, vocab]
     heard = tf.reduce_sum(pc_counts, axis=-1, keepdims=True) >= SCALE_AFTER
     return tf.where(is_pitch & heard, -penalty * outside, 0.0)
