@@ -336,5 +336,8 @@ def test_candidates_resampled_part_way_through_the_command_line(run_dir, tmp_pat
         assert read_file(a["midi"])[0].notes
     text = runner.invoke(main, args[:-1] + ["--out", str(tmp_path / "c")]).output
     assert "resampled every 32 tokens" in text
+    res = runner.invoke(main, args + ["--out", str(tmp_path / "never"), "--resample-every", "0"])
+    never = [Path(s["midi"]).read_bytes() for s in json.loads(res.output)["samples"]]
+    assert never != [Path(s["midi"]).read_bytes() for s in outs[0]["samples"]]  # the resampling path ran
     res = runner.invoke(main, args[:-1] + ["--out", str(tmp_path / "d"), "--resample-every", "-1"])
     assert res.exit_code != 0 and "Traceback" not in res.output

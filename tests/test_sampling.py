@@ -350,6 +350,30 @@ def test_steering_copies_rows_and_changes_nothing_else(decoder):
         dec.generate([tokenizer.bos], 40, num_samples=4, seed=5, every=16, steer=lambda t, d: [0])
 
 
+def test_steering_keeps_form_plans_and_scale_counts_with_their_rows():
+    """With a form plan and a scale penalty, an identity steer changes nothing, and a row copied
+    from another goes on copying that row's bars (its plan and bar bookkeeping travel with it)."""
+    tokenizer = Tokenizer()
+    tables = GrammarTables.from_grammar(tokenizer.grammar, pitch_low=tokenizer.config.pitch_low)
+    dec = Decoder(random_weights(len(tokenizer), seed=9), tables)
+    plan = np.zeros((4, 40), np.int32)
+    plan[0, 2:] = 1  # row 0 repeats every bar from the third on; the others are free
+    kw = dict(num_samples=4, seed=3, plan=plan, scale_penalty=3.0)
+    plain = dec.generate([tokenizer.bos], 240, **kw)
+    np.testing.assert_array_equal(dec.generate([tokenizer.bos], 240, every=40, steer=lambda t, d: np.arange(len(t)), **kw),
+                                  plain)
+    copied = dec.generate([tokenizer.bos], 240, every=40, steer=lambda t, d: np.zeros(len(t), int), **kw)
+
+    def bars(row):
+        ids = [int(t) for t in row]
+        cuts = [i for i, t in enumerate(ids) if t == tokenizer.bar]
+        return [tuple(ids[a:b]) for a, b in zip(cuts, cuts[1:])]
+
+    for row in copied:  # every row now carries row 0's plan: its later bars repeat the bar before
+        b = bars(row)
+        assert len(b) > 4 and all(b[k] == b[k - 1] for k in range(3, len(b) - 1))
+
+
 def test_scale_penalty_keeps_new_notes_in_the_primers_scale():
     tokenizer = Tokenizer()
     tables = GrammarTables.from_grammar(tokenizer.grammar, pitch_low=tokenizer.config.pitch_low)
