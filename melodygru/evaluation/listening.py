@@ -103,8 +103,9 @@ def calibrated_statistics(samples: list[Piece], real_a: list[Piece], real_b: lis
         got = np.array(got, float)
         return np.array([np.mean(c[np.isfinite(c)]) if np.isfinite(c).any() else math.nan for c in got.T])
 
-    runs = {k: overlaps(rows) for k, rows in sets.items()}
     whole = compare_sets(sets["samples"], ref)  # the medians, from every sample
+    runs = {k: np.array([m.overlap for m in whole.metrics]) if k == "samples" and len(rows) <= size
+            else overlaps(rows) for k, rows in sets.items()}  # samples no larger than `size`: `whole` is their run
     out = []
     for i, m in enumerate(whole.metrics):
         ceiling = float(runs["ceiling"][i])

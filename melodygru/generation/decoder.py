@@ -112,6 +112,11 @@ class GrammarTables:
         )
 
     @property
+    def pitch_classes(self) -> np.ndarray:
+        """`pitch_class_of`, all -1 when the tables know no pitches."""
+        return self.pitch_class_of if self.pitch_class_of is not None else np.full(self.vocab_size, -1, np.int32)
+
+    @property
     def vocab_size(self) -> int:
         return len(self.position_of)
 
@@ -166,7 +171,7 @@ def scale_bias(tables: GrammarTables, pc_counts, penalty):
     scales that tie, as G major, C major and D major do for a pentatonic G A B D E, none is
     preferred: a pitch class in any of them is free), once a row has `SCALE_AFTER` notes; 0
     elsewhere."""
-    pcs = tables.pitch_class_of if tables.pitch_class_of is not None else np.full(tables.vocab_size, -1, np.int32)
+    pcs = tables.pitch_classes
     is_pitch = tf.constant(pcs >= 0)[tf.newaxis, :]
     fit = tf.matmul(pc_counts, tf.constant(DIATONIC), transpose_b=True)  # [batch, 12 scales]
     best = tf.cast(fit >= tf.reduce_max(fit, axis=-1, keepdims=True) - 1e-6, tf.float32)
@@ -251,8 +256,7 @@ class Decoder:
             ],
             autograph=False,
         )
-        self._pc_of = tf.constant(tables.pitch_class_of if tables.pitch_class_of is not None
-                                  else np.full(tables.vocab_size, -1, np.int32))
+        self._pc_of = tf.constant(tables.pitch_classes)
 
     def generate(self, prefix, length, num_samples=1, temperature=1.0, top_k=0, top_p=1.0, seed=0,
                  allow_end=False, plan=None, monophonic=False, every=0, steer=None,
@@ -306,7 +310,7 @@ class Decoder:
         prefix_bars = np.flatnonzero(tables.is_bar[prefix]).astype(np.int32)
         prefix_meters = np.asarray(meters[1:], np.int32)  # the first BAR closes no bar
         temps = np.broadcast_to(np.asarray(temperature, np.float32), (tables.vocab_size,)).copy()
-        if scale_penalty and (tables.pitch_class_of is None or (tables.pitch_class_of < 0).all()):
+        if scale_penalty and (tables.pitch_classes < 0).all():
             raise ValueError("a scale penalty needs tables built with the vocabulary's pitch_low")
         seed = int(seed) % (2**63)
         length, n_prefix = int(length), int(prefix.size)

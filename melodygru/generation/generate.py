@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analysis.critic import Critic
+from ..analysis.critic import Critic, best_of, weighted_choice
 from ..core.errors import CheckpointError, MelodyGRUError
 from ..core.events import Piece, Tempo
 from ..io.writers import MIN_BPM
@@ -216,13 +216,17 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
     args = (temperature, top_k, top_p)
     rest = (primer, allow_end, tempo, program, form, kind_temperatures, monophonic, voices, float(scale_penalty))
     if candidates > 1 and 0 < resample_every < length:
+        def partial_piece(row):  # the music so far of a row still being drawn, as the critic reads it
+            return _voiced(checkpoint.tokenizer.decode(_cut(checkpoint.tokenizer, _prefix(checkpoint, primer), row)[0]),
+                           primer, monophonic, voices)
+
         return _sample_population(checkpoint, length, num_samples, args, seed, rest, candidates, selection,
-                                  int(resample_every))
+                                  int(resample_every), partial_piece)
     rounds = [_sample_once(checkpoint, length, num_samples, *args, seed, *rest)]  # candidate 0: the plain draw
     per_call = max(1, CANDIDATE_ROWS // num_samples)  # the other candidates as few large batches
     for first in range(1, candidates, per_call):
         k = min(per_call, candidates - first)
-        call_seed = int(np.random.SeedSequence([seed, first]).generate_state(1)[0]) & MAX_SEED
+        call_seed = _derived_seed(seed, first)
         drawn = _sample_once(checkpoint, length, num_samples * k, *args, call_seed, *rest)
         rounds += [drawn[j * num_samples:(j + 1) * num_samples] for j in range(k)]
     if len(rounds) == 1:
@@ -230,22 +234,28 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
     return choose(rounds, checkpoint.critic, selection, seed)
 
 
-def _sample_population(checkpoint, length, num_samples, args, seed, rest, candidates, selection, every) -> list[Sample]:
+def _derived_seed(*parts) -> int:
+    """A seed for one decode call of a sample(): drawn from the user's seed and the call's place."""
+    return int(np.random.SeedSequence(list(parts)).generate_state(1)[0]) & MAX_SEED
+
+
+def _sample_population(checkpoint, length, num_samples, args, seed, rest, candidates, selection, every,
+                       partial_piece) -> list[Sample]:
     """`candidates` rows per sample decoded together and resampled by the critic every `every`
-    tokens (see `sample`); samples go through in as few batches of at most `CANDIDATE_ROWS` rows
-    as their candidates allow."""
+    tokens (see `sample`; `partial_piece` turns a row drawn so far into what the critic reads);
+    samples go through in as few batches of at most `CANDIDATE_ROWS` rows as their candidates
+    allow."""
     critic = checkpoint.critic
     per_call = max(1, CANDIDATE_ROWS // candidates)
     out: list[Sample] = []
     for first in range(0, num_samples, per_call):
         groups = min(per_call, num_samples - first)
-        call_seed = int(np.random.SeedSequence([seed, first, candidates]).generate_state(1)[0]) & MAX_SEED
+        call_seed = _derived_seed(seed, first, candidates)
         rng = np.random.default_rng([seed, first, every])
         previous = np.zeros(groups * candidates)
 
         def steer(tokens, done, previous=previous, rng=rng):
-            now = np.array([critic.score(_piece(checkpoint, row, *rest[:1], *rest[6:8], strict=False))
-                            for row in tokens])
+            now = np.array([critic.score(partial_piece(row)) for row in tokens])
             rows = resample_groups(now, previous, candidates, rng)
             previous[:] = now[rows]
             return rows
@@ -253,28 +263,30 @@ def _sample_population(checkpoint, length, num_samples, args, seed, rest, candid
         drawn = _sample_once(checkpoint, length, groups * candidates, *args, call_seed, *rest, every=every,
                              steer=steer)
         final = np.array([critic.score(s.piece) for s in drawn]).reshape(groups, candidates)
-        previous = previous.reshape(groups, candidates)
-        for g in range(groups):
-            if selection == "weighted":
-                gain = clean_scores(final[g]) - clean_scores(previous[g])
-                p = np.exp(gain - gain.max())
-                k = int(min(np.searchsorted(np.cumsum(p / p.sum()), rng.random(), side="right"), candidates - 1))
-            else:
-                k = int(np.argmax(clean_scores(final[g])))
+        if selection == "weighted":  # by the gain since the last resampling (candidates x samples)
+            keep = weighted_choice((clean_scores(final) - clean_scores(previous.reshape(groups, candidates))).T, rng)
+        else:
+            keep = best_of(clean_scores(final).T)
+        for g, k in enumerate(keep):
             score = final[g, k]
             out.append(dataclasses.replace(drawn[g * candidates + k], critic_score=float(score) if np.isfinite(score)
-                                           else None, candidate=k))
+                                           else None, candidate=int(k)))
     return out
 
 
-def _piece(checkpoint, row, primer, monophonic, voices, strict=True) -> Piece:
-    """The notes of one decoded row (new tokens after the prefix, cut at its EOS), voices limited."""
-    tokenizer = checkpoint.tokenizer
-    prefix = primer.ids if primer is not None else np.array([tokenizer.bos], np.int32)
-    row = row[row != tokenizer.pad]
+def _prefix(checkpoint, primer) -> np.ndarray:
+    return primer.ids if primer is not None else np.array([checkpoint.tokenizer.bos], np.int32)
+
+
+def _cut(tokenizer, prefix, row) -> tuple[np.ndarray, bool]:
+    """(prefix + the row's tokens up to and including its EOS, whether it ended)."""
     ends = np.flatnonzero(row == tokenizer.eos)
     row = row[: ends[0] + 1] if ends.size else row
-    piece = tokenizer.decode(np.concatenate([prefix, row]).astype(np.int32), strict=strict)
+    return np.concatenate([prefix, row]).astype(np.int32), bool(ends.size)
+
+
+def _voiced(piece: Piece, primer, monophonic, voices) -> Piece:
+    """`piece` with the voice limit `--monophonic` / `--voices` asks for (new music only)."""
     if monophonic or voices:
         piece = limit_voices(piece, 1 if monophonic else voices, after=primer.split if primer else 0.0)
     return piece
@@ -284,7 +296,7 @@ def _sample_once(checkpoint, length, num_samples, temperature, top_k, top_p, see
                  program, form, kind_temperatures, monophonic, voices, scale_penalty, every=0,
                  steer=None) -> list[Sample]:
     tokenizer = checkpoint.tokenizer
-    prefix = primer.ids if primer is not None else np.array([tokenizer.bos], np.int32)
+    prefix = _prefix(checkpoint, primer)
     temps = kind_temperature_table(tokenizer.grammar.kinds, temperature, kind_temperatures)
     plan = None
     if form:
@@ -298,14 +310,9 @@ def _sample_once(checkpoint, length, num_samples, temperature, top_k, top_p, see
         program = programs.most_common(1)[0][0] if programs else None
     samples = []
     for row in new:
-        ends = np.flatnonzero(row == tokenizer.eos)
-        row = row[: ends[0] + 1] if ends.size else row
-        ids = np.concatenate([prefix, row]).astype(np.int32)
-        piece = tokenizer.decode(ids, strict=True)
-        if monophonic or voices:
-            piece = limit_voices(piece, 1 if monophonic else voices, after=primer.split if primer else 0.0)
-        piece = _finish(piece, primer, tempo, program)
-        samples.append(Sample(ids, piece, int(len(row)), bool(ends.size)))
+        ids, ended = _cut(tokenizer, prefix, row)
+        piece = _finish(_voiced(tokenizer.decode(ids, strict=True), primer, monophonic, voices), primer, tempo, program)
+        samples.append(Sample(ids, piece, int(len(ids) - len(prefix)), ended))
     return samples
 
 
