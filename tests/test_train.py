@@ -336,8 +336,8 @@ def test_kill_9_during_a_save_leaves_a_readable_resumable_run(tmp_path):
 
     run_dir = tmp_path / "run"
     marker = tmp_path / "saving"
-    # 3 files written once, then 6 per epoch: pick any save of epochs 2-4
-    n = random.Random().randint(10, 27)
+    # counted from the end of epoch 1's save, 6 files per epoch: pick any save of epochs 2-4
+    n = random.Random().randint(1, 18)
     proc = _run_script({"run_dir": str(run_dir), "config": {**FAST, "epochs": 8}, "pieces": 60,
                         "hang_at_replace": n, "marker": str(marker)})
     try:
@@ -351,8 +351,9 @@ def test_kill_9_during_a_save_leaves_a_readable_resumable_run(tmp_path):
     finally:
         proc.kill()
         proc.wait()
-    context = f"killed while replacing {marker.read_text()} (os.replace call {n})"
+    context = f"killed while replacing {marker.read_text()} (os.replace call {n} after epoch 1's save)"
     # everything in the run directory is the last good version
+    assert (run_dir / rd.STATE).is_file(), context
     state = json.loads((run_dir / rd.STATE).read_text())
     assert (run_dir / state["weights"]).is_file() and (run_dir / state["optimizer"]).is_file(), context
     keras.saving.load_model(run_dir / rd.MODEL, safe_mode=True, compile=False)

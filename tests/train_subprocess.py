@@ -2,8 +2,10 @@
 
 Usage: python train_subprocess.py '<json>' with keys run_dir, config (TrainConfig fields), pieces
 (toy corpus size) and optionally: resume, logical_cpus (split the CPU into N logical devices for
-MirroredStrategy), hang_at_replace + marker (freeze inside the N-th os.replace, i.e. in the middle
-of saving a file, after writing `marker`, so a test can kill -9 the process there).
+MirroredStrategy), hang_at_replace + marker (freeze inside the N-th os.replace after the first
+last_state.json is in place, i.e. in the middle of saving a file of a later epoch, after writing
+`marker`, so a test can kill -9 the process there; counting from the first complete save keeps the
+test independent of how many files a run writes once at its start).
 """
 
 import json
@@ -23,14 +25,18 @@ if args.get("logical_cpus"):
 if args.get("hang_at_replace"):
     real_replace = os.replace
     calls = [0]
+    first_save = [False]
 
     def replace(src, dst):
-        calls[0] += 1
+        if first_save[0]:
+            calls[0] += 1
         if calls[0] == args["hang_at_replace"]:
             with open(args["marker"], "w") as f:
                 f.write(str(dst))
             time.sleep(600)
-        return real_replace(src, dst)
+        done = real_replace(src, dst)
+        first_save[0] = first_save[0] or os.path.basename(str(dst)) == "last_state.json"
+        return done
 
     os.replace = replace
 
