@@ -28,14 +28,18 @@ def tokenizer_options(f):
     @click.option("--pitch-order", type=click.Choice(["up", "down"]), default="up", show_default=True,
                   help="Order of the notes that start together: from the lowest up (bass first), or from "
                        "the highest down (the top voice first, so the melody leads).")
+    @click.option("--key-tokens/--no-key-tokens", "key_tokens", default=False, show_default=True,
+                  help="Start every piece with a KEY token (tonic and mode, from the key signature and the "
+                       "notes), so `generate --key` can ask for a key and samples keep the corpus's modes.")
     @functools.wraps(f)
-    def wrapper(*args, steps_per_quarter, velocity_bins, programs, drums, shared_durations, pitch_order, **kwargs):
+    def wrapper(*args, steps_per_quarter, velocity_bins, programs, drums, shared_durations, pitch_order,
+                key_tokens, **kwargs):
         from ..tokens.config import TokenizerConfig
         from ..tokens.tokenizer import Tokenizer
 
         config = TokenizerConfig(steps_per_quarter=steps_per_quarter, velocity_bins=velocity_bins,
                                  programs=programs, drums=drums, shared_durations=shared_durations,
-                                 pitch_order=pitch_order)
+                                 pitch_order=pitch_order, key_tokens=key_tokens)
         return f(*args, tokenizer=Tokenizer(config), **kwargs)
 
     return wrapper
@@ -57,7 +61,8 @@ def input_options(f):
 def _require_input(paths, corpora):
     if not paths and not corpora:
         raise click.UsageError("give at least one PATH or --corpus NAME")
-_TOKENIZER_PARAMS = ("steps_per_quarter", "velocity_bins", "programs", "drums", "shared_durations", "pitch_order")
+_TOKENIZER_PARAMS = ("steps_per_quarter", "velocity_bins", "programs", "drums", "shared_durations", "pitch_order",
+                     "key_tokens")
 
 
 def _given(ctx, name) -> bool:

@@ -24,7 +24,7 @@ DRUM_PROGRAM = 128  # PROGRAM token index used for drum notes when drums are kep
 
 
 # settings added after the first release: written to JSON only when not at their default
-_LATER_SETTINGS = ("shared_durations", "pitch_order")
+_LATER_SETTINGS = ("shared_durations", "pitch_order", "key_tokens")
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,9 @@ class TokenizerConfig:
     # the order of the notes of one onset: "up" from the lowest pitch (the bass first), or "down"
     # from the highest (the top voice first: the melody leads and the voices below follow it)
     pitch_order: str = "up"
+    # a KEY token right after BOS states the piece's key (tonic and mode; `core.keys.estimate_key`),
+    # so a model can be asked for a key and samples keep the corpus's share of minor and major
+    key_tokens: bool = False
 
     def __post_init__(self):
         problems = []

@@ -11,6 +11,9 @@ Design (after REMI, Huang & Yang 2020, with TSD-style summed durations):
 * With `shared_durations`, notes that start together and last equally long share one duration:
   `PITCH_60 PITCH_64 PITCH_67 DUR_12` is a C major triad of quarter notes (a note without its own
   `DUR` takes the next one in its group). The JSB chorales need a third fewer tokens this way.
+* With `key_tokens`, `KEY_k` right after BOS states the key of the whole piece (`KEY_D`, `KEY_F#m`:
+  24 tokens, tonic and mode, from the key signature and the notes, `core.keys.estimate_key`);
+  transposition moves it with the pitches, and `generate --key` forces it.
 * `TEMPO_t` (log-spaced bins) follows a `POS` where the tempo changes; the first bar always states it.
   Changes up to the last onset, or while the last notes still sound (a final ritardando), are kept.
 * Meter changes take effect at the next bar line of the current meter (a change inside a bar, as a
@@ -32,7 +35,8 @@ import numpy as np
 
 from ..core.atomic import atomic_write_text
 from ..core.errors import TokenizerError
-from ..core.events import DEFAULT_TEMPO, Note, Piece, Tempo, TimeSignature
+from ..core.events import DEFAULT_TEMPO, KeySignature, Note, Piece, Tempo, TimeSignature
+from ..core.keys import estimate_key, key_name, sharps_of
 from .config import (
     DENOMINATORS,
     DRUM_PROGRAM,
@@ -80,6 +84,8 @@ class Tokenizer:
         vocab += [f"VEL_{k}" for k in range(c.velocity_bins)]
         self.max_duration_steps = c.max_duration_quarters * spq
         vocab += [f"DUR_{d}" for d in range(1, self.max_duration_steps + 1)]
+        if c.key_tokens:  # last, so every other token keeps the id it has without keys
+            vocab += [f"KEY_{key_name(tonic, minor)}" for minor in (False, True) for tonic in range(12)]
         self.vocab = vocab
         self.index = {tok: i for i, tok in enumerate(vocab)}
         self.kinds = [tok.split("_", 1)[0] for tok in vocab]
@@ -94,6 +100,7 @@ class Tokenizer:
         self.dur_offset = self._first["DUR"]
         self.vel_offset = self._first.get("VEL", -1)
         self.program_offset = self._first.get("PROGRAM", -1)
+        self.key_offset = self._first.get("KEY", -1)  # KEY_<tonic> at key_offset + tonic, + 12 for minor
         self.default_bar_steps = 4 * spq
         position_of = np.full(len(vocab), -1, dtype=np.int32)
         position_of[self.pos_offset : self.pos_offset + self.positions] = np.arange(self.positions)
@@ -174,6 +181,25 @@ class Tokenizer:
             return self.ts_offset + self.meters.index((num, den))
         except ValueError:
             return None
+
+    def key_token(self, tonic: int, minor: bool) -> int:
+        """The KEY token of a key; raises TokenizerError for a tokenizer without key tokens."""
+        if self.key_offset < 0:
+            raise TokenizerError("this tokenizer has no key tokens (trained without --key-tokens)")
+        return self.key_offset + int(tonic) % 12 + (12 if minor else 0)
+
+    def key_of_token(self, token: int) -> tuple[int, bool] | None:
+        """(tonic, minor) of a KEY token, None for any other token."""
+        k = int(token) - self.key_offset
+        return (k % 12, k >= 12) if self.key_offset >= 0 and 0 <= k < 24 else None
+
+    def key_of(self, ids) -> tuple[int, bool] | None:
+        """The key a token sequence states (its KEY token after BOS), None if it states none."""
+        for tok in np.asarray(ids).reshape(-1)[:2].tolist():
+            key = self.key_of_token(tok)
+            if key is not None:
+                return key
+        return None
 
     def tempo_bin(self, bpm: float) -> int:
         return int(np.clip(np.searchsorted(self._tempo_edges, bpm, side="right") - 1, 0, self.config.tempo_bins - 1))
@@ -296,6 +322,8 @@ class Tokenizer:
         for note in kept:
             groups.setdefault(note[0], []).append(note)
         ids = [self.bos]
+        if c.key_tokens:
+            ids.append(self.key_token(*estimate_key(piece)))
         bi_emitted = -1
         for step in sorted(groups):
             bi = bisect.bisect_right(bar_starts, step) - 1
@@ -359,6 +387,7 @@ class Tokenizer:
         program, is_drum, pitch, vel, dur = 0, False, None, 90, 0
         waiting = []  # (pitch, velocity, program, is_drum) of notes that take the next DUR (shared durations)
         cur_meter = None
+        keys: list[KeySignature] = []
 
         def flush():  # a note is complete once its last DUR token has been read
             nonlocal pitch, dur
@@ -405,6 +434,9 @@ class Tokenizer:
                 vel = self.velocity_of_bin(tok - self.vel_offset)
             elif kind == "DUR":
                 dur += tok - self.dur_offset + 1
+            elif kind == "KEY":
+                tonic, minor = self.key_of_token(tok)
+                keys.append(KeySignature(0.0, sharps_of(tonic, minor), "minor" if minor else "major"))
             elif kind in ("EOS", "PAD"):
                 pass
             state = g.advance(state, tok)
@@ -415,7 +447,7 @@ class Tokenizer:
         if not meters or meters[0].time > 0:
             meters.insert(0, TimeSignature(0.0, 4, 4))
         stats = {"skipped_tokens": skipped, "incomplete_notes": incomplete}
-        return Piece(notes, tempos, meters, [], source=source, stats=stats)
+        return Piece(notes, tempos, meters, keys, source=source, stats=stats)
 
     # ------------------------------------------------------------------ transposition
     def pitch_mask(self, ids: np.ndarray) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Transposition of token sequences, without re-parsing: every PITCH token but the drums' moves.
+"""Transposition of token sequences, without re-parsing: every PITCH token but the drums' moves,
+and a KEY token moves its tonic with them.
 
 On the drum channel a pitch is an instrument, so drum pitches never move.
 """
@@ -43,6 +44,21 @@ def transpose_range(tokenizer: Tokenizer, ids) -> tuple[int, int]:
     rel = ids[mask] - tokenizer.pitch_offset
     return -int(rel.min()), int(n - 1 - rel.max())
 
+def transpose_keys(tokenizer: Tokenizer, ids, semitones) -> np.ndarray:
+    """Move the tonic of every KEY token by `semitones` (an int, or one per row of a 2-d `ids`),
+    the mode unchanged; a tokenizer without key tokens returns `ids` as they are."""
+    ids = np.asarray(ids)
+    if tokenizer.key_offset < 0 or ids.size == 0:
+        return ids
+    k = ids.astype(np.int64) - tokenizer.key_offset
+    is_key = (k >= 0) & (k < 24)
+    shift = np.asarray(semitones, np.int64)
+    if shift.ndim == 1 and ids.ndim == 2:
+        shift = shift[:, None]
+    moved = tokenizer.key_offset + (k // 12) * 12 + (k % 12 + shift) % 12
+    return np.where(is_key, moved, ids).astype(ids.dtype)
+
+
 def transpose(tokenizer: Tokenizer, ids, semitones: int, out_of_range: str = "error") -> np.ndarray:
     """Shift every pitch token by `semitones`, without re-parsing; drum pitches stay (see
     `drum_pitch_mask`).
@@ -68,4 +84,4 @@ def transpose(tokenizer: Tokenizer, ids, semitones: int, out_of_range: str = "er
             rel = np.where(rel < 0, rel + 12, rel)
             rel = np.where(rel >= n, rel - 12, rel)
     ids[mask] = rel + tokenizer.pitch_offset
-    return ids
+    return transpose_keys(tokenizer, ids, int(semitones)).astype(np.int32)

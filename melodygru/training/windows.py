@@ -16,7 +16,7 @@ import numpy as np
 
 from ..tokens.timing import quarters_of  # noqa: F401  (the windows' quarter count, also used by training)
 from ..tokens.tokenizer import Tokenizer
-from ..tokens.transpose import drum_pitch_mask
+from ..tokens.transpose import drum_pitch_mask, transpose_keys
 
 
 def split_pieces(n: int, val_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -108,6 +108,7 @@ def transpose_windows(windows: np.ndarray, tokenizer: Tokenizer, max_shift: int,
     k is drawn from the shifts that keep all of that window's pitches inside the tokenizer's pitch
     range (`tokens.transpose.transpose_range`, per window), so nothing is folded or dropped. Drum pitches
     never move (`tokens.transpose.drum_pitch_mask`; on the drum channel a pitch is an instrument).
+    A KEY token moves its tonic by the window's k.
 
     Args:
         fixed: tokens that must not move, shaped like `windows` [default: the drum pitches found
@@ -127,7 +128,8 @@ def transpose_windows(windows: np.ndarray, tokenizer: Tokenizer, max_shift: int,
     lo = np.where(has, np.maximum(-max_shift, -lowest), 0)
     hi = np.where(has, np.minimum(max_shift, n - 1 - highest), 0)
     k = lo + np.floor(rng.random(len(windows)) * (hi - lo + 1)).astype(np.int64)
-    return np.where(is_pitch, windows + k[:, None], windows).astype(np.int32)
+    moved = np.where(is_pitch, windows + k[:, None], windows).astype(np.int32)
+    return transpose_keys(tokenizer, moved, k)  # a KEY token's tonic moves with the pitches
 
 
 def epoch_windows(pieces: list[np.ndarray], tokenizer: Tokenizer, seq_len: int, transpose: int, seed: int, epoch: int) -> np.ndarray:
