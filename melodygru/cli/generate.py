@@ -16,13 +16,23 @@ from .app import _check_out_dir, main
 def _tempo_option(ctx, param, value):
     """--tempo: refused at once when a MIDI file cannot store it (below 3.5763 bpm), not after sampling."""
     if value is not None:
-        from ..generation.generate import (
-            check_tempo,  # light: numpy and the tokenizer, no TensorFlow
-        )
+        from ..generation.settings import check_tempo  # light: no TensorFlow
 
         try:
             check_tempo(value)
         except MelodyGRUError as e:
+            raise click.BadParameter(str(e)) from None
+    return value
+
+
+def _key_option(ctx, param, value):
+    """--key: a key name, checked before anything is loaded."""
+    if value is not None:
+        from ..core.keys import parse_key
+
+        try:
+            parse_key(value)
+        except ValueError as e:
             raise click.BadParameter(str(e)) from None
     return value
 
@@ -81,6 +91,9 @@ def _tempo_option(ctx, param, value):
               help="Nats taken from every pitch outside the major/minor scale that holds most of the notes so far "
                    "(once 8 are heard): fewer stray notes out of key; 0: off. [default: the checkpoint's "
                    "sampling.json, else 0]")
+@click.option("--key", type=str, default=None, callback=_key_option,
+              help="Key of every sample, e.g. 'D minor', 'Dm', 'F# major', 'Bb' (a model trained with "
+                   "--key-tokens). [default: the model draws each sample's key as often as its corpus has it]")
 @click.option("--tempo", type=float, default=None, callback=_tempo_option,
               help="Tempo in BPM (3.5763-1000: the slowest a MIDI file can store) for the whole output, "
                    "replacing the model's (and the primer's).")
@@ -95,8 +108,8 @@ def _tempo_option(ctx, param, value):
                    "touched and new ones take the next free numbers.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 def generate(checkpoint, length, num_samples, temperature, top_k, top_p, seed, primer, primer_bars, allow_end,
-             monophonic, form, candidates, selection, resample_every, voices, scale_penalty, tempo, program, out_dir,
-             audio, plot, force, as_json):
+             monophonic, form, candidates, selection, resample_every, voices, scale_penalty, key, tempo, program,
+             out_dir, audio, plot, force, as_json):
     """Sample new pieces from a trained model and write them as MIDI files.
 
     Every sample follows the tokenizer's grammar, so it always decodes to valid music. For every
@@ -112,7 +125,7 @@ def generate(checkpoint, length, num_samples, temperature, top_k, top_p, seed, p
                  top_p=top_p, seed=seed, primer=primer, primer_bars=primer_bars, allow_end=allow_end,
                  tempo=tempo, program=program, out_dir=out_dir, audio=audio, plot=plot, force=force, form=form,
                  monophonic=monophonic, candidates=candidates, selection=selection, voices=voices,
-                 scale_penalty=scale_penalty, resample_every=resample_every)
+                 scale_penalty=scale_penalty, resample_every=resample_every, key=key)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=1))
     else:

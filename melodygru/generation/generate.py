@@ -18,7 +18,6 @@ file's line. A `tempo` option MIDI cannot store is refused before the model is l
 from __future__ import annotations
 
 import dataclasses
-import math
 import secrets
 import time
 from collections import Counter
@@ -30,7 +29,7 @@ import numpy as np
 from ..analysis.critic import Critic, best_of, weighted_choice
 from ..core.errors import CheckpointError, MelodyGRUError
 from ..core.events import Piece, Tempo
-from ..io.writers import MIN_BPM
+from ..core.keys import long_key_name, parse_key
 from ..model.rundir import (
     CONFIG,
     FORM,
@@ -44,39 +43,24 @@ from ..tokens.form import MAX_BARS, plan_matrix
 from ..tokens.tokenizer import Tokenizer
 from .choose import choose, clean_scores, limit_voices, read_critic, resample_groups
 from .files import Sample, SampleFiles, write_samples
-from .primer import Primer, load_primer
+from .primer import Primer, check_key, load_primer, prefix_ids
 from .samplers import kind_temperatures as kind_temperature_table
 from .settings import (  # noqa: F401  (recommended_sampling and the limits are part of this module's API)
     DEFAULT_CANDIDATES,
     MAX_CANDIDATES,
+    MAX_TEMPO,
     MAX_SCALE_PENALTY,
     SAMPLING_DEFAULTS,
     SAMPLING_FILE,
     SELECTIONS,
     TEMPERATURE_KINDS,
+    check_tempo,
     recommended_sampling,
 )
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "bach"
 MAX_SEED = 2**31 - 1
 CANDIDATE_ROWS = 2048  # candidates decoded together in one batch at most
-MAX_TEMPO = 1000.0  # bpm; faster is no music anyone asks for (MIDI itself could go to 60,000,000)
-
-
-def check_tempo(bpm: float) -> None:
-    """Refuse a `tempo` option that is no tempo or one a MIDI file cannot store.
-
-    Raises:
-        MelodyGRUError: `bpm` is outside MIN_BPM (3.5763, 16,777,215 microseconds per quarter)
-            to MAX_TEMPO.
-    """
-    if math.isfinite(bpm) and MIN_BPM <= bpm <= MAX_TEMPO:
-        return
-    if 0 < bpm < MIN_BPM:
-        raise MelodyGRUError(f"tempo {bpm:g} bpm is slower than a MIDI file can store "
-                             f"(at least {MIN_BPM:.4f} bpm: 16,777,215 microseconds per quarter)")
-    raise MelodyGRUError(f"tempo {bpm:g} bpm is outside {MIN_BPM:.4f}..{MAX_TEMPO:g} bpm")
-
 
 # --------------------------------------------------------------------------- the run directory
 @dataclass
@@ -158,7 +142,7 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
            allow_end: bool = False, tempo: float | None = None, program: int | None = None,
            form: bool = False, kind_temperatures: dict | None = None, monophonic: bool = False,
            candidates: int = 1, selection: str = "best", voices: int = 0,
-           scale_penalty: float = 0.0, resample_every: int = 0) -> list[Sample]:
+           scale_penalty: float = 0.0, resample_every: int = 0, key: tuple[int, bool] | None = None) -> list[Sample]:
     """Sample `num_samples` pieces of `length` new tokens each (fewer if `allow_end` and EOS came).
 
     Args:
@@ -186,6 +170,9 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
             chooses as usual ('weighted' by the gain since the last resampling). Candidate 0 is
             then no longer the plain draw.
         top_k, top_p: 0 / 1.0 switch them off.
+        key: (tonic 0..11, minor) forced as the KEY token of a model with key tokens. None: the
+            model draws each sample's key at temperature 1 (unless `temperature` is 0 or
+            `kind_temperatures` names KEY), so the samples keep the corpus's share of keys.
         seed: the same seed, checkpoint and settings give the same pieces.
         primer: an opening to continue (its tempo, meter and key carry over).
         tempo: one tempo in bpm for the whole output, replacing the model's and the primer's.
@@ -193,7 +180,8 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
             instruments plays in the primer's main instrument, or piano.
 
     Raises:
-        MelodyGRUError: `form` without form plans, `candidates` > 1 without a critic.
+        MelodyGRUError: `form` without form plans, `candidates` > 1 without a critic, `key` for a
+            model without key tokens or with a primer (the primer states its own key).
     """
     if isinstance(candidates, bool) or not isinstance(candidates, (int, np.integer)) or not 1 <= candidates <= MAX_CANDIDATES:
         raise MelodyGRUError(f"candidates must be a whole number in 1..{MAX_CANDIDATES}, got {candidates!r}")
@@ -213,12 +201,16 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
                              f"fit one with `melodygru critic --checkpoint {checkpoint.path}`, or use --candidates 1")
     if form and not checkpoint.plans:
         raise MelodyGRUError(f"checkpoint {checkpoint.path} has no form plans (form.json): sample without --form")
+    if key is not None:
+        check_key(checkpoint.tokenizer, checkpoint.path, primer)
+        key = (int(key[0]) % 12, bool(key[1]))
     args = (temperature, top_k, top_p)
-    rest = (primer, allow_end, tempo, program, form, kind_temperatures, monophonic, voices, float(scale_penalty))
+    rest = (primer, allow_end, tempo, program, form, kind_temperatures, monophonic, voices, float(scale_penalty), key)
     if candidates > 1 and 0 < resample_every < length:
+        tok, prefix = checkpoint.tokenizer, prefix_ids(checkpoint.tokenizer, primer, key)
+
         def partial_piece(row):  # the music so far of a row still being drawn, as the critic reads it
-            return _voiced(checkpoint.tokenizer.decode(_cut(checkpoint.tokenizer, _prefix(checkpoint, primer), row)[0]),
-                           primer, monophonic, voices)
+            return _voiced(tok.decode(_cut(tok, prefix, row)[0]), primer, monophonic, voices)
 
         return _sample_population(checkpoint, length, num_samples, args, seed, rest, candidates, selection,
                                   int(resample_every), partial_piece)
@@ -274,10 +266,6 @@ def _sample_population(checkpoint, length, num_samples, args, seed, rest, candid
     return out
 
 
-def _prefix(checkpoint, primer) -> np.ndarray:
-    return primer.ids if primer is not None else np.array([checkpoint.tokenizer.bos], np.int32)
-
-
 def _cut(tokenizer, prefix, row) -> tuple[np.ndarray, bool]:
     """(prefix + the row's tokens up to and including its EOS, whether it ended)."""
     ends = np.flatnonzero(row == tokenizer.eos)
@@ -293,10 +281,12 @@ def _voiced(piece: Piece, primer, monophonic, voices) -> Piece:
 
 
 def _sample_once(checkpoint, length, num_samples, temperature, top_k, top_p, seed, primer, allow_end, tempo,
-                 program, form, kind_temperatures, monophonic, voices, scale_penalty, every=0,
+                 program, form, kind_temperatures, monophonic, voices, scale_penalty, key, every=0,
                  steer=None) -> list[Sample]:
     tokenizer = checkpoint.tokenizer
-    prefix = _prefix(checkpoint, primer)
+    prefix = prefix_ids(checkpoint.tokenizer, primer, key)
+    if tokenizer.key_offset >= 0 and temperature > 0:  # a key the model draws, drawn as often as in its corpus
+        kind_temperatures = {"KEY": 1.0, **(kind_temperatures or {})}
     temps = kind_temperature_table(tokenizer.grammar.kinds, temperature, kind_temperatures)
     plan = None
     if form:
@@ -359,6 +349,7 @@ class GenerateResult:
                + (", one note at a time" if s.get("monophonic") else "")
                + (f", at most {s['voices']} voices" if s.get("voices") and not s.get("monophonic") else "")
                + (f", scale penalty {s['scale_penalty']:g}" if s.get("scale_penalty") else "")
+               + (f", in {s['key']}" if s.get("key") else "")
                + (f", the critic's {'pick' if s.get('selection') == 'weighted' else 'best'} of {s['candidates']} "
                   "candidates" if s.get("candidates", 1) > 1 else "")
                + (f", resampled every {s['resample_every']} tokens" if s.get("resample_every") else "")]
@@ -385,7 +376,8 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
              out_dir="samples", audio: bool = False, plot: bool = False, force: bool = False,
              form: bool | None = None, monophonic: bool | None = None,
              candidates: int | None = None, selection: str | None = None, voices: int | None = None,
-             scale_penalty: float | None = None, resample_every: int | None = None) -> GenerateResult:
+             scale_penalty: float | None = None, resample_every: int | None = None,
+             key: str | None = None) -> GenerateResult:
     """Load a run directory, sample, and write the files: everything `melodygru generate` does.
 
     Args:
@@ -398,6 +390,7 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
             temperature also replaces the recommended per-kind temperatures, and explicit voices
             (without `monophonic`) the recommended one note at a time: voices=1 is monophonic.
         seed: None draws one (reported, so the run can be repeated).
+        key: a key name ('D minor', 'Dm', 'F# major', 'Bb') for a model trained with key tokens.
         primer: path of a MIDI or score file whose first `primer_bars` bars (0: all) open every sample.
         tempo: see `sample`; one a MIDI file cannot store is refused before anything is loaded.
         Other arguments: see `sample` and `write_samples`.
@@ -411,7 +404,13 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
         check_tempo(tempo)
     if seed is None:
         seed = secrets.randbelow(MAX_SEED + 1)
+    try:
+        wanted_key = parse_key(key) if key is not None else None
+    except ValueError as e:
+        raise MelodyGRUError(str(e)) from None
     ckpt = load_checkpoint(checkpoint)
+    if wanted_key is not None:
+        check_key(ckpt.tokenizer, ckpt.path, primer)
     recommended = recommended_sampling(ckpt.path)
     kinds = recommended["temperatures"] if temperature is None else {}
     temperature = recommended["temperature"] if temperature is None else temperature
@@ -434,13 +433,13 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
     samples = sample(ckpt, length, num_samples, temperature, top_k, top_p, seed, loaded_primer,
                      allow_end, tempo, program, form=form, kind_temperatures=kinds, monophonic=monophonic,
                      candidates=candidates, selection=selection, voices=voices, scale_penalty=scale_penalty,
-                     resample_every=resample_every)
+                     resample_every=resample_every, key=wanted_key)
     decode_seconds = time.perf_counter() - start
     files = write_samples(samples, out_dir, audio=audio, plot=plot, force=force)
     settings = {"length": length, "num_samples": num_samples, "temperature": temperature, "top_k": top_k,
                 "top_p": top_p, "temperatures": kinds, "allow_end": allow_end, "form": form,
                 "monophonic": monophonic, "voices": voices, "candidates": candidates, "selection": selection,
                 "scale_penalty": scale_penalty, "resample_every": resample_every if candidates > 1 else 0,
-                "tempo": tempo,
+                "tempo": tempo, "key": long_key_name(*wanted_key) if wanted_key else None,
                 "program": program, "ended": sum(s.ended for s in samples)}
     return GenerateResult(ckpt.path, ckpt.description, seed, settings, loaded_primer, files, decode_seconds)

@@ -1,4 +1,5 @@
-"""Primers: the opening bars of a file a sample continues, with its tempo, meter and key.
+"""Primers: the opening bars of a file a sample continues, with its tempo, meter and key; and the
+prefix every sample starts from (BOS, a requested KEY, or a primer).
 """
 
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.errors import ReaderError
+from ..core.errors import MelodyGRUError, ReaderError
 from ..core.events import Piece
 from ..tokens.tokenizer import Tokenizer
 
@@ -69,3 +70,22 @@ def load_primer(path, tokenizer: Tokenizer, bars: int = 4) -> Primer:
     lossy = {k: v for k, v in stats.as_dict().items() if v and k != "notes"}
     return Primer(ids, piece, int((ids == tokenizer.bar).sum()), len(opening.notes), split,
                   piece.source or str(path), lossy)
+
+
+# --------------------------------------------------------------------------- the prefix
+def check_key(tokenizer: Tokenizer, source, primer: Primer | None = None) -> None:
+    """Raise MelodyGRUError unless a model with this tokenizer (from run directory `source`) can be
+    asked for a key: it needs key tokens, and a primer already states its own key."""
+    if tokenizer.key_offset < 0:
+        raise MelodyGRUError(f"checkpoint {source} was trained without key tokens, so it cannot be asked "
+                             "for a key: sample without --key, or train a model with --key-tokens")
+    if primer is not None:
+        raise MelodyGRUError("--key and --primer together: the primer's own key opens the sample "
+                             "(transpose the primer file to the key you want)")
+
+
+def prefix_ids(tokenizer: Tokenizer, primer: Primer | None = None, key: tuple[int, bool] | None = None) -> np.ndarray:
+    """The tokens every sample starts from: the primer's, else BOS and the KEY token of `key`."""
+    if primer is not None:
+        return primer.ids
+    return np.array([tokenizer.bos] + ([tokenizer.key_token(*key)] if key is not None else []), np.int32)

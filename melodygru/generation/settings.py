@@ -1,13 +1,15 @@
 """The sampling settings a run directory recommends (`sampling.json`): their defaults, their
-limits and the reader that checks them (`recommended_sampling`)."""
+limits and the reader that checks them (`recommended_sampling`), and the check of a `tempo` option."""
 
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
-from ..core.errors import CheckpointError
+from ..core.errors import CheckpointError, MelodyGRUError
+from ..io.writers import MIN_BPM
 
 SAMPLING_FILE = "sampling.json"
 # what `generate` uses when neither the options nor the run's sampling.json say otherwise
@@ -18,7 +20,24 @@ MAX_SCALE_PENALTY = 20.0
 SELECTIONS = ("best", "weighted")
 DEFAULT_CANDIDATES = 16  # candidates per sample when the run has a critic and sampling.json does not say
 MAX_CANDIDATES = 1024
-TEMPERATURE_KINDS = ("PITCH", "DUR", "POS", "BAR", "VEL", "TEMPO", "PROGRAM", "TS", "EOS")
+TEMPERATURE_KINDS = ("PITCH", "DUR", "POS", "BAR", "VEL", "TEMPO", "PROGRAM", "TS", "EOS", "KEY")
+MAX_TEMPO = 1000.0  # bpm; faster is no music anyone asks for (MIDI itself could go to 60,000,000)
+
+
+def check_tempo(bpm: float) -> None:
+    """Refuse a `tempo` option that is no tempo or one a MIDI file cannot store.
+
+    Raises:
+        MelodyGRUError: `bpm` is outside MIN_BPM (3.5763, 16,777,215 microseconds per quarter)
+            to MAX_TEMPO.
+    """
+    if math.isfinite(bpm) and MIN_BPM <= bpm <= MAX_TEMPO:
+        return
+    if 0 < bpm < MIN_BPM:
+        raise MelodyGRUError(f"tempo {bpm:g} bpm is slower than a MIDI file can store "
+                             f"(at least {MIN_BPM:.4f} bpm: 16,777,215 microseconds per quarter)")
+    raise MelodyGRUError(f"tempo {bpm:g} bpm is outside {MIN_BPM:.4f}..{MAX_TEMPO:g} bpm")
+
 
 
 def recommended_sampling(run_dir: Path) -> dict:

@@ -1,0 +1,202 @@
+"""Keys end to end: names and signatures, the key-finding estimate (on built pieces and music21's
+chorales), KEY tokens in the tokenizer, grammar and transposition, and `generate --key` on a tiny
+model trained here (the written MIDI file says the key), with one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import mido
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from melodygru.cli.app import main
+from melodygru.core.events import KeySignature, Note, Piece, TimeSignature
+from melodygru.core.keys import (
+    estimate_key,
+    key_name,
+    keys_of_signature,
+    long_key_name,
+    parse_key,
+    sharps_of,
+)
+from melodygru.tokens.config import TokenizerConfig
+from melodygru.tokens.tokenizer import Tokenizer
+from melodygru.tokens.transpose import transpose
+from melodygru.training.windows import transpose_windows
+
+KEYED = Tokenizer(TokenizerConfig(velocity_bins=0, key_tokens=True))
+PLAIN = Tokenizer(TokenizerConfig(velocity_bins=0))
+MAJOR, MINOR = (0, 2, 4, 5, 7, 9, 11), (0, 2, 3, 5, 7, 8, 11)  # harmonic minor: the leading tone
+
+
+def scale_piece(tonic_pitch: int, steps, signature: KeySignature | None = None, repeats: int = 2) -> Piece:
+    """A scale up and down, tonic first and last, held longer on the tonic and fifth (as a tune would)."""
+    line = [tonic_pitch + s for s in steps] + [tonic_pitch + 12]
+    line = (line + line[::-1]) * repeats
+    notes, t = [], 0.0
+    for p in line:
+        d = 1.0 if (p - tonic_pitch) % 12 in (0, 7) else 0.5
+        notes.append(Note(t, d, p))
+        t += d
+    return Piece(notes, time_signatures=[TimeSignature(0, 4, 4)], key_signatures=[signature] if signature else [])
+
+
+# ------------------------------------------------------------------------------ names
+@pytest.mark.parametrize("text, key", [("C", (0, False)), ("Am", (9, True)), ("D minor", (2, True)),
+                                       ("F# major", (6, False)), ("Bb", (10, False)), ("eb minor", (3, True)),
+                                       ("c#m", (1, True)), ("Gb", (6, False)), ("B min", (11, True))])
+def test_key_names_parse(text, key):
+    assert parse_key(text) == key
+
+
+@pytest.mark.parametrize("bad", ["H minor", "", "C dorian", "D# sharp", "12"])
+def test_a_bad_key_name_says_what_is_accepted(bad):
+    with pytest.raises(ValueError, match="is not a key: use a tonic and a mode"):
+        parse_key(bad)
+
+
+def test_every_key_has_one_signature_whose_keys_include_it():
+    for minor in (False, True):
+        for tonic in range(12):
+            sharps = sharps_of(tonic, minor)
+            assert -6 <= sharps <= 6
+            assert (tonic, minor) in keys_of_signature(sharps)
+            assert parse_key(key_name(tonic, minor)) == (tonic, minor) == parse_key(long_key_name(tonic, minor))
+    assert sharps_of(7, False) == 1 and sharps_of(4, True) == 1 and sharps_of(5, False) == -1 and sharps_of(3, True) == -6
+
+
+# ------------------------------------------------------------------------------ estimate
+def test_the_estimate_finds_major_and_minor_scales_in_every_key():
+    for tonic in range(12):
+        assert estimate_key(scale_piece(60 + tonic, MAJOR)) == (tonic, False)
+        assert estimate_key(scale_piece(60 + tonic, MINOR)) == (tonic, True)
+
+
+def test_a_signature_decides_between_its_keys_and_a_wrong_one_is_overruled():
+    # A minor's notes under a signature of no sharps or flats stated as C major: the notes pick A minor
+    assert estimate_key(scale_piece(57, MINOR, KeySignature(0, 0, "major"))) == (9, True)
+    # a MIDI file's default C major over music in E major: the signature is ignored
+    assert estimate_key(scale_piece(64, MAJOR, KeySignature(0, 0, "major"))) == (4, False)
+    # no notes: C major, not an error
+    assert estimate_key(Piece([])) == (0, False)
+
+
+def test_the_estimate_agrees_with_the_chorales_own_keys():
+    from music21 import corpus
+
+    from melodygru.io.readers import read_score
+
+    paths = corpus.getComposer("bach")[:40]
+    agree = n = 0
+    for path in paths:
+        piece = read_score(path)[0]
+        if not piece.key_signatures:
+            continue
+        ks = piece.key_signatures[0]
+        major, minor = keys_of_signature(ks.sharps)
+        n += 1
+        agree += estimate_key(piece) == (minor if ks.mode == "minor" else major)
+    assert n >= 30 and agree / n >= 0.75, (agree, n)
+
+
+# ------------------------------------------------------------------------------ tokens
+def test_a_key_token_follows_bos_and_decodes_to_the_key_signature():
+    piece = scale_piece(62, MINOR)  # D minor
+    ids = KEYED.encode(piece)
+    assert [KEYED.vocab[i] for i in ids[:3]] == ["BOS", "KEY_Dm", "BAR"]
+    assert KEYED.key_of(ids) == (2, True) and PLAIN.key_of(PLAIN.encode(piece)) is None
+    out = KEYED.decode(ids, strict=True)
+    assert out.key_signatures == [KeySignature(0.0, -1, "minor")]
+    assert out.notes == PLAIN.decode(PLAIN.encode(piece), strict=True).notes
+    # every other token keeps its id: the key tokens come last
+    assert KEYED.vocab[:len(PLAIN)] == PLAIN.vocab and len(KEYED) == len(PLAIN) + 24
+
+
+def test_the_grammar_wants_exactly_one_key_first():
+    ids = KEYED.encode(scale_piece(60, MAJOR)).tolist()
+    g = KEYED.grammar
+    assert g.is_valid(ids)
+    assert not g.is_valid([ids[0]] + ids[2:])  # no key
+    assert not g.is_valid(ids[:2] + ids[1:])  # two keys
+    bar = ids.index(KEYED.bar)
+    assert not g.is_valid(ids[:bar + 1] + [KEYED.key_token(4, False)] + ids[bar + 1:])  # a key inside
+    assert not PLAIN.grammar.is_valid(ids)  # ... and a model without key tokens never sees one
+
+
+def test_transposition_moves_the_key_with_the_notes():
+    ids = KEYED.encode(scale_piece(62, MAJOR))  # D major
+    up = transpose(KEYED, ids, 3)
+    assert KEYED.key_of(up) == (5, False) and estimate_key(KEYED.decode(up)) == (5, False)
+    assert KEYED.key_of(transpose(KEYED, ids, -4)) == (10, False)  # D down a major third: Bb
+    windows = np.stack([ids[:40]] * 64)
+    moved = transpose_windows(windows, KEYED, 6, np.random.default_rng(0))
+    for w, m in zip(windows, moved):
+        shift = int(m[KEYED.pitch_mask(m)][0] - w[KEYED.pitch_mask(w)][0])
+        assert KEYED.key_of(m) == ((2 + shift) % 12, False)
+    assert len({KEYED.key_of(m) for m in moved}) > 6
+
+
+# ------------------------------------------------------------------------------ generate
+@pytest.fixture(scope="module")
+def keyed_run(tmp_path_factory):
+    """A tiny model trained with key tokens on scales in every key, 70% major and 30% minor."""
+    from melodygru.training.config import TrainConfig
+    from melodygru.training.run import train
+
+    rng = np.random.default_rng(0)
+    pieces = [KEYED.encode(scale_piece(int(rng.integers(55, 67)), MINOR if rng.random() < 0.3 else MAJOR, repeats=1))
+              for _ in range(80)]
+    path = tmp_path_factory.mktemp("run") / "keyed"
+    config = TrainConfig(preset="tiny", epochs=4, seq_len=64, batch_size=16, lr=1e-2, steps_per_execution=4)
+    train(pieces, KEYED, path, config, log=lambda line: None)
+    return path
+
+
+def _midi_keys(path) -> list[str]:
+    return [m.key for t in mido.MidiFile(path).tracks for m in t if m.type == "key_signature"]
+
+
+def test_generate_writes_the_requested_key(keyed_run, tmp_path):
+    res = CliRunner().invoke(main, ["generate", "--checkpoint", str(keyed_run), "--length", "60", "--num-samples", "4",
+                                    "--seed", "3", "--key", "F# minor", "--candidates", "1", "--out",
+                                    str(tmp_path), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["key"] == "F# minor" and len(out["samples"]) == 4
+    for s in out["samples"]:
+        assert _midi_keys(s["midi"]) == ["F#m"]
+
+
+def test_without_a_key_each_sample_draws_one_at_temperature_1(keyed_run, tmp_path):
+    """The key is drawn from the model's own distribution whatever the temperature (a low
+    temperature over 24 keys would keep only the few likeliest): the same seed draws the same keys
+    at temperature 0.3 as at 1, and about as many minor keys as the corpus has (30%)."""
+    def keys(temperature):
+        out = tmp_path / str(temperature)
+        res = CliRunner().invoke(main, ["generate", "--checkpoint", str(keyed_run), "--length", "12",
+                                        "--num-samples", "64", "--seed", "5", "--temperature", str(temperature),
+                                        "--candidates", "1", "--out", str(out), "--json"])
+        assert res.exit_code == 0, res.output
+        return [k for s in json.loads(res.output)["samples"] for k in _midi_keys(s["midi"])]
+
+    warm, cold = keys(1.0), keys(0.3)
+    assert len(warm) == 64 and cold == warm
+    assert 9 <= sum(k.endswith("m") for k in warm) <= 40, warm
+    assert len(set(warm)) >= 8  # transposition taught it every tonic
+
+
+def test_key_errors_are_one_line(keyed_run, tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(main, ["generate", "--length", "8", "--key", "Dm", "--out", str(tmp_path / "a")])
+    assert res.exit_code != 0 and "trained without key tokens" in res.output and "Traceback" not in res.output
+    res = runner.invoke(main, ["generate", "--checkpoint", str(keyed_run), "--key", "H minor", "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "is not a key" in res.output
+    from melodygru.io.writers import write_midi
+
+    primer = write_midi(scale_piece(60, MAJOR), tmp_path / "primer.mid")
+    res = runner.invoke(main, ["generate", "--checkpoint", str(keyed_run), "--key", "Dm", "--primer", str(primer),
+                               "--out", str(tmp_path / "b")])
+    assert res.exit_code != 0 and "--key and --primer" in res.output
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
