@@ -76,6 +76,39 @@ def test_critic_document_round_trip_and_refusals(chorales, tmp_path):
         K.Critic.from_dict({"format": "something else"})
     with pytest.raises(ValueError, match="at least 5"):
         K.fit_critic(R[:3], J)
+    for bad in ({**doc, "features": doc["features"][::-1]}, {**doc, "features": doc["features"][:-1] + ["tempo"]},
+                {**doc, "version": 2}):
+        with pytest.raises(ValueError, match="other features"):
+            K.Critic.from_dict(bad)
+
+
+def test_a_critic_fitted_before_a_feature_existed_reads_the_features_it_knows(chorales):
+    """A critic.json names its features: one written before `onset_top_interval` (version 3, as the
+    shipped folk critic) scores with the columns it names, exactly as it did."""
+    R, _ = F.feature_matrix(chorales[:20], critic=True)
+    J, _ = F.feature_matrix(_junk(chorales[:20], 4), critic=True)
+    keep = [i for i, n in enumerate(F.CRITIC_FEATURE_NAMES) if n != "onset_top_interval"]
+    two = [n for n in K.TWO_SIDED if n not in ("onset_top_interval", "length_quarters")]
+    # the old critic, refitted by hand on the old columns: standardize, weigh, no new terms
+    X = np.vstack([J, R])[:, keep]
+    names = [F.CRITIC_FEATURE_NAMES[i] for i in keep]
+    centre = np.median(R[:, keep][:, [names.index(n) for n in two]], axis=0)
+    T = np.hstack([X, np.abs(X[:, [names.index(n) for n in two]] - centre)])
+    rng = np.random.default_rng(0)
+    coef = rng.normal(size=T.shape[1])
+    doc = {"format": K.CRITIC_FORMAT, "version": 3, "features": names, "two_sided": two,
+           "fill": X.mean(axis=0).tolist(), "centre": centre.tolist(), "mean": T.mean(axis=0).tolist(),
+           "scale": (T.std(axis=0) + 1e-3).tolist(), "coef": coef.tolist(), "intercept": 0.25}
+    old = K.Critic.from_dict(doc)
+    assert old.features == tuple(names) and "onset_top_interval" not in old.terms
+    held = chorales[20:26]
+    Xh = np.array([F.critic_features(p) for p in held])[:, keep]
+    Th = np.hstack([Xh, np.abs(Xh[:, [names.index(n) for n in two]] - centre)])
+    expected = ((Th - np.array(doc["mean"])) / np.array(doc["scale"])) @ coef + 0.25
+    assert [old.score(p) for p in held] == pytest.approx(expected.tolist())
+    assert old.to_dict()["features"] == names  # written back as it was read
+    shipped = json.loads((Path(__file__).resolve().parents[1] / "checkpoints" / "folk" / "critic.json").read_text())
+    assert np.isfinite(K.Critic.from_dict(shipped).score(held[0]))
 
 
 def test_best_of_takes_the_highest_score_per_sample():

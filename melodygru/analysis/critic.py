@@ -11,7 +11,8 @@ after Azadi et al., "Discriminator Rejection Sampling" (ICLR 2019), with a linea
 musical features instead of a GAN's discriminator.
 
 Fitting needs scikit-learn (imported inside `fit_critic`); scoring is numpy alone, from the
-numbers `Critic.to_dict` writes to the run directory's `critic.json`.
+numbers `Critic.to_dict` writes to the run directory's `critic.json`. A critic names the features
+it reads, so one fitted before a feature was added keeps working (it reads the ones it knows).
 """
 
 
@@ -24,20 +25,27 @@ import numpy as np
 from .features import CRITIC_FEATURE_NAMES, FEATURE_HELP, critic_features
 
 CRITIC_FORMAT = "melodygru-critic"
-CRITIC_VERSION = 3
+CRITIC_VERSION = 4
+READABLE_VERSIONS = (3, 4)  # version 3 documents name their features as version 4 ones do
 # features whose real distribution is a narrow peak (four voices always sounding, no silent beat,
 # every note in the scale): besides its value, the critic reads how far each lies from the real
 # pieces' median, so it can prefer "neither more nor less" where one weight could only say "more"
 TWO_SIDED = ("polyphony", "silence", "top_pitch_share", "scale_consistency", "pitch_classes_used", "pc_entropy",
-             "onsets_per_quarter", "top_mean_interval", "pitch_4gram_repeat", "notes_per_onset")
+             "onsets_per_quarter", "top_mean_interval", "pitch_4gram_repeat", "notes_per_onset", "length_quarters",
+             "onset_top_interval")
 _TWO_SIDED_AT = [CRITIC_FEATURE_NAMES.index(n) for n in TWO_SIDED]
 TERMS = CRITIC_FEATURE_NAMES + tuple(f"|{n} - real median|" for n in TWO_SIDED)
-TERM_HELP = {**FEATURE_HELP, **{f"|{n} - real median|": f"distance from the real median of: {FEATURE_HELP[n]}"
-                                for n in TWO_SIDED}}
 
 
-def _terms(X: np.ndarray, centre: np.ndarray) -> np.ndarray:
-    return np.hstack([X, np.abs(X[:, _TWO_SIDED_AT] - centre)])
+def term_help(term: str) -> str:
+    """What a term of a critic means, in words."""
+    if term.startswith("|") and term.endswith(" - real median|"):
+        return f"distance from the real median of: {FEATURE_HELP[term[1:-len(' - real median|')]]}"
+    return FEATURE_HELP[term]
+
+
+def _terms(X: np.ndarray, centre: np.ndarray, two_sided_at=_TWO_SIDED_AT) -> np.ndarray:
+    return np.hstack([X, np.abs(X[:, two_sided_at] - centre)])
 
 
 @dataclass(frozen=True)
@@ -46,7 +54,9 @@ class Critic:
     feature, and each TWO_SIDED feature's distance from `centre`), the standardization (`mean`,
     `scale`) and the weight (`coef`), plus the `intercept`.
 
-    `info` says how it was fitted (pieces, samples, their settings, its cross-validated accuracy).
+    `features` and `two_sided` name what it reads, a subset of `CRITIC_FEATURE_NAMES` and of
+    `TWO_SIDED` in their order (all of them for a critic fitted now). `info` says how it was fitted
+    (pieces, samples, their settings, its cross-validated accuracy).
     """
 
     fill: np.ndarray
@@ -56,12 +66,23 @@ class Critic:
     coef: np.ndarray
     intercept: float
     info: dict = field(default_factory=dict)
+    features: tuple = CRITIC_FEATURE_NAMES
+    two_sided: tuple = TWO_SIDED
+
+    def __post_init__(self):
+        object.__setattr__(self, "_columns", [CRITIC_FEATURE_NAMES.index(n) for n in self.features])
+        object.__setattr__(self, "_two_sided_at", [self.features.index(n) for n in self.two_sided])
+
+    @property
+    def terms(self) -> tuple:
+        return tuple(self.features) + tuple(f"|{n} - real median|" for n in self.two_sided)
 
     def score_features(self, X: np.ndarray) -> np.ndarray:
-        """Log-odds that each row of features (pieces x `CRITIC_FEATURE_NAMES`) is a real piece."""
-        X = np.atleast_2d(np.asarray(X, float))
+        """Log-odds that each row of features (pieces x `CRITIC_FEATURE_NAMES`, all of them; the
+        critic reads its own `features`) is a real piece."""
+        X = np.atleast_2d(np.asarray(X, float))[:, self._columns]
         X = np.where(np.isfinite(X), X, self.fill)
-        return ((_terms(X, self.centre) - self.mean) / self.scale) @ self.coef + self.intercept
+        return ((_terms(X, self.centre, self._two_sided_at) - self.mean) / self.scale) @ self.coef + self.intercept
 
     def score(self, piece) -> float:
         """Log-odds that `piece` is real; -inf for a piece with fewer than two notes."""
@@ -71,11 +92,12 @@ class Critic:
     def weights(self, top: int = 6) -> list[tuple[str, float]]:
         """The features it leans on most, as (what the feature means, weight per sd), largest first."""
         order = np.argsort(-np.abs(self.coef))[:top]
-        return [(TERM_HELP[TERMS[i]], float(self.coef[i])) for i in order]
+        terms = self.terms
+        return [(term_help(terms[i]), float(self.coef[i])) for i in order]
 
     def to_dict(self) -> dict:
-        return {"format": CRITIC_FORMAT, "version": CRITIC_VERSION, "features": list(CRITIC_FEATURE_NAMES),
-                "two_sided": list(TWO_SIDED), "fill": self.fill.tolist(), "centre": self.centre.tolist(),
+        return {"format": CRITIC_FORMAT, "version": CRITIC_VERSION, "features": list(self.features),
+                "two_sided": list(self.two_sided), "fill": self.fill.tolist(), "centre": self.centre.tolist(),
                 "mean": self.mean.tolist(), "scale": self.scale.tolist(),
                 "coef": self.coef.tolist(), "intercept": float(self.intercept), "info": self.info}
 
@@ -84,26 +106,37 @@ class Critic:
         """The critic a `to_dict` document describes.
 
         Raises:
-            ValueError: not a critic document, or one written for other features (then fit it again).
+            ValueError: not a critic document, or one that reads features this version does not
+                compute (then fit it again).
         """
         if not isinstance(d, dict) or d.get("format") != CRITIC_FORMAT:
             raise ValueError("not a melodygru critic document")
-        if d.get("version") != CRITIC_VERSION or d.get("features") != list(CRITIC_FEATURE_NAMES) \
-                or d.get("two_sided") != list(TWO_SIDED):
+        features, two_sided = d.get("features"), d.get("two_sided")
+        if d.get("version") not in READABLE_VERSIONS or not isinstance(features, list) \
+                or not isinstance(two_sided, list) or not _ordered_subset(features, CRITIC_FEATURE_NAMES) \
+                or not _ordered_subset(two_sided, TWO_SIDED) or not set(two_sided) <= set(features):
             raise ValueError("the critic was fitted on other features; fit it again with `melodygru critic`")
         try:
             arrays = [np.asarray(d[k], float) for k in ("fill", "centre", "mean", "scale", "coef")]
             intercept = float(d["intercept"])
         except (KeyError, TypeError, ValueError):
             raise ValueError("the critic document lacks its numbers") from None
-        sizes = (len(CRITIC_FEATURE_NAMES), len(TWO_SIDED)) + (len(TERMS),) * 3
+        sizes = (len(features), len(two_sided)) + (len(features) + len(two_sided),) * 3
         if any(a.shape != (n,) or not np.isfinite(a).all() for a, n in zip(arrays, sizes)) or (arrays[3] <= 0).any() \
                 or not np.isfinite(intercept):
             raise ValueError("the critic's numbers must be finite, one per feature or term, scales above 0")
         info = d.get("info") or {}
         if not isinstance(info, dict):
             raise ValueError("the critic document's info must be an object")
-        return cls(*arrays, intercept, dict(info))
+        return cls(*arrays, intercept, dict(info), tuple(features), tuple(two_sided))
+
+
+def _ordered_subset(names, known) -> bool:
+    """`names` are distinct strings of `known`, in `known`'s order."""
+    if not all(isinstance(n, str) for n in names) or len(set(names)) != len(names) or not set(names) <= set(known):
+        return False
+    at = [known.index(n) for n in names]
+    return at == sorted(at)
 
 
 def fit_critic(real: np.ndarray, samples: np.ndarray, C: float = 1.0, folds: int = 5, seed: int = 0,

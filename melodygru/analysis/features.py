@@ -79,6 +79,7 @@ EXTRAS = (
     ("scale_consistency", "share of notes in the best-fitting major or minor scale"),
     ("top_pitch_share", "share of notes on the most common pitch"),
     ("length_quarters", "length in quarter notes"),
+    ("onset_top_interval", "mean size of a move between the highest notes starting at consecutive onsets (semitones)"),
 )
 CRITIC_FEATURES = FEATURES + EXTRAS
 CRITIC_FEATURE_NAMES = tuple(n for n, _ in CRITIC_FEATURES)
@@ -276,7 +277,14 @@ def critic_features(piece: Piece) -> np.ndarray | None:
     pitch = np.array([n.pitch for n in piece.notes if not n.is_drum])  # a Piece keeps its notes by onset, pitch
     pcs = np.bincount(pitch % 12, minlength=12)
     top = np.bincount(pitch).max() / len(pitch)
-    return np.r_[f, float(np.count_nonzero(pcs)), repeated_4grams(pitch), scale_fit(pcs), top, float(piece.end)]
+    highest: dict[float, int] = {}  # the highest pitch starting at each onset
+    for n in piece.notes:
+        if not n.is_drum:
+            at = round(n.onset, 6)
+            highest[at] = max(highest.get(at, n.pitch), n.pitch)
+    tops = np.array([highest[k] for k in sorted(highest)])
+    leap = float(np.abs(np.diff(tops)).mean()) if len(tops) > 1 else math.nan
+    return np.r_[f, float(np.count_nonzero(pcs)), repeated_4grams(pitch), scale_fit(pcs), top, float(piece.end), leap]
 
 
 def crop(piece: Piece, quarters: float) -> Piece:
