@@ -3,6 +3,7 @@ and generation keeping the best of several candidates; also one-voice sampling."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -80,6 +81,25 @@ def test_critic_document_round_trip_and_refusals(chorales, tmp_path):
                 {**doc, "version": 2}):
         with pytest.raises(ValueError, match="other features"):
             K.Critic.from_dict(bad)
+
+
+def test_a_candidate_beyond_every_real_piece_loses_to_one_inside(chorales):
+    R, _ = F.feature_matrix(chorales[:24], critic=True)
+    J, _ = F.feature_matrix(_junk(chorales[:24], 5), critic=True)
+    critic = K.fit_critic(R, J, seed=0)
+    assert critic.low is not None and 0 <= critic.info["samples_outside_real_range"] <= 1
+    silence = F.CRITIC_FEATURE_NAMES.index("silence")
+    inside = R[:1].copy()
+    far = inside.copy()
+    far[0, silence] = critic.high[K.TWO_SIDED.index("silence")] + 0.2  # a fifth of its beats more silent than any
+    base = dataclasses.replace(critic, low=None, high=None)  # the same weights, no guard
+    drop = critic.score_features(far)[0] - base.score_features(far)[0]
+    assert drop == pytest.approx(-K.OUTSIDE_PENALTY)
+    assert critic.score_features(inside)[0] == pytest.approx(base.score_features(inside)[0])
+    again = K.Critic.from_dict(json.loads(json.dumps(critic.to_dict())))
+    assert again.score_features(far)[0] == pytest.approx(critic.score_features(far)[0])
+    with pytest.raises(ValueError, match="real range"):
+        K.Critic.from_dict({**critic.to_dict(), "low": critic.to_dict()["high"], "high": critic.to_dict()["low"]})
 
 
 def test_a_critic_fitted_before_a_feature_existed_reads_the_features_it_knows(chorales):

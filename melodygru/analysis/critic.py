@@ -8,7 +8,9 @@ real. Generation draws several candidates for every sample and keeps one: the hi
 (`best_of`) or a draw weighted by exp(score) (`weighted_choice`): rejection of the candidates a
 listener would find least like the corpus,
 after Azadi et al., "Discriminator Rejection Sampling" (ICLR 2019), with a linear critic over
-musical features instead of a GAN's discriminator.
+musical features instead of a GAN's discriminator. A candidate more extreme than every real piece
+on a peaked feature loses `OUTSIDE_PENALTY` per such feature, so the choice never trades an
+obvious flaw (a half-silent piece) for the critic's other preferences.
 
 Fitting needs scikit-learn (imported inside `fit_critic`); scoring is numpy alone, from the
 numbers `Critic.to_dict` writes to the run directory's `critic.json`. A critic names the features
@@ -34,6 +36,11 @@ TWO_SIDED = ("polyphony", "silence", "top_pitch_share", "scale_consistency", "pi
              "onsets_per_quarter", "top_mean_interval", "pitch_4gram_repeat", "notes_per_onset", "length_quarters",
              "onset_top_interval")
 _TWO_SIDED_AT = [CRITIC_FEATURE_NAMES.index(n) for n in TWO_SIDED]
+# log-odds taken off for each TWO_SIDED feature outside the range of every real piece the critic
+# was fitted on: a candidate more extreme than any real piece (half its beats silent, one figure
+# repeated throughout) is kept only when every other candidate is as far out. A linear critic
+# learns from typical samples and can reward such rare outliers for their other features.
+OUTSIDE_PENALTY = 10.0
 TERMS = CRITIC_FEATURE_NAMES + tuple(f"|{n} - real median|" for n in TWO_SIDED)
 
 
@@ -68,6 +75,8 @@ class Critic:
     info: dict = field(default_factory=dict)
     features: tuple = CRITIC_FEATURE_NAMES
     two_sided: tuple = TWO_SIDED
+    low: np.ndarray | None = None  # the real pieces' range of each TWO_SIDED feature (None: no guard,
+    high: np.ndarray | None = None  # as in critics fitted before version 4)
 
     def __post_init__(self):
         object.__setattr__(self, "_columns", [CRITIC_FEATURE_NAMES.index(n) for n in self.features])
@@ -82,7 +91,16 @@ class Critic:
         critic reads its own `features`) is a real piece."""
         X = np.atleast_2d(np.asarray(X, float))[:, self._columns]
         X = np.where(np.isfinite(X), X, self.fill)
-        return ((_terms(X, self.centre, self._two_sided_at) - self.mean) / self.scale) @ self.coef + self.intercept
+        score = ((_terms(X, self.centre, self._two_sided_at) - self.mean) / self.scale) @ self.coef + self.intercept
+        return score - OUTSIDE_PENALTY * self.outside(X)
+
+    def outside(self, X: np.ndarray) -> np.ndarray:
+        """How many TWO_SIDED features of each row (of this critic's `features`, filled) lie outside
+        the real pieces' range; zeros for a critic without one."""
+        if self.low is None or self.high is None:
+            return np.zeros(len(X))
+        V = X[:, self._two_sided_at]
+        return ((V < self.low - 1e-9) | (V > self.high + 1e-9)).sum(axis=1).astype(float)
 
     def score(self, piece) -> float:
         """Log-odds that `piece` is real; -inf for a piece with fewer than two notes."""
@@ -99,7 +117,8 @@ class Critic:
         return {"format": CRITIC_FORMAT, "version": CRITIC_VERSION, "features": list(self.features),
                 "two_sided": list(self.two_sided), "fill": self.fill.tolist(), "centre": self.centre.tolist(),
                 "mean": self.mean.tolist(), "scale": self.scale.tolist(),
-                "coef": self.coef.tolist(), "intercept": float(self.intercept), "info": self.info}
+                "coef": self.coef.tolist(), "intercept": float(self.intercept), "info": self.info,
+                **({"low": self.low.tolist(), "high": self.high.tolist()} if self.low is not None else {})}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Critic":
@@ -128,7 +147,16 @@ class Critic:
         info = d.get("info") or {}
         if not isinstance(info, dict):
             raise ValueError("the critic document's info must be an object")
-        return cls(*arrays, intercept, dict(info), tuple(features), tuple(two_sided))
+        low = high = None
+        if "low" in d or "high" in d:
+            try:
+                low, high = np.asarray(d["low"], float), np.asarray(d["high"], float)
+            except (KeyError, TypeError, ValueError):
+                raise ValueError("the critic's real range needs both low and high") from None
+            if low.shape != (len(two_sided),) or high.shape != low.shape or not np.isfinite(low).all() \
+                    or not np.isfinite(high).all() or (low > high).any():
+                raise ValueError("the critic's real range must be finite, one low <= high per two-sided feature")
+        return cls(*arrays, intercept, dict(info), tuple(features), tuple(two_sided), low, high)
 
 
 def _ordered_subset(names, known) -> bool:
@@ -165,7 +193,10 @@ def fit_critic(real: np.ndarray, samples: np.ndarray, C: float = 1.0, folds: int
     counted = np.isfinite(finite).any(axis=0)
     fill = np.where(counted, np.nanmean(np.where(counted, finite, 0.0), axis=0), 0.0)
     X = np.where(np.isfinite(X), X, fill)
-    centre = np.median(X[len(samples):, _TWO_SIDED_AT], axis=0)
+    peaked = X[:, _TWO_SIDED_AT]
+    centre = np.median(peaked[len(samples):], axis=0)
+    low, high = peaked[len(samples):].min(axis=0), peaked[len(samples):].max(axis=0)
+    outside = ((peaked[:len(samples)] < low) | (peaked[:len(samples)] > high)).any(axis=1)
     X = _terms(X, centre)
     mean, scale = X.mean(axis=0), X.std(axis=0)
     scale = np.where(scale > 1e-12, scale, 1.0)
@@ -175,8 +206,10 @@ def fit_critic(real: np.ndarray, samples: np.ndarray, C: float = 1.0, folds: int
     accuracy = float(np.mean(cross_val_score(model, Z, y, cv=cv, scoring="balanced_accuracy")))
     model.fit(Z, y)
     info = {**(info or {}), "real_pieces": int(len(real)), "samples": int(len(samples)), "C": C,
-            "cross_validated_accuracy": round(accuracy, 4)}
-    return Critic(fill, centre, mean, scale, model.coef_[0].astype(float), float(model.intercept_[0]), info)
+            "cross_validated_accuracy": round(accuracy, 4),
+            "samples_outside_real_range": round(float(outside.mean()), 4)}
+    return Critic(fill, centre, mean, scale, model.coef_[0].astype(float), float(model.intercept_[0]), info,
+                  low=low, high=high)
 
 
 def weighted_choice(scores, rng: np.random.Generator) -> np.ndarray:

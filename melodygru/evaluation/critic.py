@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analysis.critic import Critic, fit_critic
+from ..analysis.critic import OUTSIDE_PENALTY, Critic, fit_critic
 from ..analysis.features import feature_matrix
 from ..core.errors import MelodyGRUError
 
@@ -35,7 +35,12 @@ class CriticResult:
         out = [f"critic: {i['samples']} samples of {i['length']} tokens against {i['real_pieces']} training pieces; "
                f"it tells them apart {i['cross_validated_accuracy']:.1%} of the time (5-fold cross-validated, "
                f"0.5 = no difference), {self.seconds:.0f} s",
-               "  it leans most on:"]
+               ]
+        if "samples_outside_real_range" in i:
+            out.append(f"  {i['samples_outside_real_range']:.0%} of the samples lie outside the training pieces' range "
+                       f"on some peaked feature (silence, polyphony, repetition, ...): each such feature costs a "
+                       f"candidate {OUTSIDE_PENALTY:g} in score")
+        out.append("  it leans most on:")
         out += [f"    {what}: {'+' if w > 0 else '-'} (real pieces have {'more' if w > 0 else 'less'}), "
                 f"weight {w:+.2f} per sd" for what, w in self.critic.weights(6)]
         out.append(f"saved {self.path}; generate chooses among --candidates K per sample (sampling.json, else 16)")
