@@ -1001,3 +1001,13 @@ def test_extreme_but_valid_configs_round_trip_a_small_piece(changes):
     ids = tok.encode(Piece(notes, time_signatures=[TimeSignature(0, 4, 4)]))
     assert tok.grammar.is_valid(ids)
     assert decoded_keys(tok.decode(ids, strict=True), spq) == Counter(tok.note_key(n) for n in notes)
+
+
+def test_a_sequence_that_states_4_4_only_later_decodes_to_one_meter():
+    t = DEFAULT
+    ids = [t.bos, t.bar, t.pos_offset, t.pitch_offset + 40, t.vel_offset, t.dur_offset + 11,
+           t.bar, t.meter_token(4, 4), t.pos_offset, t.pitch_offset + 42, t.vel_offset, t.dur_offset + 11, t.eos]
+    piece = t.decode(ids, strict=True)
+    assert piece.time_signatures == [TimeSignature(0.0, 4, 4)] and len(piece.notes) == 2
+    ids[7] = t.meter_token(3, 4)  # a real change stays
+    assert [(m.time, m.numerator) for m in t.decode(ids, strict=True).time_signatures] == [(0.0, 4), (4.0, 3)]

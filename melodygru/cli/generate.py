@@ -37,6 +37,18 @@ def _key_option(ctx, param, value):
     return value
 
 
+def _meter_option(ctx, param, value):
+    """--meter: beats/note value, checked before anything is loaded."""
+    if value is not None:
+        from ..generation.primer import parse_meter
+
+        try:
+            parse_meter(value)
+        except MelodyGRUError as e:
+            raise click.BadParameter(str(e)) from None
+    return value
+
+
 @main.command()
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
               help="Run directory from `melodygru train` (model.keras, tokenizer.json, config.json). "
@@ -94,6 +106,9 @@ def _key_option(ctx, param, value):
 @click.option("--key", type=str, default=None, callback=_key_option,
               help="Key of every sample, e.g. 'D minor', 'Dm', 'F# major', 'Bb' (a model trained with "
                    "--key-tokens). [default: the model draws each sample's key as often as its corpus has it]")
+@click.option("--meter", type=str, default=None, callback=_meter_option,
+              help="Meter of every sample, e.g. 3/4 or 6/8, kept throughout (no meter changes). "
+                   "[default: the model's choice]")
 @click.option("--tempo", type=float, default=None, callback=_tempo_option,
               help="Tempo in BPM (3.5763-1000: the slowest a MIDI file can store) for the whole output, "
                    "replacing the model's (and the primer's).")
@@ -108,8 +123,8 @@ def _key_option(ctx, param, value):
                    "touched and new ones take the next free numbers.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 def generate(checkpoint, length, num_samples, temperature, top_k, top_p, seed, primer, primer_bars, allow_end,
-             monophonic, form, candidates, selection, resample_every, voices, scale_penalty, key, tempo, program,
-             out_dir, audio, plot, force, as_json):
+             monophonic, form, candidates, selection, resample_every, voices, scale_penalty, key, meter, tempo,
+             program, out_dir, audio, plot, force, as_json):
     """Sample new pieces from a trained model and write them as MIDI files.
 
     Every sample follows the tokenizer's grammar, so it always decodes to valid music. For every
@@ -125,7 +140,8 @@ def generate(checkpoint, length, num_samples, temperature, top_k, top_p, seed, p
                  top_p=top_p, seed=seed, primer=primer, primer_bars=primer_bars, allow_end=allow_end,
                  tempo=tempo, program=program, out_dir=out_dir, audio=audio, plot=plot, force=force, form=form,
                  monophonic=monophonic, candidates=candidates, selection=selection, voices=voices,
-                 scale_penalty=scale_penalty, resample_every=resample_every, key=key)
+                 scale_penalty=scale_penalty, resample_every=resample_every, key=key,
+                 meter=meter)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=1))
     else:

@@ -253,6 +253,8 @@ class Decoder:
                 spec([], tf.bool),  # one note per onset (monophonic)
                 spec([None, None], i32),  # form plan: bars back to copy, per row and bar (0: free)
                 spec([], tf.float32),  # scale penalty (nats)
+                spec([None], tf.bool),  # banned tokens (e.g. every TS once a meter is asked for)
+                spec([None], i32),  # forced: the token to write at each step after the prefix (-1: draw)
             ],
             autograph=False,
         )
@@ -260,7 +262,7 @@ class Decoder:
 
     def generate(self, prefix, length, num_samples=1, temperature=1.0, top_k=0, top_p=1.0, seed=0,
                  allow_end=False, plan=None, monophonic=False, every=0, steer=None,
-                 scale_penalty=0.0) -> np.ndarray:
+                 scale_penalty=0.0, banned=None, forced=None) -> np.ndarray:
         """Sample `length` tokens after `prefix` for each of `num_samples` rows.
 
         Args:
@@ -282,6 +284,11 @@ class Decoder:
                 returns the row each row continues from (int [rows]): a row may be replaced by a
                 copy of another, states, form plan and all (sequential Monte Carlo). Between
                 calls every row draws independently, so copies part at once.
+            banned: token ids never drawn (a form plan's copy still writes what it copies), unless
+                a row could draw nothing else; None: none.
+            forced: the first new tokens of every row, -1 where a token is drawn (e.g. a key drawn
+                by the model, then the bar line and meter asked for: [-1, BAR, TS_3/4]); the
+                caller keeps them grammatical. None: every token is drawn.
             scale_penalty: nats taken from the logit (before temperature) of every pitch outside
                 the diatonic scale that holds most of the row's notes so far, primer included,
                 once it has `SCALE_AFTER` notes (`scale_bias`); 0 changes nothing.
@@ -324,10 +331,12 @@ class Decoder:
                  tf.constant(seed, tf.int64), tf.constant(bool(allow_end)), tf.constant(bool(monophonic)))
         plan_t = tf.constant(plan)
         penalty = tf.constant(float(scale_penalty), tf.float32)
+        ban = tf.constant(np.isin(np.arange(tables.vocab_size), np.asarray([] if banned is None else banned, np.int64)))
+        force = tf.constant(np.asarray(forced if forced is not None and len(forced) else [-1], np.int32))
         step = int(every) if steer is not None and every and int(every) > 0 else length
         t = 0
         while True:
-            state = self._run(state, tf.constant(min(t + step, length), tf.int32), *fixed, plan_t, penalty)
+            state = self._run(state, tf.constant(min(t + step, length), tf.int32), *fixed, plan_t, penalty, ban, force)
             t = int(state[0])
             ended = bool(tf.reduce_all(state[5]))
             if t >= length or ended:
@@ -341,7 +350,7 @@ class Decoder:
         return state[6][:, n_prefix:n_prefix + t].numpy()
 
     def _sample_step_fn(self, t, cur, states, bar_steps, last_pos, done, remaining, temperature, top_k, top_p,
-                        seed, allow_end, monophonic, pc_counts, penalty):
+                        seed, allow_end, monophonic, pc_counts, penalty, ban):
         """Read `cur` and draw the next token of every row (the grammar state is not advanced)."""
         tables = self.tables
         logits, states = self.step(cur, states)
@@ -351,6 +360,8 @@ class Decoder:
         chord = (tf.gather(tf.constant(tables.in_note), cur)[:, tf.newaxis]
                  & tf.constant(tables.starts_note)[tf.newaxis, :])
         mask &= ~(chord & monophonic)  # after a note's PITCH, VEL or DUR a new PITCH would be a chord
+        kept = mask & ~ban[tf.newaxis, :]
+        mask = tf.where(tf.reduce_any(kept, axis=-1, keepdims=True), kept, mask)
         opening = mask & self._opens_group
         use_opening = tf.equal(t, 0) & tf.reduce_any(opening, axis=-1, keepdims=True)
         mask = tf.where(use_opening, opening, mask)
@@ -392,7 +403,7 @@ class Decoder:
                 tf.fill([num_samples], -1), tf.fill([num_samples], -1), tf.tile(counts[tf.newaxis, :], [num_samples, 1]))
 
     def _run_fn(self, state, stop, n_prefix, length, temperature, top_k, top_p, seed, allow_end, monophonic, plan,
-                penalty):
+                penalty, ban, force):
         """Draw tokens until `stop` tokens are drawn or every row ended; returns the new state."""
         tables = self.tables
         width = tf.shape(plan)[1]
@@ -408,11 +419,13 @@ class Decoder:
                  pc_counts):
             nxt, states = self._sample_step(
                 t, cur, states, bar_steps, last_pos, done, length - t, temperature, top_k, top_p, seed, allow_end,
-                monophonic, pc_counts, penalty
+                monophonic, pc_counts, penalty, ban
             )
             copying = (copy_pos >= 0) & ~done
             forced = tf.gather(hist, tf.maximum(copy_pos, 0), batch_dims=1)
             nxt = tf.where(copying, forced, nxt)
+            given = tf.where(t < tf.shape(force)[0], force[tf.minimum(t, tf.shape(force)[0] - 1)], -1)
+            nxt = tf.where((given >= 0) & ~done, given, nxt)
             copy_pos = skip(tf.where(copying & (copy_pos < copy_end), copy_pos + 1, -1), hist)
             col = n_prefix + t
             hist = tf.where(tf.equal(tf.range(hist_len), col)[tf.newaxis, :], nxt[:, tf.newaxis], hist)

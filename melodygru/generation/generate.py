@@ -43,7 +43,7 @@ from ..tokens.form import MAX_BARS, plan_matrix
 from ..tokens.tokenizer import Tokenizer
 from .choose import choose, clean_scores, limit_voices, read_critic, resample_groups
 from .files import Sample, SampleFiles, write_samples
-from .primer import Primer, check_key, load_primer, prefix_ids
+from .primer import Primer, check_key, forced_ids, load_primer, meter_token, parse_meter, prefix_ids
 from .samplers import kind_temperatures as kind_temperature_table
 from .settings import (  # noqa: F401  (recommended_sampling and the limits are part of this module's API)
     DEFAULT_CANDIDATES,
@@ -142,7 +142,8 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
            allow_end: bool = False, tempo: float | None = None, program: int | None = None,
            form: bool = False, kind_temperatures: dict | None = None, monophonic: bool = False,
            candidates: int = 1, selection: str = "best", voices: int = 0,
-           scale_penalty: float = 0.0, resample_every: int = 0, key: tuple[int, bool] | None = None) -> list[Sample]:
+           scale_penalty: float = 0.0, resample_every: int = 0, key: tuple[int, bool] | None = None,
+           meter: tuple[int, int] | None = None) -> list[Sample]:
     """Sample `num_samples` pieces of `length` new tokens each (fewer if `allow_end` and EOS came).
 
     Args:
@@ -173,6 +174,7 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
         key: (tonic 0..11, minor) forced as the KEY token of a model with key tokens. None: the
             model draws each sample's key at temperature 1 (unless `temperature` is 0 or
             `kind_temperatures` names KEY), so the samples keep the corpus's share of keys.
+        meter: (beats, note value): every sample opens with this meter and never changes it.
         seed: the same seed, checkpoint and settings give the same pieces.
         primer: an opening to continue (its tempo, meter and key carry over).
         tempo: one tempo in bpm for the whole output, replacing the model's and the primer's.
@@ -204,10 +206,13 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
     if key is not None:
         check_key(checkpoint.tokenizer, checkpoint.path, primer)
         key = (int(key[0]) % 12, bool(key[1]))
+    if meter is not None:
+        meter_token(checkpoint.tokenizer, meter, primer)
     args = (temperature, top_k, top_p)
-    rest = (primer, allow_end, tempo, program, form, kind_temperatures, monophonic, voices, float(scale_penalty), key)
+    rest = (primer, allow_end, tempo, program, form, kind_temperatures, monophonic, voices, float(scale_penalty), key,
+            meter)
     if candidates > 1 and 0 < resample_every < length:
-        tok, prefix = checkpoint.tokenizer, prefix_ids(checkpoint.tokenizer, primer, key)
+        tok, prefix = checkpoint.tokenizer, prefix_ids(checkpoint.tokenizer, primer, key, meter)
 
         def partial_piece(row):  # the music so far of a row still being drawn, as the critic reads it
             return _voiced(tok.decode(_cut(tok, prefix, row)[0]), primer, monophonic, voices)
@@ -281,10 +286,10 @@ def _voiced(piece: Piece, primer, monophonic, voices) -> Piece:
 
 
 def _sample_once(checkpoint, length, num_samples, temperature, top_k, top_p, seed, primer, allow_end, tempo,
-                 program, form, kind_temperatures, monophonic, voices, scale_penalty, key, every=0,
+                 program, form, kind_temperatures, monophonic, voices, scale_penalty, key, meter, every=0,
                  steer=None) -> list[Sample]:
     tokenizer = checkpoint.tokenizer
-    prefix = prefix_ids(checkpoint.tokenizer, primer, key)
+    prefix = prefix_ids(checkpoint.tokenizer, primer, key, meter)
     if tokenizer.key_offset >= 0 and temperature > 0:  # a key the model draws, drawn as often as in its corpus
         kind_temperatures = {"KEY": 1.0, **(kind_temperatures or {})}
     temps = kind_temperature_table(tokenizer.grammar.kinds, temperature, kind_temperatures)
@@ -294,7 +299,9 @@ def _sample_once(checkpoint, length, num_samples, temperature, top_k, top_p, see
         plan = plan_matrix(checkpoint.plans, num_samples, seed, min(MAX_BARS, bars + length // 4 + 2))
     new = checkpoint.decoder.generate(prefix, length, num_samples=num_samples, temperature=temps,
                                       top_k=top_k, top_p=top_p, seed=seed, allow_end=allow_end, plan=plan,
-                                      monophonic=monophonic, scale_penalty=scale_penalty, every=every, steer=steer)
+                                      monophonic=monophonic, scale_penalty=scale_penalty, every=every, steer=steer,
+                                      banned=np.flatnonzero(checkpoint.decoder.tables.is_ts) if meter else None,
+                                      forced=forced_ids(tokenizer, primer, key, meter))
     if program is None and primer is not None and not tokenizer.config.programs:
         programs = Counter(n.program for n in primer.piece.notes if not n.is_drum)
         program = programs.most_common(1)[0][0] if programs else None
@@ -349,7 +356,7 @@ class GenerateResult:
                + (", one note at a time" if s.get("monophonic") else "")
                + (f", at most {s['voices']} voices" if s.get("voices") and not s.get("monophonic") else "")
                + (f", scale penalty {s['scale_penalty']:g}" if s.get("scale_penalty") else "")
-               + (f", in {s['key']}" if s.get("key") else "")
+               + (f", in {s['key']}" if s.get("key") else "") + (f", in {s['meter']}" if s.get("meter") else "")
                + (f", the critic's {'pick' if s.get('selection') == 'weighted' else 'best'} of {s['candidates']} "
                   "candidates" if s.get("candidates", 1) > 1 else "")
                + (f", resampled every {s['resample_every']} tokens" if s.get("resample_every") else "")]
@@ -377,7 +384,7 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
              form: bool | None = None, monophonic: bool | None = None,
              candidates: int | None = None, selection: str | None = None, voices: int | None = None,
              scale_penalty: float | None = None, resample_every: int | None = None,
-             key: str | None = None) -> GenerateResult:
+             key: str | None = None, meter: str | None = None) -> GenerateResult:
     """Load a run directory, sample, and write the files: everything `melodygru generate` does.
 
     Args:
@@ -391,6 +398,7 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
             (without `monophonic`) the recommended one note at a time: voices=1 is monophonic.
         seed: None draws one (reported, so the run can be repeated).
         key: a key name ('D minor', 'Dm', 'F# major', 'Bb') for a model trained with key tokens.
+        meter: '3/4', '6/8', ...: the meter of every sample, throughout.
         primer: path of a MIDI or score file whose first `primer_bars` bars (0: all) open every sample.
         tempo: see `sample`; one a MIDI file cannot store is refused before anything is loaded.
         Other arguments: see `sample` and `write_samples`.
@@ -408,9 +416,12 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
         wanted_key = parse_key(key) if key is not None else None
     except ValueError as e:
         raise MelodyGRUError(str(e)) from None
+    wanted_meter = parse_meter(meter) if meter is not None else None
     ckpt = load_checkpoint(checkpoint)
     if wanted_key is not None:
         check_key(ckpt.tokenizer, ckpt.path, primer)
+    if wanted_meter is not None:
+        meter_token(ckpt.tokenizer, wanted_meter, primer)
     recommended = recommended_sampling(ckpt.path)
     kinds = recommended["temperatures"] if temperature is None else {}
     temperature = recommended["temperature"] if temperature is None else temperature
@@ -433,13 +444,13 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
     samples = sample(ckpt, length, num_samples, temperature, top_k, top_p, seed, loaded_primer,
                      allow_end, tempo, program, form=form, kind_temperatures=kinds, monophonic=monophonic,
                      candidates=candidates, selection=selection, voices=voices, scale_penalty=scale_penalty,
-                     resample_every=resample_every, key=wanted_key)
+                     resample_every=resample_every, key=wanted_key, meter=wanted_meter)
     decode_seconds = time.perf_counter() - start
     files = write_samples(samples, out_dir, audio=audio, plot=plot, force=force)
     settings = {"length": length, "num_samples": num_samples, "temperature": temperature, "top_k": top_k,
                 "top_p": top_p, "temperatures": kinds, "allow_end": allow_end, "form": form,
                 "monophonic": monophonic, "voices": voices, "candidates": candidates, "selection": selection,
                 "scale_penalty": scale_penalty, "resample_every": resample_every if candidates > 1 else 0,
-                "tempo": tempo, "key": long_key_name(*wanted_key) if wanted_key else None,
+                "tempo": tempo, "key": long_key_name(*wanted_key) if wanted_key else None, "meter": "%d/%d" % wanted_meter if wanted_meter else None,
                 "program": program, "ended": sum(s.ended for s in samples)}
     return GenerateResult(ckpt.path, ckpt.description, seed, settings, loaded_primer, files, decode_seconds)

@@ -84,8 +84,44 @@ def check_key(tokenizer: Tokenizer, source, primer: Primer | None = None) -> Non
                              "(transpose the primer file to the key you want)")
 
 
-def prefix_ids(tokenizer: Tokenizer, primer: Primer | None = None, key: tuple[int, bool] | None = None) -> np.ndarray:
-    """The tokens every sample starts from: the primer's, else BOS and the KEY token of `key`."""
+def parse_meter(text: str) -> tuple[int, int]:
+    """'3/4' -> (3, 4); raises MelodyGRUError for anything that is not a meter."""
+    num, _, den = str(text).strip().partition("/")
+    if not (num.strip().isdigit() and den.strip().isdigit()) or int(num) < 1 or int(den) not in (1, 2, 4, 8, 16, 32):
+        raise MelodyGRUError(f"{text!r} is not a meter: use beats/note value, e.g. 4/4, 3/4, 6/8")
+    return int(num), int(den)
+
+
+def meter_token(tokenizer: Tokenizer, meter: tuple[int, int], primer: Primer | None = None) -> int:
+    """The TS token of a requested meter; MelodyGRUError when the vocabulary has none or a primer
+    already sets the meter."""
+    if primer is not None:
+        raise MelodyGRUError("--meter and --primer together: the primer's own meter opens the sample")
+    tok = tokenizer.meter_token(*meter)
+    if tok is None:
+        raise MelodyGRUError(f"the model's vocabulary has no {meter[0]}/{meter[1]} bars "
+                             f"(up to {tokenizer.config.max_bar_quarters} quarter notes a bar)")
+    return tok
+
+
+def prefix_ids(tokenizer: Tokenizer, primer: Primer | None = None, key: tuple[int, bool] | None = None,
+               meter: tuple[int, int] | None = None) -> np.ndarray:
+    """The tokens every sample starts from: the primer's, else BOS, the KEY token of `key` and,
+    for a `meter`, the first bar line with its TS token (see `forced_ids` for a model that draws
+    its key before them)."""
     if primer is not None:
         return primer.ids
-    return np.array([tokenizer.bos] + ([tokenizer.key_token(*key)] if key is not None else []), np.int32)
+    ids = [tokenizer.bos] + ([tokenizer.key_token(*key)] if key is not None else [])
+    if meter is not None and not (tokenizer.key_offset >= 0 and key is None):
+        ids += [tokenizer.bar, meter_token(tokenizer, meter)]
+    return np.array(ids, np.int32)
+
+
+def forced_ids(tokenizer: Tokenizer, primer: Primer | None = None, key: tuple[int, bool] | None = None,
+               meter: tuple[int, int] | None = None) -> np.ndarray | None:
+    """The first new tokens of every sample when they cannot all be the prefix: a model with key
+    tokens asked for a meter but not a key draws each sample's key (-1), then gets the bar line
+    and the meter. None otherwise."""
+    if primer is None and meter is not None and tokenizer.key_offset >= 0 and key is None:
+        return np.array([-1, tokenizer.bar, meter_token(tokenizer, meter)], np.int32)
+    return None

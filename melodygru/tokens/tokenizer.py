@@ -195,11 +195,8 @@ class Tokenizer:
 
     def key_of(self, ids) -> tuple[int, bool] | None:
         """The key a token sequence states (its KEY token after BOS), None if it states none."""
-        for tok in np.asarray(ids).reshape(-1)[:2].tolist():
-            key = self.key_of_token(tok)
-            if key is not None:
-                return key
-        return None
+        keys = [k for k in map(self.key_of_token, np.asarray(ids).reshape(-1)[:2].tolist()) if k is not None]
+        return keys[0] if keys else None
 
     def tempo_bin(self, bpm: float) -> int:
         return int(np.clip(np.searchsorted(self._tempo_edges, bpm, side="right") - 1, 0, self.config.tempo_bins - 1))
@@ -446,6 +443,8 @@ class Tokenizer:
         flush()
         if not meters or meters[0].time > 0:
             meters.insert(0, TimeSignature(0.0, 4, 4))
+            if len(meters) > 1 and (meters[1].numerator, meters[1].denominator) == (4, 4):
+                del meters[1]  # a later TS_4/4 restates the meter in force from the start
         stats = {"skipped_tokens": skipped, "incomplete_notes": incomplete}
         return Piece(notes, tempos, meters, keys, source=source, stats=stats)
 

@@ -1,6 +1,7 @@
-"""Keys end to end: names and signatures, the key-finding estimate (on built pieces and music21's
-chorales), KEY tokens in the tokenizer, grammar and transposition, and `generate --key` on a tiny
-model trained here (the written MIDI file says the key), with one-line errors."""
+"""Controls end to end. Keys: names and signatures, the key-finding estimate (on built pieces and
+music21's chorales), KEY tokens in the tokenizer, grammar and transposition, and `generate --key` on
+a tiny model trained here (the written MIDI file says the key). Meter: `generate --meter`, kept
+throughout the written file. One-line errors for each."""
 
 from __future__ import annotations
 
@@ -199,4 +200,46 @@ def test_key_errors_are_one_line(keyed_run, tmp_path):
     res = runner.invoke(main, ["generate", "--checkpoint", str(keyed_run), "--key", "Dm", "--primer", str(primer),
                                "--out", str(tmp_path / "b")])
     assert res.exit_code != 0 and "--key and --primer" in res.output
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def _midi_meters(path) -> list[tuple[int, int]]:
+    return [(m.numerator, m.denominator) for t in mido.MidiFile(path).tracks for m in t if m.type == "time_signature"]
+
+
+def test_generate_keeps_the_requested_meter_throughout(keyed_run, tmp_path):
+    """The toy model only ever saw 4/4; asked for 3/4 and 6/8, every file is in that meter from its
+    first bar to its last, and its notes fall inside those bars."""
+    from melodygru.io.readers import read_file
+
+    for meter in ("3/4", "6/8"):
+        out = tmp_path / meter.replace("/", "-")
+        res = CliRunner().invoke(main, ["generate", "--checkpoint", str(keyed_run), "--length", "120",
+                                        "--num-samples", "12", "--seed", "2", "--meter", meter, "--candidates", "1",
+                                        "--out", str(out), "--json"])
+        assert res.exit_code == 0, res.output
+        doc = json.loads(res.output)
+        assert doc["meter"] == meter
+        num, den = map(int, meter.split("/"))
+        for s in doc["samples"]:
+            assert _midi_meters(s["midi"]) == [(num, den)]
+            piece = read_file(s["midi"])[0]
+            assert piece.notes and [(t.numerator, t.denominator) for t in piece.time_signatures] == [(num, den)]
+    res = CliRunner().invoke(main, ["generate", "--checkpoint", str(keyed_run), "--length", "60", "--num-samples",
+                                    "4", "--seed", "2", "--candidates", "1", "--out", str(tmp_path / "free"), "--json"])
+    assert all(_midi_meters(s["midi"]) == [(4, 4)] for s in json.loads(res.output)["samples"])
+
+
+def test_meter_errors_are_one_line(keyed_run, tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(main, ["generate", "--checkpoint", str(keyed_run), "--meter", "5/3", "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "is not a meter" in res.output
+    res = runner.invoke(main, ["generate", "--checkpoint", str(keyed_run), "--meter", "40/4", "--out", str(tmp_path / "a")])
+    assert res.exit_code != 0 and "has no 40/4 bars" in res.output and "Traceback" not in res.output
+    from melodygru.io.writers import write_midi
+
+    primer = write_midi(scale_piece(60, MAJOR), tmp_path / "primer.mid")
+    res = runner.invoke(main, ["generate", "--checkpoint", str(keyed_run), "--meter", "3/4", "--primer", str(primer),
+                               "--out", str(tmp_path / "b")])
+    assert res.exit_code != 0 and "--meter and --primer" in res.output
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
