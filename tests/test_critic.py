@@ -394,3 +394,41 @@ def test_candidates_resampled_part_way_through_the_command_line(run_dir, tmp_pat
     assert never != [Path(s["midi"]).read_bytes() for s in outs[0]["samples"]]  # the resampling path ran
     res = runner.invoke(main, args[:-1] + ["--out", str(tmp_path / "d"), "--resample-every", "-1"])
     assert res.exit_code != 0 and "Traceback" not in res.output
+
+
+# --------------------------------------------------------------------------- the matched choice
+def test_matched_choice_keeps_the_sets_spread_where_each_samples_best_would_not():
+    """Every sample's best candidate is its lowest on the first feature, so best_of keeps a set all
+    at -2 sd; the matched choice keeps one whose mean and sd are the real pieces' (0 and 1 sd)."""
+    n, cands, m = 60, 12, len(K.MATCHED)
+    critic = SimpleNamespace(ref_mean=np.full(m, 5.0), ref_sd=np.full(m, 2.0))
+    values = np.full((cands, n, m), 5.0)
+    values[:, :, 0] = 5.0 + 2.0 * np.linspace(-2, 2, cands)[:, None]  # candidate k: (-2 + 4k/11) sd
+    rng = np.random.default_rng(0)
+    scores = -0.01 * np.arange(cands)[:, None] + 0.001 * rng.random((cands, n))
+    assert (K.best_of(scores) == 0).all()
+    keep = K.matched_choice(scores, values, critic)
+    z = (values[keep, np.arange(n), 0] - 5.0) / 2.0
+    assert abs(z.mean()) < 0.15 and abs(z.std() - 1.0) < 0.15
+    assert (K.matched_choice(scores, values, critic, weight=0.0) == K.best_of(scores)).all()
+    # a far worse score is not bought for the spread: candidate 0 is then the only sane one
+    scores[1:] -= 1000.0
+    assert (K.matched_choice(scores, values, critic) == 0).all()
+
+
+def test_matched_selection_through_the_command_line(run_dir, tmp_path):
+    critic = K.Critic.from_dict(json.loads((run_dir / "critic.json").read_text()))
+    assert critic.ref_mean is not None and critic.ref_mean.shape == (len(K.MATCHED),)
+    res = CliRunner().invoke(main, ["generate", "--checkpoint", str(run_dir), "--length", "64", "--num-samples", "12",
+                                    "--candidates", "8", "--selection", "matched", "--seed", "3", "--out",
+                                    str(tmp_path), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["selection"] == "matched" and len(out["samples"]) == 12
+    assert all(Path(s["midi"]).stat().st_size > 0 and "critic_score" in s for s in out["samples"])
+    res = CliRunner().invoke(main, ["generate", "--checkpoint", str(run_dir), "--length", "64", "--num-samples", "12",
+                                    "--candidates", "8", "--selection", "best", "--seed", "3", "--out",
+                                    str(tmp_path / "best"), "--json"])
+    best = json.loads(res.output)["samples"]
+    # the same candidates (one seed): each best score is at least the matched choice's
+    assert all(b["critic_score"] >= m["critic_score"] - 1e-9 for b, m in zip(best, out["samples"]))

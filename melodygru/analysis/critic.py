@@ -41,6 +41,10 @@ _TWO_SIDED_AT = [CRITIC_FEATURE_NAMES.index(n) for n in TWO_SIDED]
 # repeated throughout) is kept only when every other candidate is as far out. A linear critic
 # learns from typical samples and can reward such rare outliers for their other features.
 OUTSIDE_PENALTY = 10.0
+# the features whose spread over a whole set of samples `matched_choice` brings to the real
+# pieces' (mean and standard deviation of each), and how much that weighs against the scores
+MATCHED = TWO_SIDED + ("minor_mode",)
+MATCH_WEIGHT = 0.5
 TERMS = CRITIC_FEATURE_NAMES + tuple(f"|{n} - real median|" for n in TWO_SIDED)
 
 
@@ -77,6 +81,8 @@ class Critic:
     two_sided: tuple = TWO_SIDED
     low: np.ndarray | None = None  # the real pieces' range of each TWO_SIDED feature (None: no guard,
     high: np.ndarray | None = None  # as in critics fitted before version 4)
+    ref_mean: np.ndarray | None = None  # the real pieces' mean and sd of each MATCHED feature
+    ref_sd: np.ndarray | None = None  # (None: no matched choice, as before version 4)
 
     def __post_init__(self):
         object.__setattr__(self, "_columns", [CRITIC_FEATURE_NAMES.index(n) for n in self.features])
@@ -93,6 +99,10 @@ class Critic:
         X = np.where(np.isfinite(X), X, self.fill)
         score = ((_terms(X, self.centre, self._two_sided_at) - self.mean) / self.scale) @ self.coef + self.intercept
         return score - OUTSIDE_PENALTY * self.outside(X)
+
+    def matched_values(self, X: np.ndarray) -> np.ndarray:
+        """The MATCHED features of rows of all `CRITIC_FEATURE_NAMES` (NaN stays NaN)."""
+        return np.atleast_2d(np.asarray(X, float))[:, [CRITIC_FEATURE_NAMES.index(n) for n in MATCHED]]
 
     def outside(self, X: np.ndarray) -> np.ndarray:
         """How many TWO_SIDED features of each row (of this critic's `features`, filled) lie outside
@@ -118,7 +128,9 @@ class Critic:
                 "two_sided": list(self.two_sided), "fill": self.fill.tolist(), "centre": self.centre.tolist(),
                 "mean": self.mean.tolist(), "scale": self.scale.tolist(),
                 "coef": self.coef.tolist(), "intercept": float(self.intercept), "info": self.info,
-                **({"low": self.low.tolist(), "high": self.high.tolist()} if self.low is not None else {})}
+                **({"low": self.low.tolist(), "high": self.high.tolist()} if self.low is not None else {}),
+                **({"ref_mean": self.ref_mean.tolist(), "ref_sd": self.ref_sd.tolist()}
+                   if self.ref_mean is not None else {})}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Critic":
@@ -156,7 +168,16 @@ class Critic:
             if low.shape != (len(two_sided),) or high.shape != low.shape or not np.isfinite(low).all() \
                     or not np.isfinite(high).all() or (low > high).any():
                 raise ValueError("the critic's real range must be finite, one low <= high per two-sided feature")
-        return cls(*arrays, intercept, dict(info), tuple(features), tuple(two_sided), low, high)
+        ref_mean = ref_sd = None
+        if "ref_mean" in d or "ref_sd" in d:
+            try:
+                ref_mean, ref_sd = np.asarray(d["ref_mean"], float), np.asarray(d["ref_sd"], float)
+            except (KeyError, TypeError, ValueError):
+                raise ValueError("the critic's reference spread needs both ref_mean and ref_sd") from None
+            if ref_mean.shape != (len(MATCHED),) or ref_sd.shape != ref_mean.shape or not np.isfinite(ref_mean).all() \
+                    or not np.isfinite(ref_sd).all() or (ref_sd <= 0).any() or list(features) != list(CRITIC_FEATURE_NAMES):
+                raise ValueError("the critic's reference spread must be finite, one mean and sd > 0 per matched feature")
+        return cls(*arrays, intercept, dict(info), tuple(features), tuple(two_sided), low, high, ref_mean, ref_sd)
 
 
 def _ordered_subset(names, known) -> bool:
@@ -208,8 +229,9 @@ def fit_critic(real: np.ndarray, samples: np.ndarray, C: float = 1.0, folds: int
     info = {**(info or {}), "real_pieces": int(len(real)), "samples": int(len(samples)), "C": C,
             "cross_validated_accuracy": round(accuracy, 4),
             "samples_outside_real_range": round(float(outside.mean()), 4)}
+    matched = X[len(samples):, [CRITIC_FEATURE_NAMES.index(n) for n in MATCHED]]  # the real rows, filled
     return Critic(fill, centre, mean, scale, model.coef_[0].astype(float), float(model.intercept_[0]), info,
-                  low=low, high=high)
+                  low=low, high=high, ref_mean=matched.mean(axis=0), ref_sd=np.maximum(matched.std(axis=0), 1e-6))
 
 
 def weighted_choice(scores, rng: np.random.Generator) -> np.ndarray:
@@ -229,6 +251,30 @@ def weighted_choice(scores, rng: np.random.Generator) -> np.ndarray:
     p = w / w.sum(axis=0)
     u = rng.random(scores.shape[1])
     return np.minimum((np.cumsum(p, axis=0) < u).sum(axis=0), scores.shape[0] - 1)
+
+
+def matched_choice(scores, values, critic: Critic, weight: float = MATCH_WEIGHT, passes: int = 3) -> np.ndarray:
+    """For (candidates x samples) scores and (candidates x samples x MATCHED) feature values, one
+    candidate per sample, chosen for the whole set at once: the sum of the kept scores minus
+    `weight` x samples x the set's distance from the real pieces (per MATCHED feature, the squared
+    gap of the kept values' mean from the real mean and of their sd from the real sd, both in real
+    sds). Per-sample choices drift together (every sample's best candidate has the smoothest top
+    line, so the set's lines are all too smooth, and too few are in minor); this keeps the set as
+    varied as the corpus. Coordinate ascent from `best_of`, `passes` sweeps over the samples."""
+    scores = np.where(np.isfinite(np.asarray(scores, float)), scores, -50.0)
+    cands, n = scores.shape
+    Z = (np.asarray(values, float) - critic.ref_mean) / critic.ref_sd
+    Z = np.where(np.isfinite(Z), Z, 0.0)  # an undefined feature counts as typical
+    keep = np.argmax(scores, axis=0)
+    for _ in range(passes if n > 1 else 0):
+        for i in range(n):
+            kept = Z[keep, np.arange(n)]
+            rest_sum, rest_sq = kept.sum(axis=0) - kept[i], (kept ** 2).sum(axis=0) - kept[i] ** 2
+            m = (rest_sum + Z[:, i]) / n  # [cands, features]: the set's mean with candidate k at i
+            sd = np.sqrt(np.maximum((rest_sq + Z[:, i] ** 2) / n - m ** 2, 0.0))
+            distance = (m ** 2).sum(axis=1) + ((sd - 1.0) ** 2).sum(axis=1)
+            keep[i] = int(np.argmax(scores[:, i] - weight * n * distance))
+    return keep
 
 
 def best_of(scores) -> np.ndarray:

@@ -86,10 +86,11 @@ def _meter_option(ctx, param, value):
               help="Draw K candidates for each sample and keep the one the run's critic (critic.json, fitted by "
                    "`melodygru critic`) finds most like the training music; 1 draws once. "
                    "[default: the checkpoint's sampling.json, else 16 with a critic, else 1]")
-@click.option("--selection", type=click.Choice(["best", "weighted"]), default=None,
-              help="How the critic chooses among candidates: the best score, or a draw weighted by "
-                   "exp(score) (closer to the variety of the real music). [default: the checkpoint's "
-                   "sampling.json, else best]")
+@click.option("--selection", type=click.Choice(["best", "weighted", "matched"]), default=None,
+              help="How the critic chooses among candidates: the best score; a draw weighted by "
+                   "exp(score) (closer to the variety of the real music); or matched: for the whole set at "
+                   "once, so its spread of silence, voices, leaps, repetition, modes... is the real music's. "
+                   "[default: the checkpoint's sampling.json, else best]")
 @click.option("--resample-every", type=click.IntRange(0), default=None,
               help="With candidates: every N tokens the critic scores each candidate so far and each sample's "
                    "candidates are drawn again by how much their score grew (sequential Monte Carlo), so the rest "

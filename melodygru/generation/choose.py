@@ -10,7 +10,8 @@ import dataclasses
 
 import numpy as np
 
-from ..analysis.critic import Critic, best_of, weighted_choice
+from ..analysis.critic import Critic, best_of, matched_choice, weighted_choice
+from ..analysis.features import CRITIC_FEATURE_NAMES, critic_features
 from ..core.events import Piece
 from ..model.rundir import CRITIC, read_document
 from .files import Sample
@@ -18,10 +19,19 @@ from .files import Sample
 
 def choose(rounds: list[list[Sample]], critic: Critic, selection: str, seed: int) -> list[Sample]:
     """Sample i of the result is candidate k of sample i (`rounds[k][i]`), chosen by the critic:
-    the best score ('best') or a draw weighted by exp(score) ('weighted', seeded by `seed`)."""
-    scores = np.array([[critic.score(s.piece) for s in r] for r in rounds])
+    the best score ('best'), a draw weighted by exp(score) ('weighted', seeded by `seed`), or
+    for the whole set at once ('matched': `analysis.critic.matched_choice`; a critic fitted before
+    version 4 knows no real spread and chooses 'best')."""
+    empty = np.full(len(CRITIC_FEATURE_NAMES), np.nan)
+    feats = [[critic_features(s.piece) for s in r] for r in rounds]
+    X = np.array([[empty if f is None else f for f in row] for row in feats])
+    scores = critic.score_features(X.reshape(-1, X.shape[-1])).reshape(X.shape[:2])
+    scores = np.where([[f is None for f in row] for row in feats], -np.inf, scores)
     if selection == "weighted":
         keep = weighted_choice(scores, np.random.default_rng([seed, len(rounds)]))
+    elif selection == "matched" and critic.ref_mean is not None:
+        keep = matched_choice(scores, critic.matched_values(X.reshape(-1, X.shape[-1])).reshape(*X.shape[:2], -1),
+                              critic)
     else:
         keep = best_of(scores)
     return [dataclasses.replace(rounds[k][i], critic_score=float(scores[k, i]) if np.isfinite(scores[k, i]) else None,

@@ -17,7 +17,7 @@ SAMPLING_DEFAULTS = {"temperature": 1.0, "top_k": 0, "top_p": 1.0, "temperatures
                      "allow_end": False, "monophonic": False, "candidates": None, "selection": "best", "voices": 0,
                      "scale_penalty": 0.0, "resample_every": 0}
 MAX_SCALE_PENALTY = 20.0
-SELECTIONS = ("best", "weighted")
+SELECTIONS = ("best", "weighted", "matched")
 DEFAULT_CANDIDATES = 16  # candidates per sample when the run has a critic and sampling.json does not say
 MAX_CANDIDATES = 1024
 TEMPERATURE_KINDS = ("PITCH", "DUR", "POS", "BAR", "VEL", "TEMPO", "PROGRAM", "TS", "EOS", "KEY")
@@ -52,7 +52,7 @@ def recommended_sampling(run_dir: Path) -> dict:
     `scale_penalty` (nats off every pitch outside the scale of the notes so far, see `sample`),
     `resample_every` (tokens between the critic's resamplings of the candidates, 0 = never),
     `candidates` (1..1024: candidates per sample the critic chooses among; left out:
-    `DEFAULT_CANDIDATES` when the run has a critic, else 1) and `selection` ('best' or
+    `DEFAULT_CANDIDATES` when the run has a critic, else 1) and `selection` ('best', 'matched' or
     'weighted', see `sample`); what it leaves out, or a missing file, takes
     `SAMPLING_DEFAULTS` (the model as trained). Other keys (such as a `chosen_by` note) are ignored.
 
