@@ -67,6 +67,9 @@ def main():
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--num-samples", type=int, default=100)
     ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--critics", nargs="*", default=[],
+                    help="NAME=critic.json: also choose with these critics, by every --selections mode")
+    ap.add_argument("--selections", default="weighted,matched,best")
     args = ap.parse_args()
 
     from melodygru.analysis.critic import best_of, weighted_choice
@@ -104,6 +107,19 @@ def main():
         "match_l2": set_match(scores, X, ref, 2.0, 1.0),
         "match_l2_t2": set_match(scores, X, ref, 2.0, 2.0),
     }
+    from melodygru.analysis.critic import Critic
+    from melodygru.generation.choose import choose
+    import json
+
+    for spec in args.critics:
+        cname, _, path = spec.partition("=")
+        critic = Critic.from_dict(json.loads(Path(path).read_text()))
+        for selection in args.selections.split(","):
+            chosen = choose(rounds, critic, selection, args.seed)
+            write_samples(chosen, args.out / f"{cname}-{selection}", force=True)
+            sel = np.array([stats_row(c.piece) for c in chosen])
+            print(f"{cname}-{selection:8s} " + ", ".join(f"{n} {v:.3f}" for n, v in zip(names, np.nanmean(sel, axis=0))),
+                  flush=True)
     for name, keep in strategies.items():
         chosen = [rounds[k][i] for i, k in enumerate(keep)]
         write_samples(chosen, args.out / name, force=True)
