@@ -260,10 +260,18 @@ def matched_choice(scores, values, critic: Critic, weight: float = MATCH_WEIGHT,
     gap of the kept values' mean from the real mean and of their sd from the real sd, both in real
     sds). Per-sample choices drift together (every sample's best candidate has the smoothest top
     line, so the set's lines are all too smooth, and too few are in minor); this keeps the set as
-    varied as the corpus. Coordinate ascent from `best_of`, `passes` sweeps over the samples."""
+    varied as the corpus. A sample's candidates in another mode (major or minor) than its plain
+    draw, candidate 0, are never kept, so the set keeps the model's own share of minor pieces.
+    Coordinate ascent from the best candidate of each, `passes` sweeps over the samples."""
     scores = np.where(np.isfinite(np.asarray(scores, float)), scores, -50.0)
     cands, n = scores.shape
-    Z = (np.asarray(values, float) - critic.ref_mean) / critic.ref_sd
+    values = np.asarray(values, float)
+    # each sample keeps the mode of its plain draw (candidate 0): the critic's taste may not change
+    # how many samples are in minor (it tends to prefer the major candidates)
+    mode = values[:, :, MATCHED.index("minor_mode")]
+    other = np.isfinite(mode[:1]) & np.isfinite(mode) & (mode != mode[:1])
+    scores = np.where(other, -1e9, scores)
+    Z = (values - critic.ref_mean) / critic.ref_sd
     Z = np.where(np.isfinite(Z), Z, 0.0)  # an undefined feature counts as typical
     keep = np.argmax(scores, axis=0)
     for _ in range(passes if n > 1 else 0):
