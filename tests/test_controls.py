@@ -243,3 +243,22 @@ def test_meter_errors_are_one_line(keyed_run, tmp_path):
                                "--out", str(tmp_path / "b")])
     assert res.exit_code != 0 and "--meter and --primer" in res.output
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_every_training_window_reads_its_pieces_key_first():
+    """A window cut from the middle of a piece starts with the piece's KEY token (in place of the
+    token before its first target), so the key conditions every window; the first window keeps
+    BOS KEY. Transposition then moves it with the window's pitches."""
+    from melodygru.training.windows import epoch_windows
+
+    pieces = [KEYED.encode(scale_piece(62, MINOR, repeats=3)) for _ in range(6)]  # D minor, ~100 tokens
+    w = epoch_windows(pieces, KEYED, 24, 0, seed=0, epoch=1)
+    assert len(w) > 3 * len(pieces)
+    first = w[:, 0] == KEYED.bos
+    assert first.sum() == len(pieces)
+    assert (w[first, 1] == KEYED.key_token(2, True)).all() and (w[~first, 0] == KEYED.key_token(2, True)).all()
+    moved = epoch_windows(pieces, KEYED, 24, 6, seed=0, epoch=1)
+    assert len({KEYED.key_of_token(t) for t in moved[moved[:, 0] != KEYED.bos, 0]}) > 3
+    assert all(KEYED.key_of_token(t)[1] for t in moved[moved[:, 0] != KEYED.bos, 0])  # still minor
+    plain = [PLAIN.encode(scale_piece(62, MINOR, repeats=3)) for _ in range(6)]
+    assert PLAIN.key_of_token(epoch_windows(plain, PLAIN, 24, 0, seed=0, epoch=1)[0, 0]) is None

@@ -70,6 +70,9 @@ def main():
     ap.add_argument("--critics", nargs="*", default=[],
                     help="NAME=critic.json: also choose with these critics, by every --selections mode")
     ap.add_argument("--selections", default="weighted,matched,best")
+    ap.add_argument("--weights", default="", help="with --critics: matched choices at these weights, "
+                    "keeping each sample's mode and not (e.g. 0.25,0.5,1)")
+    ap.add_argument("--only-critics", action="store_true", help="skip the built-in strategies")
     args = ap.parse_args()
 
     from melodygru.analysis.critic import best_of, weighted_choice
@@ -120,6 +123,24 @@ def main():
             sel = np.array([stats_row(c.piece) for c in chosen])
             print(f"{cname}-{selection:8s} " + ", ".join(f"{n} {v:.3f}" for n, v in zip(names, np.nanmean(sel, axis=0))),
                   flush=True)
+        from melodygru.analysis.critic import matched_choice
+        from melodygru.analysis.features import CRITIC_FEATURE_NAMES, critic_features
+
+        empty = np.full(len(CRITIC_FEATURE_NAMES), np.nan)
+        F = np.array([[v if (v := critic_features(c.piece)) is not None else empty for c in r] for r in rounds])
+        sc = np.array([[critic.score(c.piece) for c in r] for r in rounds])
+        M = critic.matched_values(F.reshape(-1, F.shape[-1])).reshape(*F.shape[:2], -1)
+        for w in [float(x) for x in args.weights.split(",") if x]:
+            for keep_mode in (True, False):
+                keep = matched_choice(sc, M, critic, weight=w, keep_mode=keep_mode)
+                chosen = [rounds[k][i] for i, k in enumerate(keep)]
+                tag = f"{cname}-m{w:g}" + ("-mode" if keep_mode else "")
+                write_samples(chosen, args.out / tag, force=True)
+                sel = X[keep, np.arange(args.num_samples)]
+                print(f"{tag:12s} " + ", ".join(f"{n} {v:.3f}" for n, v in zip(names, np.nanmean(sel, axis=0))),
+                      flush=True)
+    if args.only_critics:
+        return
     for name, keep in strategies.items():
         chosen = [rounds[k][i] for i, k in enumerate(keep)]
         write_samples(chosen, args.out / name, force=True)

@@ -253,7 +253,8 @@ def weighted_choice(scores, rng: np.random.Generator) -> np.ndarray:
     return np.minimum((np.cumsum(p, axis=0) < u).sum(axis=0), scores.shape[0] - 1)
 
 
-def matched_choice(scores, values, critic: Critic, weight: float = MATCH_WEIGHT, passes: int = 3) -> np.ndarray:
+def matched_choice(scores, values, critic: Critic, weight: float = MATCH_WEIGHT, passes: int = 3,
+                   keep_mode: bool = True) -> np.ndarray:
     """For (candidates x samples) scores and (candidates x samples x MATCHED) feature values, one
     candidate per sample, chosen for the whole set at once: the sum of the kept scores minus
     `weight` x samples x the set's distance from the real pieces (per MATCHED feature, the squared
@@ -270,7 +271,7 @@ def matched_choice(scores, values, critic: Critic, weight: float = MATCH_WEIGHT,
     # how many samples are in minor (it tends to prefer the major candidates)
     mode = values[:, :, MATCHED.index("minor_mode")]
     other = np.isfinite(mode[:1]) & np.isfinite(mode) & (mode != mode[:1])
-    scores = np.where(other, -1e9, scores)
+    scores = np.where(other & keep_mode, -1e9, scores)
     Z = (values - critic.ref_mean) / critic.ref_sd
     Z = np.where(np.isfinite(Z), Z, 0.0)  # an undefined feature counts as typical
     keep = np.argmax(scores, axis=0)
