@@ -414,8 +414,9 @@ def test_matched_choice_keeps_the_sets_spread_where_each_samples_best_would_not(
     # a candidate in another mode than the plain draw (candidate 0) is never kept, however good
     modes = values.copy()
     modes[:, :, K.MATCHED.index("minor_mode")] = (np.arange(cands) % 2)[:, None]
-    assert (K.matched_choice(scores, modes, critic) % 2 == 0).all()
-    assert (K.matched_choice(scores + 5.0 * (np.arange(cands) % 2)[:, None], modes, critic) % 2 == 0).all()
+    assert (K.matched_choice(scores, modes, critic, keep_mode=True) % 2 == 0).all()
+    assert (K.matched_choice(scores + 5.0 * (np.arange(cands) % 2)[:, None], modes, critic, keep_mode=True) % 2 == 0).all()
+    assert (K.matched_choice(scores + 5.0 * (np.arange(cands) % 2)[:, None], modes, critic) % 2 == 1).any()
     # a far worse score is not bought for the spread: candidate 0 is then the only sane one
     scores[1:] -= 1000.0
     assert (K.matched_choice(scores, values, critic) == 0).all()

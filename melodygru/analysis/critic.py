@@ -175,7 +175,7 @@ class Critic:
             except (KeyError, TypeError, ValueError):
                 raise ValueError("the critic's reference spread needs both ref_mean and ref_sd") from None
             if ref_mean.shape != (len(MATCHED),) or ref_sd.shape != ref_mean.shape or not np.isfinite(ref_mean).all() \
-                    or not np.isfinite(ref_sd).all() or (ref_sd <= 0).any() or list(features) != list(CRITIC_FEATURE_NAMES):
+                    or not np.isfinite(ref_sd).all() or (ref_sd <= 0).any():
                 raise ValueError("the critic's reference spread must be finite, one mean and sd > 0 per matched feature")
         return cls(*arrays, intercept, dict(info), tuple(features), tuple(two_sided), low, high, ref_mean, ref_sd)
 
@@ -254,21 +254,22 @@ def weighted_choice(scores, rng: np.random.Generator) -> np.ndarray:
 
 
 def matched_choice(scores, values, critic: Critic, weight: float = MATCH_WEIGHT, passes: int = 3,
-                   keep_mode: bool = True) -> np.ndarray:
+                   keep_mode: bool = False) -> np.ndarray:
     """For (candidates x samples) scores and (candidates x samples x MATCHED) feature values, one
     candidate per sample, chosen for the whole set at once: the sum of the kept scores minus
     `weight` x samples x the set's distance from the real pieces (per MATCHED feature, the squared
     gap of the kept values' mean from the real mean and of their sd from the real sd, both in real
     sds). Per-sample choices drift together (every sample's best candidate has the smoothest top
     line, so the set's lines are all too smooth, and too few are in minor); this keeps the set as
-    varied as the corpus. A sample's candidates in another mode (major or minor) than its plain
-    draw, candidate 0, are never kept, so the set keeps the model's own share of minor pieces.
+    varied as the corpus, its share of pieces in minor included. With `keep_mode`, a sample's
+    candidates in another mode (major or minor) than its plain draw (candidate 0) are never kept,
+    so the set keeps the model's own share of minor pieces instead (measured worse on the Bach
+    model, whose plain draws are too often major: benchmarks/results/quality-probes-session8.md).
     Coordinate ascent from the best candidate of each, `passes` sweeps over the samples."""
     scores = np.where(np.isfinite(np.asarray(scores, float)), scores, -50.0)
     cands, n = scores.shape
     values = np.asarray(values, float)
-    # each sample keeps the mode of its plain draw (candidate 0): the critic's taste may not change
-    # how many samples are in minor (it tends to prefer the major candidates)
+    # keep_mode: each sample keeps the mode of its plain draw (candidate 0)
     mode = values[:, :, MATCHED.index("minor_mode")]
     other = np.isfinite(mode[:1]) & np.isfinite(mode) & (mode != mode[:1])
     scores = np.where(other & keep_mode, -1e9, scores)
