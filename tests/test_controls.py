@@ -262,3 +262,19 @@ def test_every_training_window_reads_its_pieces_key_first():
     assert all(KEYED.key_of_token(t)[1] for t in moved[moved[:, 0] != KEYED.bos, 0])  # still minor
     plain = [PLAIN.encode(scale_piece(62, MINOR, repeats=3)) for _ in range(6)]
     assert PLAIN.key_of_token(epoch_windows(plain, PLAIN, 24, 0, seed=0, epoch=1)[0, 0]) is None
+
+
+def test_meter_edge_cases_are_one_line_errors(keyed_run, tmp_path):
+    runner = CliRunner()
+    for bad in ("³/4", "3/32", "0/4", "3/"):
+        res = runner.invoke(main, ["generate", "--checkpoint", str(keyed_run), "--meter", bad, "--out", str(tmp_path)])
+        assert res.exit_code == 2 and "is not a meter" in res.output and "Traceback" not in res.output, bad
+    res = runner.invoke(main, ["generate", "--checkpoint", str(keyed_run), "--meter", "3/4", "--length", "2",
+                               "--candidates", "1", "--out", str(tmp_path / "a")])
+    assert res.exit_code != 0 and "too short" in res.output and not (tmp_path / "a").exists()
+    # with the key given, the meter is part of the prefix and any length works
+    res = runner.invoke(main, ["generate", "--checkpoint", str(keyed_run), "--meter", "3/4", "--key", "G", "--length",
+                               "40", "--candidates", "1", "--out", str(tmp_path / "b"), "--json"])
+    assert res.exit_code == 0, res.output
+    s = json.loads(res.output)["samples"][0]
+    assert _midi_meters(s["midi"]) == [(3, 4)] and _midi_keys(s["midi"]) == ["G"]

@@ -417,6 +417,12 @@ def test_matched_choice_keeps_the_sets_spread_where_each_samples_best_would_not(
     assert (K.matched_choice(scores, modes, critic, keep_mode=True) % 2 == 0).all()
     assert (K.matched_choice(scores + 5.0 * (np.arange(cands) % 2)[:, None], modes, critic, keep_mode=True) % 2 == 0).all()
     assert (K.matched_choice(scores + 5.0 * (np.arange(cands) % 2)[:, None], modes, critic) % 2 == 1).any()
+    # fewer than MATCH_MIN_SAMPLES samples: each keeps its best (a few samples' spread says little)
+    assert (K.matched_choice(scores[:, :4], values[:, :4], critic) == 0).all()
+    # an unreadable candidate (fewer than two notes: -inf) never wins over a readable one, however bad
+    bad = scores.copy()
+    bad[0], bad[1:] = -np.inf, -500.0
+    assert (K.matched_choice(bad, values, critic) != 0).all()
     # a far worse score is not bought for the spread: candidate 0 is then the only sane one
     scores[1:] -= 1000.0
     assert (K.matched_choice(scores, values, critic) == 0).all()

@@ -45,6 +45,7 @@ OUTSIDE_PENALTY = 10.0
 # pieces' (mean and standard deviation of each), and how much that weighs against the scores
 MATCHED = TWO_SIDED + ("minor_mode",)
 MATCH_WEIGHT = 0.5
+MATCH_MIN_SAMPLES = 8  # fewer samples in one command: each keeps its best candidate
 TERMS = CRITIC_FEATURE_NAMES + tuple(f"|{n} - real median|" for n in TWO_SIDED)
 
 
@@ -261,18 +262,21 @@ def matched_choice(scores, values, critic: Critic, weight: float = MATCH_WEIGHT,
     gap of the kept values' mean from the real mean and of their sd from the real sd, both in real
     sds). Per-sample choices drift together (every sample's best candidate has the smoothest top
     line, so the set's lines are all too smooth, and too few are in minor); this keeps the set as
-    varied as the corpus, its share of pieces in minor included. With `keep_mode`, a sample's
+    varied as the corpus, its share of pieces in minor included. With fewer than
+    `MATCH_MIN_SAMPLES` samples it is `best_of`. With `keep_mode`, a sample's
     candidates in another mode (major or minor) than its plain draw (candidate 0) are never kept,
     so the set keeps the model's own share of minor pieces instead (measured worse on the Bach
     model, whose plain draws are too often major: benchmarks/results/quality-probes-session8.md).
     Coordinate ascent from the best candidate of each, `passes` sweeps over the samples."""
-    scores = np.where(np.isfinite(np.asarray(scores, float)), scores, -50.0)
+    scores = np.where(np.isfinite(np.asarray(scores, float)), scores, -1e12)  # unreadable: never over a real one
     cands, n = scores.shape
+    if n < MATCH_MIN_SAMPLES:  # a few samples' spread says little; matching it would pick extremes
+        return np.argmax(scores, axis=0)
     values = np.asarray(values, float)
     # keep_mode: each sample keeps the mode of its plain draw (candidate 0)
     mode = values[:, :, MATCHED.index("minor_mode")]
     other = np.isfinite(mode[:1]) & np.isfinite(mode) & (mode != mode[:1])
-    scores = np.where(other & keep_mode, -1e9, scores)
+    scores = np.where(other & keep_mode, np.minimum(scores, -1e9), scores)
     Z = (values - critic.ref_mean) / critic.ref_sd
     Z = np.where(np.isfinite(Z), Z, 0.0)  # an undefined feature counts as typical
     keep = np.argmax(scores, axis=0)

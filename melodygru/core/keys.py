@@ -17,7 +17,7 @@ import numpy as np
 # Krumhansl & Kessler (1982) key profiles, tonic first
 KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-# one spelling per pitch class, the one with the fewest accidentals in its key signature
+# one spelling per pitch class (a key name; the signature written is `sharps_of`'s, within 6 either way)
 TONIC_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 _LETTERS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _KEY_RE = re.compile(r"^\s*([A-Ga-g])\s*([#♯]|b|♭|s|-)?\s*(m|min|minor|maj|major|M)?\s*$")

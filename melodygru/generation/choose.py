@@ -17,14 +17,18 @@ from ..model.rundir import CRITIC, read_document
 from .files import Sample
 
 
-def choose(rounds: list[list[Sample]], critic: Critic, selection: str, seed: int) -> list[Sample]:
+def choose(rounds: list[list[Sample]], critic: Critic, selection: str, seed: int, length: int = 0) -> list[Sample]:
     """Sample i of the result is candidate k of sample i (`rounds[k][i]`), chosen by the critic:
     the best score ('best'), a draw weighted by exp(score) ('weighted', seeded by `seed`), or
     for the whole set at once ('matched': `analysis.critic.matched_choice`; a critic fitted before
-    version 4 knows no real spread and chooses 'best')."""
+    version 4 knows no real spread and chooses 'best'). A sample of `length` tokens other than the
+    critic was fitted on has its length rescaled by the ratio before it is judged."""
     empty = np.full(len(CRITIC_FEATURE_NAMES), np.nan)
     feats = [[critic_features(s.piece) for s in r] for r in rounds]
     X = np.array([[empty if f is None else f for f in row] for row in feats])
+    fitted = critic.info.get("length") if isinstance(critic.info.get("length"), int) else 0
+    if length and fitted and length != fitted:  # the critic knows pieces of `fitted` tokens: compare like with like
+        X[..., CRITIC_FEATURE_NAMES.index("length_quarters")] *= fitted / length
     scores = critic.score_features(X.reshape(-1, X.shape[-1])).reshape(X.shape[:2])
     scores = np.where([[f is None for f in row] for row in feats], -np.inf, scores)
     if selection == "weighted":

@@ -43,7 +43,7 @@ from ..tokens.form import MAX_BARS, plan_matrix
 from ..tokens.tokenizer import Tokenizer
 from .choose import choose, clean_scores, limit_voices, read_critic, resample_groups
 from .files import Sample, SampleFiles, write_samples
-from .primer import Primer, check_key, forced_ids, load_primer, meter_token, parse_meter, prefix_ids
+from .primer import Primer, check_key, check_meter, forced_ids, load_primer, meter_token, parse_meter, prefix_ids
 from .samplers import kind_temperatures as kind_temperature_table
 from .settings import (  # noqa: F401  (recommended_sampling and the limits are part of this module's API)
     DEFAULT_CANDIDATES,
@@ -163,7 +163,9 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
             (critic.json, `analysis/critic.py`) finds most like the corpus; 1 draws once.
             Candidate 0 is what `candidates=1` gives, so the seed still decides everything.
         selection: how the critic chooses: 'best' keeps the highest score, 'weighted' draws a
-            candidate with probability proportional to exp(score) (`analysis.critic.weighted_choice`).
+            candidate with probability proportional to exp(score) (`analysis.critic.weighted_choice`),
+            'matched' chooses for all samples together (`analysis.critic.matched_choice`; with
+            `resample_every` the final choice is then 'best').
         resample_every: with candidates, every this many tokens (0: never) the critic scores each
             candidate's music so far and the candidates of each sample are drawn again by
             exp(score gain) (`choose.resample_groups`: sequential Monte Carlo), so the rest of the
@@ -207,7 +209,7 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
         check_key(checkpoint.tokenizer, checkpoint.path, primer)
         key = (int(key[0]) % 12, bool(key[1]))
     if meter is not None:
-        meter_token(checkpoint.tokenizer, meter, primer)
+        check_meter(checkpoint.tokenizer, meter, primer, key, length)
     args = (temperature, top_k, top_p)
     rest = (primer, allow_end, tempo, program, form, kind_temperatures, monophonic, voices, float(scale_penalty), key,
             meter)
@@ -228,7 +230,7 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
         rounds += [drawn[j * num_samples:(j + 1) * num_samples] for j in range(k)]
     if len(rounds) == 1:
         return rounds[0]
-    return choose(rounds, checkpoint.critic, selection, seed)
+    return choose(rounds, checkpoint.critic, selection, seed, length)
 
 
 def _derived_seed(*parts) -> int:
@@ -357,7 +359,7 @@ class GenerateResult:
                + (f", at most {s['voices']} voices" if s.get("voices") and not s.get("monophonic") else "")
                + (f", scale penalty {s['scale_penalty']:g}" if s.get("scale_penalty") else "")
                + (f", in {s['key']}" if s.get("key") else "") + (f", in {s['meter']}" if s.get("meter") else "")
-               + (f", the critic's {'pick' if s.get('selection') == 'weighted' else 'best'} of {s['candidates']} "
+               + (f", the critic's {dict(weighted='pick', matched='set-wide pick').get(s.get('selection'), 'best')} of {s['candidates']} "
                   "candidates" if s.get("candidates", 1) > 1 else "")
                + (f", resampled every {s['resample_every']} tokens" if s.get("resample_every") else "")]
         if s.get("allow_end"):

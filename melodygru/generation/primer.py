@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core.errors import MelodyGRUError, ReaderError
+from ..tokens.config import DENOMINATORS
 from ..core.events import Piece
 from ..tokens.tokenizer import Tokenizer
 
@@ -87,7 +88,9 @@ def check_key(tokenizer: Tokenizer, source, primer: Primer | None = None) -> Non
 def parse_meter(text: str) -> tuple[int, int]:
     """'3/4' -> (3, 4); raises MelodyGRUError for anything that is not a meter."""
     num, _, den = str(text).strip().partition("/")
-    if not (num.strip().isdigit() and den.strip().isdigit()) or int(num) < 1 or int(den) not in (1, 2, 4, 8, 16, 32):
+    num, den = num.strip(), den.strip()
+    if not (num.isascii() and num.isdecimal() and den.isascii() and den.isdecimal()) or int(num) < 1 \
+            or int(den) not in DENOMINATORS:
         raise MelodyGRUError(f"{text!r} is not a meter: use beats/note value, e.g. 4/4, 3/4, 6/8")
     return int(num), int(den)
 
@@ -102,6 +105,16 @@ def meter_token(tokenizer: Tokenizer, meter: tuple[int, int], primer: Primer | N
         raise MelodyGRUError(f"the model's vocabulary has no {meter[0]}/{meter[1]} bars "
                              f"(up to {tokenizer.config.max_bar_quarters} quarter notes a bar)")
     return tok
+
+
+def check_meter(tokenizer: Tokenizer, meter: tuple[int, int], primer: Primer | None = None,
+                key: tuple[int, bool] | None = None, length: int = 0) -> None:
+    """MelodyGRUError unless `meter` can open samples of `length` new tokens (see `meter_token`;
+    a model that draws its key first needs the key, the bar line and the meter to fit)."""
+    meter_token(tokenizer, meter, primer)
+    forced = forced_ids(tokenizer, primer, key, meter)
+    if forced is not None and length < len(forced):
+        raise MelodyGRUError(f"--length {length} is too short to open with the key, the bar line and the meter")
 
 
 def prefix_ids(tokenizer: Tokenizer, primer: Primer | None = None, key: tuple[int, bool] | None = None,
