@@ -160,25 +160,25 @@ class Critic:
         info = d.get("info") or {}
         if not isinstance(info, dict):
             raise ValueError("the critic document's info must be an object")
-        low = high = None
-        if "low" in d or "high" in d:
-            try:
-                low, high = np.asarray(d["low"], float), np.asarray(d["high"], float)
-            except (KeyError, TypeError, ValueError):
-                raise ValueError("the critic's real range needs both low and high") from None
-            if low.shape != (len(two_sided),) or high.shape != low.shape or not np.isfinite(low).all() \
-                    or not np.isfinite(high).all() or (low > high).any():
-                raise ValueError("the critic's real range must be finite, one low <= high per two-sided feature")
-        ref_mean = ref_sd = None
-        if "ref_mean" in d or "ref_sd" in d:
-            try:
-                ref_mean, ref_sd = np.asarray(d["ref_mean"], float), np.asarray(d["ref_sd"], float)
-            except (KeyError, TypeError, ValueError):
-                raise ValueError("the critic's reference spread needs both ref_mean and ref_sd") from None
-            if ref_mean.shape != (len(MATCHED),) or ref_sd.shape != ref_mean.shape or not np.isfinite(ref_mean).all() \
-                    or not np.isfinite(ref_sd).all() or (ref_sd <= 0).any():
-                raise ValueError("the critic's reference spread must be finite, one mean and sd > 0 per matched feature")
+        low, high = _optional_pair(d, ("low", "high"), len(two_sided), "real range",
+                                   "one low <= high per two-sided feature", lambda lo, hi: (lo <= hi).all())
+        ref_mean, ref_sd = _optional_pair(d, ("ref_mean", "ref_sd"), len(MATCHED), "reference spread",
+                                          "one mean and sd > 0 per matched feature", lambda m, sd: (sd > 0).all())
         return cls(*arrays, intercept, dict(info), tuple(features), tuple(two_sided), low, high, ref_mean, ref_sd)
+
+
+def _optional_pair(d: dict, keys: tuple[str, str], size: int, what: str, rule: str, ok) -> tuple:
+    """Two arrays of `size` numbers a critic document may hold together (both None when it holds
+    neither); ValueError unless both are there, finite, and `ok(first, second)`."""
+    if not set(keys) & set(d):
+        return None, None
+    try:
+        a, b = (np.asarray(d[k], float) for k in keys)
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"the critic's {what} needs both {keys[0]} and {keys[1]}") from None
+    if a.shape != (size,) or b.shape != a.shape or not np.isfinite(a).all() or not np.isfinite(b).all() or not ok(a, b):
+        raise ValueError(f"the critic's {what} must be finite, {rule}")
+    return a, b
 
 
 def _ordered_subset(names, known) -> bool:

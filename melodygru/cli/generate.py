@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -13,40 +14,24 @@ from ..core.errors import MelodyGRUError
 from .app import _check_out_dir, main
 
 
-def _tempo_option(ctx, param, value):
-    """--tempo: refused at once when a MIDI file cannot store it (below 3.5763 bpm), not after sampling."""
-    if value is not None:
-        from ..generation.settings import check_tempo  # light: no TensorFlow
+def _checked(module: str, name: str):
+    """A click callback that checks a given value at once (not after sampling) with `name` of
+    `module` (relative to this package: light modules only, no TensorFlow) and turns its one-line
+    error into a usage error."""
+    def callback(ctx, param, value):
+        if value is not None:
+            try:
+                getattr(importlib.import_module(module, __package__), name)(value)
+            except (MelodyGRUError, ValueError) as e:
+                raise click.BadParameter(str(e)) from None
+        return value
 
-        try:
-            check_tempo(value)
-        except MelodyGRUError as e:
-            raise click.BadParameter(str(e)) from None
-    return value
-
-
-def _key_option(ctx, param, value):
-    """--key: a key name, checked before anything is loaded."""
-    if value is not None:
-        from ..core.keys import parse_key
-
-        try:
-            parse_key(value)
-        except ValueError as e:
-            raise click.BadParameter(str(e)) from None
-    return value
+    return callback
 
 
-def _meter_option(ctx, param, value):
-    """--meter: beats/note value, checked before anything is loaded."""
-    if value is not None:
-        from ..generation.primer import parse_meter
-
-        try:
-            parse_meter(value)
-        except MelodyGRUError as e:
-            raise click.BadParameter(str(e)) from None
-    return value
+_tempo_option = _checked("..generation.settings", "check_tempo")  # below 3.5763 bpm a MIDI file cannot store it
+_key_option = _checked("..core.keys", "parse_key")
+_meter_option = _checked("..generation.primer", "parse_meter")
 
 
 @main.command()
