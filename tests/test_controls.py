@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from melodygru.cli.app import main
 from melodygru.core.events import KeySignature, Note, Piece, TimeSignature
 from melodygru.core.keys import (
+    clear_key,
     estimate_key,
     key_name,
     keys_of_signature,
@@ -100,6 +101,39 @@ def test_the_estimate_agrees_with_the_chorales_own_keys():
         n += 1
         agree += estimate_key(piece) == (minor if ks.mode == "minor" else major)
     assert n >= 30 and agree / n >= 0.75, (agree, n)
+
+
+def test_a_clear_key_is_one_every_profile_agrees_on():
+    for tonic in range(12):
+        assert clear_key(scale_piece(60 + tonic, MAJOR).notes) == (tonic, False)
+        assert clear_key(scale_piece(60 + tonic, MINOR).notes) == (tonic, True)
+    chromatic = [Note(i * 0.5, 0.5, 60 + i % 12) for i in range(48)]
+    assert clear_key(chromatic) is None and clear_key([]) is None
+    # C and E major triads in turn, equally long: the three profiles do not agree on one key
+    both = [Note(t, 1.0, p) for t in range(0, 16, 2) for p in (60, 64, 67)] + \
+        [Note(t, 1.0, p) for t in range(1, 16, 2) for p in (64, 68, 71)]
+    assert clear_key(both) is None
+
+
+def test_a_key_models_candidates_must_be_in_their_key():
+    from melodygru.generation.choose import KEY_PENALTY, choose, off_key
+    from melodygru.generation.files import Sample
+
+    d_major = scale_piece(62, MAJOR, KeySignature(0, sharps_of(2, False), "major"))
+    under_eb = scale_piece(62, MAJOR, KeySignature(0, sharps_of(3, False), "major"))  # D major's notes, Eb's signature
+    assert not off_key(d_major) and off_key(under_eb) and not off_key(scale_piece(62, MAJOR))
+
+    class EvenCritic:  # scores every candidate alike, so only the key decides
+        info, ref_mean = {}, None
+
+        def score_features(self, X):
+            return np.zeros(len(X))
+
+    rounds = [[Sample(np.zeros(1, int), under_eb, 1, False)], [Sample(np.zeros(1, int), d_major, 1, False)]]
+    assert choose(rounds, EvenCritic(), "best", 0)[0].candidate == 0  # no keys: the first of equals
+    kept = choose(rounds, EvenCritic(), "best", 0, keyed=True)[0]
+    assert kept.candidate == 1 and kept.critic_score == 0.0
+    assert choose(rounds[:1], EvenCritic(), "best", 0, keyed=True)[0].critic_score == -KEY_PENALTY
 
 
 # ------------------------------------------------------------------------------ tokens

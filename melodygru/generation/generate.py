@@ -41,7 +41,7 @@ from ..model.rundir import (
 )
 from ..tokens.form import MAX_BARS, plan_matrix
 from ..tokens.tokenizer import Tokenizer
-from .choose import choose, clean_scores, limit_voices, read_critic, resample_groups
+from .choose import choose, clean_scores, key_penalties, limit_voices, read_critic, resample_groups
 from .files import Sample, SampleFiles, write_samples
 from .primer import Primer, check_key, check_meter, forced_ids, load_primer, meter_token, parse_meter, prefix_ids
 from .samplers import kind_temperatures as kind_temperature_table
@@ -160,8 +160,8 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
         form: give every sample the form plan of a random training piece (the run's form.json):
             its repeated bars are copied from the sample's own earlier bars (see tokens/form.py).
         candidates: draw this many candidates for every sample and keep the one the run's critic
-            (critic.json, `analysis/critic.py`) finds most like the corpus; 1 draws once.
-            Candidate 0 is what `candidates=1` gives, so the seed still decides everything.
+            (critic.json, `analysis/critic.py`) finds most like the corpus and, for a key model, in its
+            key (`choose.off_key`); 1 draws once. Candidate 0 is what `candidates=1` gives.
         selection: how the critic chooses: 'best' keeps the highest score, 'weighted' draws a
             candidate with probability proportional to exp(score) (`analysis.critic.weighted_choice`),
             'matched' chooses for all samples together (`analysis.critic.matched_choice`; with
@@ -230,7 +230,7 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
         rounds += [drawn[j * num_samples:(j + 1) * num_samples] for j in range(k)]
     if len(rounds) == 1:
         return rounds[0]
-    return choose(rounds, checkpoint.critic, selection, seed, length)
+    return choose(rounds, checkpoint.critic, selection, seed, length, checkpoint.tokenizer.config.key_tokens)
 
 
 def _derived_seed(*parts) -> int:
@@ -244,7 +244,7 @@ def _sample_population(checkpoint, length, num_samples, args, seed, rest, candid
     tokens (see `sample`; `partial_piece` turns a row drawn so far into what the critic reads);
     samples go through in as few batches of at most `CANDIDATE_ROWS` rows as their candidates
     allow."""
-    critic = checkpoint.critic
+    critic, keyed = checkpoint.critic, checkpoint.tokenizer.config.key_tokens
     per_call = max(1, CANDIDATE_ROWS // candidates)
     out: list[Sample] = []
     for first in range(0, num_samples, per_call):
@@ -261,7 +261,8 @@ def _sample_population(checkpoint, length, num_samples, args, seed, rest, candid
 
         drawn = _sample_once(checkpoint, length, groups * candidates, *args, call_seed, *rest, every=every,
                              steer=steer)
-        final = np.array([critic.score(s.piece) for s in drawn]).reshape(groups, candidates)
+        final = np.array([critic.score(s.piece) for s in drawn]) - key_penalties([s.piece for s in drawn], keyed)
+        final = final.reshape(groups, candidates)
         if selection == "weighted":  # by the gain since the last resampling (candidates x samples)
             keep = weighted_choice((clean_scores(final) - clean_scores(previous.reshape(groups, candidates))).T, rng)
         else:
