@@ -380,7 +380,7 @@ def test_pitch_order_down_writes_the_top_note_of_each_onset_first():
 
 def test_settings_added_later_leave_older_configs_and_digests_unchanged():
     d = TokenizerConfig().to_dict()
-    later = ("shared_durations", "pitch_order", "key_tokens")
+    later = ("shared_durations", "pitch_order", "key_tokens", "styles")
     assert not set(later) & set(d) and TokenizerConfig.from_dict(d) == TokenizerConfig()
     older = {k: v for k, v in dataclasses.asdict(TokenizerConfig()).items() if k not in later}
     # the digest a run or cache made before the setting existed (config.json's tokenizer_digest)
@@ -388,6 +388,12 @@ def test_settings_added_later_leave_older_configs_and_digests_unchanged():
     on = TokenizerConfig(shared_durations=True)
     assert on.to_dict()["shared_durations"] is True and on.digest() != TokenizerConfig().digest()
     assert TokenizerConfig.from_dict(on.to_dict()) == on
+    styled = TokenizerConfig(styles=("jigs", "reels"))
+    assert json.loads(json.dumps(styled.to_dict()))["styles"] == ["jigs", "reels"]
+    assert TokenizerConfig.from_dict(json.loads(json.dumps(styled.to_dict()))) == styled
+    for bad in (("Reels",), ("a", "a"), ("",), ("x y",)):
+        with pytest.raises(TokenizerError, match="styles must be"):
+            TokenizerConfig(styles=bad)
 
 
 def test_config_diff_names_every_changed_setting_including_later_ones():
@@ -880,7 +886,7 @@ def test_hand_written_sequences_of_each_vocabulary(name, tokens, ok):
 EVERY_FIELD_CHANGED = TokenizerConfig(steps_per_quarter=24, max_bar_quarters=12, pitch_low=30, pitch_high=90,
                                       velocity_bins=8, max_duration_quarters=6, tempo_bins=20, tempo_min=40.5,
                                       tempo_max=250.25, programs=True, drums=True, shared_durations=True,
-                                      pitch_order="down", key_tokens=True)
+                                      pitch_order="down", key_tokens=True, styles=("jigs", "reels"))
 
 
 def test_every_config_field_differs_from_its_default_in_the_fixture():
@@ -906,7 +912,7 @@ def test_save_and_load_give_an_equal_tokenizer(tmp_path, config):
     data = json.loads(path.read_text())
     assert data["format"] == "melodygru-tokenizer" and data["version"] == 1
     # settings added later are written only when switched on, so older files and digests stay valid
-    later = {"shared_durations", "pitch_order", "key_tokens"}
+    later = {"shared_durations", "pitch_order", "key_tokens", "styles"}
     assert set(data["config"]) == {f.name for f in dataclasses.fields(TokenizerConfig)
                                    if f.name not in later or getattr(config, f.name) != getattr(TokenizerConfig, f.name)}
 

@@ -84,9 +84,17 @@ _TRAIN_OPTION_FIELDS = {  # CLI parameter name -> TrainConfig field
 @click.option("--critic-samples", type=click.IntRange(0, 100_000), default=1000, show_default=True,
               help="When training ends, fit the run's critic on this many samples (see `melodygru critic`; "
                    "generate then keeps the best of 16 candidates per sample); 0: no critic.")
+@click.option("--styles-from-folders", is_flag=True,
+              help="Make each top-level folder of every PATH a style (reels/, jigs/, ...; a built-in corpus brings "
+                   "its own collections), so `generate --style NAME` can ask for one.")
+@click.option("--style", "style_names", multiple=True, metavar="NAME",
+              help="The style of the pieces of each PATH, one --style per PATH in order (instead of the folders).")
+@click.option("--init-from", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
+              help="Start from the weights of this run directory (same model size; a vocabulary that grew, "
+                   "as with --key-tokens or styles, keeps the old tokens' weights).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars; one line per epoch.")
 def train(paths, corpora, jobs, max_file_mb, tokenizer, run_dir, resume, val_paths, no_cache, cache_dir, quiet,
-          critic_samples, **options):
+          critic_samples, styles_from_folders, style_names, init_from, **options):
     """Train a stacked GRU language model on the music under PATH... and/or --corpus.
 
     Every file is read and tokenized (cached, as `prepare` does), pieces are split into training
@@ -99,25 +107,36 @@ def train(paths, corpora, jobs, max_file_mb, tokenizer, run_dir, resume, val_pat
         if resume:
             raise click.UsageError("--resume needs --out RUN_DIR")
         run_dir = Path("checkpoints") / datetime.datetime.now().strftime("run-%Y%m%d-%H%M%S")
+    if styles_from_folders and style_names:
+        raise click.UsageError("give --styles-from-folders or --style, not both")
+    styles = "folders" if styles_from_folders else list(style_names) or None
     if resume:
-        paths, corpora, val_paths, tokenizer, config = _resume_settings(ctx, run_dir, paths, corpora, val_paths,
-                                                                        tokenizer, options)
+        paths, corpora, val_paths, tokenizer, config, styles = _resume_settings(ctx, run_dir, paths, corpora,
+                                                                                val_paths, tokenizer, options, styles)
     else:
         config = {field: options[name] for name, field in _TRAIN_OPTION_FIELDS.items()}
     _require_input(paths, corpora)
     _check_out_dir(run_dir, "--out")
     from ..corpus.build import build_corpus
 
+    if styles and not resume:
+        tokenizer = _with_styles(tokenizer, paths, corpora, val_paths, styles)
     # the corpus is read before TensorFlow is imported: worker processes fork faster without it
-    kw = dict(jobs=jobs, cache_dir=cache_dir, use_cache=not no_cache, max_file_mb=max_file_mb, progress=not quiet)
+    kw = dict(jobs=jobs, cache_dir=cache_dir, use_cache=not no_cache, max_file_mb=max_file_mb, progress=not quiet,
+              styles=styles)
     pieces, report = build_corpus(paths, corpora, tokenizer, **kw)
+    if styles:
+        from collections import Counter
+
+        counts = Counter(p.style for p in pieces)
+        click.echo("styles: " + ", ".join(f"{name} {counts[name]}" for name in tokenizer.config.styles))
     for line in report.summary_lines():
         click.echo(line)
     if not pieces:
         raise MelodyGRUError(f"nothing usable to train on in {', '.join(map(str, paths)) or 'the corpus'}")
     val_pieces = None
     if val_paths:
-        val, val_report = build_corpus(val_paths, (), tokenizer, **kw)
+        val, val_report = build_corpus(val_paths, (), tokenizer, **{**kw, "styles": _val_styles(styles, val_paths)})
         if not val:
             raise MelodyGRUError(f"no usable validation pieces in {', '.join(map(str, val_paths))}")
         click.echo(f"validation: {len(val)} pieces from {', '.join(map(str, val_paths))}")
@@ -131,7 +150,8 @@ def train(paths, corpora, jobs, max_file_mb, tokenizer, run_dir, resume, val_pat
 
     config = config if isinstance(config, TrainConfig) else TrainConfig(**config)
     data = {"paths": [str(Path(p).resolve()) for p in paths], "corpora": list(corpora),
-            "val_paths": [str(Path(p).resolve()) for p in val_paths]}
+            "val_paths": [str(Path(p).resolve()) for p in val_paths], **({"styles": styles} if styles else {}),
+            **({"init_from": str(init_from.resolve())} if init_from and not resume else {})}
     try:
         metrics = run_training([p.ids for p in pieces], tokenizer, run_dir, config, val_pieces=val_pieces,
                                resume=resume, log=click.echo, sources=[p.source for p in pieces],
@@ -170,7 +190,27 @@ def _fit_critic(run_dir, pieces, num_samples: int, seed: int) -> None:
         click.echo(line)
 
 
-def _resume_settings(ctx, run_dir, paths, corpora, val_paths, tokenizer, options):
+def _val_styles(styles, val_paths):
+    """The styles of --val folders: by their top-level folders, as the training data's; with --style
+    names, none (the validation pieces then state no style)."""
+    return "folders" if styles == "folders" else None
+
+
+def _with_styles(tokenizer, paths, corpora, val_paths, styles):
+    """The tokenizer with a STYLE token for every style of the training and validation files."""
+    import dataclasses
+
+    from ..corpus.build import file_styles
+    from ..corpus.walk import find_files
+    from ..tokens.tokenizer import Tokenizer
+
+    names = set(file_styles(find_files(paths, corpora), paths, corpora, styles))
+    if val_paths:
+        names |= set(file_styles(find_files(val_paths), val_paths, (), _val_styles(styles, val_paths)))
+    return Tokenizer(dataclasses.replace(tokenizer.config, styles=tuple(sorted(names))))
+
+
+def _resume_settings(ctx, run_dir, paths, corpora, val_paths, tokenizer, options, styles):
     """Data, validation folders, tokenizer and config for `--resume`: the run directory's, with the
     options the user typed.
 
@@ -209,5 +249,6 @@ def _resume_settings(ctx, run_dir, paths, corpora, val_paths, tokenizer, options
     changes = {field: options[name] for name, field in _TRAIN_OPTION_FIELDS.items() if _given(ctx, name)}
     from ..training.config import resume_config
 
-    return paths, corpora, val_paths, tokenizer, resume_config(run_dir, **changes)
+    styles = styles or (saved.get("data") or {}).get("styles")
+    return paths, corpora, val_paths, tokenizer, resume_config(run_dir, **changes), styles
 

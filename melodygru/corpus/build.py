@@ -21,6 +21,7 @@ import numpy as np
 from ..core.atomic import clean_temporaries
 from ..core.errors import MelodyGRUError, ReaderError
 from ..tokens.config import TokenizerConfig
+from ..tokens.styles import corpus_style, folder_style, style_name, with_style
 from ..tokens.tokenizer import Tokenizer
 from .cache import (
     STALE_TEMPORARY_S,
@@ -44,6 +45,27 @@ class CorpusPiece:
     source: str
     ids: np.ndarray
     notes: int
+    style: str | None = None
+
+
+def file_styles(fileset, paths, corpora, styles) -> list[str]:
+    """The style of every file of `fileset` (from `find_files(paths, corpora)`): with 'folders', a
+    path's file is in its top-level folder's style (`tokens.styles.folder_style`); with a list, one
+    name for each of `paths` in order. A built-in corpus's file is in its collection's style
+    (`tokens.styles.corpus_style`) either way.
+
+    Raises:
+        MelodyGRUError: a list whose length is not the number of paths.
+    """
+    if styles != "folders" and len(styles) != len(paths):
+        raise MelodyGRUError(f"{len(styles)} --style name(s) for {len(paths)} input path(s): give one per path")
+    out = []
+    for (root, path), where in zip(fileset.files, fileset.inputs):
+        if where >= len(paths):
+            out.append(corpus_style(corpora[where - len(paths)], path))
+        else:
+            out.append(folder_style(root, path) if styles == "folders" else style_name(styles[where]))
+    return out
 
 
 @dataclass
@@ -185,20 +207,26 @@ def build_corpus(
     use_cache: bool = True,
     max_file_mb: float = 20.0,
     progress: bool = True,
+    styles=None,
 ) -> tuple[list[CorpusPiece], CorpusReport]:
     """Tokenize every readable file under `paths` and the named built-in `corpora`.
 
     Returns pieces in a stable order (by input path) and a report; a broken file is a line in
-    `report.skipped`, never an exception.
+    `report.skipped`, never an exception. With `styles` ('folders', or one name per path; see
+    `file_styles`) every piece states its file's style (the tokenizer must have them all).
 
     Raises:
-        MelodyGRUError: a path does not exist or an unknown corpus name.
+        MelodyGRUError: a path does not exist, an unknown corpus name, or a style the tokenizer lacks.
     """
     from ..io.readers import check_size
 
     tokenizer = tokenizer or Tokenizer()
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     fileset = find_files(paths, corpora)
+    style_of = file_styles(fileset, paths, corpora, styles) if styles else [None] * len(fileset.files)
+    missing = sorted({s for s in style_of if s is not None} - set(tokenizer.config.styles))
+    if missing:
+        raise MelodyGRUError(f"style(s) {', '.join(missing)} not among the model's ({', '.join(tokenizer.config.styles)})")
     if use_cache:  # what writers killed mid-write left would otherwise pile up forever
         clean_temporaries(cache_dir / "tokens", recursive=True, older_than_s=STALE_TEMPORARY_S)
     report = CorpusReport(files=len(fileset.files), ignored=fileset.ignored, hidden=fileset.hidden,
@@ -260,7 +288,7 @@ def build_corpus(
         bar.close()
 
     pieces: list[CorpusPiece] = []
-    for (root, path), res in zip(fileset.files, results):
+    for (root, path), res, style in zip(fileset.files, results, style_of):
         rel = fileset.relative(root, path)
         report.lossy.update(res["lossy"])
         if res["skip"]:
@@ -268,7 +296,9 @@ def build_corpus(
         for suffix, reason in res["piece_skips"]:
             report.skipped.append((rel + suffix, reason))
         for suffix, ids, notes in res["pieces"]:
-            pieces.append(CorpusPiece(rel + suffix, np.asarray(ids, dtype=np.int32), int(notes)))
+            ids = np.asarray(ids, dtype=np.int32)
+            pieces.append(CorpusPiece(rel + suffix, ids if style is None else with_style(tokenizer, ids, style),
+                                      int(notes), style))
             report.notes += int(notes)
             report.tokens += len(ids)
     report.pieces = len(pieces)

@@ -5,6 +5,8 @@ reader version, written atomically.
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import io
 import json
@@ -44,7 +46,9 @@ def _file_hash(path: Path) -> str:
 
 
 def _cache_path(cache_dir: Path, tokenizer: Tokenizer, digest: str, max_file_mb: float) -> Path:
-    tag = f"r{READER_VERSION}e{ENCODING_VERSION}-{tokenizer.config.digest()}-mb{max_file_mb:g}"
+    # styles are where a file lies, not its content: encoding never writes them (`tokens/styles.py`)
+    config = dataclasses.replace(tokenizer.config, styles=())
+    tag = f"r{READER_VERSION}e{ENCODING_VERSION}-{config.digest()}-mb{max_file_mb:g}"
     return cache_dir / "tokens" / tag / digest[:2] / f"{digest}.npz"
 
 

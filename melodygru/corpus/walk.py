@@ -46,6 +46,7 @@ class FileSet:
     ignored: int = 0  # files with other extensions
     hidden: int = 0  # hidden files and folders inside a walked folder (not descended into)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) found while walking
+    inputs: list[int] = field(default_factory=list)  # per file: its input, paths first, then the corpora
 
     def relative(self, root: Path, path: Path) -> str:
         return str(path.relative_to(root)) if path != root else path.name
@@ -62,7 +63,7 @@ def find_files(paths=(), corpora=()) -> FileSet:
     found = FileSet()
     seen: set[Path] = set()
 
-    def add(root, p):
+    def add(root, p, where):
         try:
             key = p.resolve()
         except (OSError, RuntimeError):  # a symlink loop: reading it later says so in one line
@@ -70,24 +71,25 @@ def find_files(paths=(), corpora=()) -> FileSet:
         if key not in seen:
             seen.add(key)
             found.files.append((root, p))
+            found.inputs.append(where)
 
-    for raw in paths:
+    for where, raw in enumerate(paths):
         root = Path(raw)
         if not root.exists():
             raise MelodyGRUError(f"no such file or folder: {raw}")
         if root.is_file():
             if root.suffix.lower() in exts:
-                add(root.parent, root)
+                add(root.parent, root, where)
             else:
                 found.ignored += 1
             continue
-        _walk(root, exts, add, found)
-    for name in corpora:
+        _walk(root, exts, lambda r, p, where=where: add(r, p, where), found)
+    for where, name in enumerate(corpora, len(paths)):
         files = corpus_files(name)
         base = Path(os.path.commonpath([str(f.parent) for f in files])) if files else Path(".")
         root = base.parent
         for f in files:
-            add(root, f)
+            add(root, f, where)
     return found
 
 

@@ -162,3 +162,38 @@ def recurrent_layers(model: keras.Model) -> list:
 
 def count_params(model: keras.Model) -> int:
     return int(model.count_params())
+
+
+def copy_weights(source: keras.Model, target: keras.Model) -> int:
+    """Start `target` from the weights of `source` (`train --init-from`): every layer of the same
+    name and every weight of the same shape is copied. A target with a larger vocabulary (tokens
+    appended at the end: keys, styles) takes the source's rows of its embedding and its columns of
+    the output layer, and keeps its own fresh ones for the new tokens. Returns the vocabulary
+    tokens added.
+
+    Raises:
+        ValueError: the models differ otherwise (layers, units, cell, a smaller vocabulary).
+    """
+    old, new = source.get_layer("embedding").input_dim, target.get_layer("embedding").input_dim
+    if new < old:
+        raise ValueError(f"the vocabulary shrinks from {old} to {new} tokens")
+    names = [layer.name for layer in source.layers if layer.weights]
+    if names != [layer.name for layer in target.layers if layer.weights]:
+        raise ValueError("the layers differ: " + ", ".join(names) + " -> "
+                         + ", ".join(layer.name for layer in target.layers if layer.weights))
+    for name in names:
+        src, dst = source.get_layer(name).weights, target.get_layer(name).weights
+        for s, d in zip(src, dst):
+            value, shape = keras.ops.convert_to_numpy(s), tuple(d.shape)
+            if value.shape == shape:
+                d.assign(value)
+                continue
+            fresh = keras.ops.convert_to_numpy(d).copy()
+            if name == "embedding" and value.shape == (old,) + shape[1:]:
+                fresh[:old] = value
+            elif name == "logits" and value.shape == shape[:-1] + (old,):
+                fresh[..., :old] = value
+            else:
+                raise ValueError(f"layer {name}: weight of shape {value.shape} cannot start one of shape {shape}")
+            d.assign(fresh)
+    return new - old

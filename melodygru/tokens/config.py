@@ -9,6 +9,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -24,7 +25,9 @@ DRUM_PROGRAM = 128  # PROGRAM token index used for drum notes when drums are kep
 
 
 # settings added after the first release: written to JSON only when not at their default
-_LATER_SETTINGS = ("shared_durations", "pitch_order", "key_tokens")
+_LATER_SETTINGS = ("shared_durations", "pitch_order", "key_tokens", "styles")
+STYLE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")  # a style's name, as its STYLE_ token spells it
+MAX_STYLES = 256
 
 
 @dataclass(frozen=True)
@@ -50,9 +53,18 @@ class TokenizerConfig:
     # a KEY token right after BOS states the piece's key (tonic and mode; `core.keys.estimate_key`),
     # so a model can be asked for a key and samples keep the corpus's share of minor and major
     key_tokens: bool = False
+    # one STYLE_<name> token per style, after BOS (and before KEY): which of the run's styles a
+    # piece is (`tokens/styles.py`); the corpus builder puts it in, encoding itself never writes it
+    styles: tuple[str, ...] = ()
 
     def __post_init__(self):
         problems = []
+        if not isinstance(self.styles, tuple):
+            object.__setattr__(self, "styles", tuple(self.styles))
+        bad = [s for s in self.styles if not isinstance(s, str) or not STYLE_NAME.match(s)]
+        if bad or len(set(self.styles)) != len(self.styles) or len(self.styles) > MAX_STYLES:
+            problems.append(f"styles must be at most {MAX_STYLES} different names of lower-case letters, digits, "
+                            f"'_', '.' or '-' (up to 40), got {list(self.styles)!r}")
         if not 1 <= self.steps_per_quarter <= 96:
             problems.append("steps_per_quarter must be 1..96")
         if not 4 <= self.max_bar_quarters <= 32:  # 4/4, the default meter, must fit in a bar
@@ -92,7 +104,10 @@ class TokenizerConfig:
         clean = {}
         for key, value in d.items():
             default = getattr(cls(), key)
-            if isinstance(default, str):
+            if isinstance(default, tuple):
+                ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+                value = tuple(value) if ok else value
+            elif isinstance(default, str):
                 ok = isinstance(value, str)
             elif isinstance(default, bool):
                 ok = isinstance(value, bool)

@@ -1,6 +1,7 @@
 """The grammar of valid token sequences, explicit and vectorisable.
 
-A sequence is `BOS [KEY] bar* EOS PAD*` (KEY exactly when the vocabulary has key tokens), where
+A sequence is `BOS [STYLE] [KEY] bar* EOS PAD*` (KEY exactly when the vocabulary has key tokens;
+STYLE may come when it has style tokens), where
 
     bar      = BAR [TS] group*                       (TS only when the meter changes; 4/4 before any TS)
     group    = POS [TEMPO] note*                     (POS strictly increases inside a bar and is < bar length)
@@ -41,7 +42,7 @@ class Grammar:
 
     Args:
         kinds: the kind of every token id ('PAD', 'BOS', 'EOS', 'BAR', 'TS', 'POS', 'TEMPO',
-            'PROGRAM', 'PITCH', 'VEL', 'DUR', 'KEY').
+            'PROGRAM', 'PITCH', 'VEL', 'DUR', 'KEY', 'STYLE').
         position_of: grid position of every POS token, -1 for other tokens.
         bar_steps_of: bar length in steps of every TS token, 0 for other tokens.
         longest_duration: the id of the DUR token after which another DUR may follow.
@@ -79,6 +80,9 @@ class Grammar:
         }
         if "KEY" in has:  # the key of the whole piece, stated once, first
             follows["BOS"], follows["KEY"] = {"KEY"}, {"BAR"}
+        if "STYLE" in has:  # the style, before the key; a piece encoded from a file states none
+            follows["STYLE"] = set(follows["BOS"])
+            follows["BOS"] = follows["BOS"] | {"STYLE"}
         if shared_durations:
             for kind in note_end:
                 follows[kind] = follows[kind] | note_start

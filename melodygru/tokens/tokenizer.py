@@ -86,6 +86,7 @@ class Tokenizer:
         vocab += [f"DUR_{d}" for d in range(1, self.max_duration_steps + 1)]
         if c.key_tokens:  # last, so every other token keeps the id it has without keys
             vocab += [f"KEY_{key_name(tonic, minor)}" for minor in (False, True) for tonic in range(12)]
+        vocab += [f"STYLE_{name}" for name in c.styles]  # after the keys: tokens/styles.py
         self.vocab = vocab
         self.index = {tok: i for i, tok in enumerate(vocab)}
         self.kinds = [tok.split("_", 1)[0] for tok in vocab]
@@ -101,6 +102,7 @@ class Tokenizer:
         self.vel_offset = self._first.get("VEL", -1)
         self.program_offset = self._first.get("PROGRAM", -1)
         self.key_offset = self._first.get("KEY", -1)  # KEY_<tonic> at key_offset + tonic, + 12 for minor
+        self.style_offset = self._first.get("STYLE", -1)  # STYLE_<name> of config.styles[k] at style_offset + k
         self.default_bar_steps = 4 * spq
         position_of = np.full(len(vocab), -1, dtype=np.int32)
         position_of[self.pos_offset : self.pos_offset + self.positions] = np.arange(self.positions)
@@ -195,7 +197,7 @@ class Tokenizer:
 
     def key_of(self, ids) -> tuple[int, bool] | None:
         """The key a token sequence states (its KEY token after BOS), None if it states none."""
-        keys = [k for k in map(self.key_of_token, np.asarray(ids).reshape(-1)[:2].tolist()) if k is not None]
+        keys = [k for k in map(self.key_of_token, np.asarray(ids).reshape(-1)[:3].tolist()) if k is not None]
         return keys[0] if keys else None
 
     def tempo_bin(self, bpm: float) -> int:

@@ -15,7 +15,7 @@ import tensorflow as tf
 from ..core.errors import CheckpointError, MelodyGRUError
 from ..core.units import LN2
 from ..model import rundir as rd
-from ..model.network import build_model, count_params, gpu_available
+from ..model.network import build_model, copy_weights, count_params, gpu_available
 from . import windows as data
 from .config import TrainConfig, format_duration, summary_metrics
 from .schedule import CosinePlan, ResumableSchedule
@@ -100,6 +100,15 @@ class Trainer(RunSetup, ResumableSchedule):
                 sg = getattr(obj, "seed_generator", None)
                 if sg is not None:
                     self.seed_generators.append(sg)
+
+    def _warm_start(self, source: Path):
+        """Start from another run's best weights (`train --init-from`; `network.copy_weights`)."""
+        try:
+            model, _, _ = rd.load_trained(source, compute_dtype="float32")
+            added = copy_weights(model, self.model)
+        except (CheckpointError, ValueError) as e:
+            raise MelodyGRUError(f"cannot start from {source}: {(str(e).splitlines() or [''])[0]}") from None
+        self.log(f"starting from the weights of {source}" + (f" ({added} new tokens)" if added else ""))
 
     def _restore(self):
         st = self.state
@@ -252,6 +261,8 @@ class Trainer(RunSetup, ResumableSchedule):
 
         self.lr_plan = self._lr_plan()
         self._build()
+        if not self.state and (self.data or {}).get("init_from"):
+            self._warm_start(Path(self.data["init_from"]))
         self._compile()
         if self.state:
             self._restore()

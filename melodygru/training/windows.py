@@ -16,6 +16,7 @@ import numpy as np
 
 from ..tokens.timing import quarters_of  # noqa: F401  (the windows' quarter count, also used by training)
 from ..tokens.tokenizer import Tokenizer
+from ..tokens.styles import header_length, is_header
 from ..tokens.transpose import drum_pitch_mask, transpose_keys
 
 
@@ -134,19 +135,20 @@ def transpose_windows(windows: np.ndarray, tokenizer: Tokenizer, max_shift: int,
 
 def epoch_windows(pieces: list[np.ndarray], tokenizer: Tokenizer, seq_len: int, transpose: int, seed: int, epoch: int) -> np.ndarray:
     """The shuffled, transposed training windows of one epoch, a function of `(seed, epoch)` only.
-    With key tokens, every window starts with its piece's key (see below)."""
+    With key or style tokens, every window starts with its piece's style and key (see below)."""
     rng = np.random.default_rng([seed, epoch])
     piece_of, starts = _training_starts(pieces, seq_len, rng)
     if not piece_of.size:
         return np.zeros((0, seq_len + 1), np.int32)
     w = _gather(pieces, piece_of, starts, seq_len + 1, tokenizer.pad)
-    if tokenizer.key_offset >= 0:
-        # a window from the middle of a piece reads the piece's KEY token first, in place of the
-        # token before its first target: the key conditions every window, as it conditions a
-        # sample from its start (the transposition below moves it with the window's pitches)
-        first = np.array([int(p[1]) if len(p) > 1 else tokenizer.pad for p in pieces], np.int32)[piece_of]
-        is_key = (first >= tokenizer.key_offset) & (first < tokenizer.key_offset + 24)
-        w[:, 0] = np.where((starts > 0) & is_key, first, w[:, 0])
+    h = header_length(tokenizer)
+    if h:
+        # a window from the middle of a piece reads the piece's STYLE and KEY tokens first, in
+        # place of the tokens before its first targets: they condition every window, as they
+        # condition a sample from its start (the transposition below moves a KEY with the pitches)
+        head = np.array([np.pad(p[1:1 + h], (0, h - len(p[1:1 + h])), constant_values=tokenizer.pad)
+                         for p in pieces], np.int32)[piece_of]
+        w[:, :h] = np.where((starts > 0)[:, None] & is_header(tokenizer, head), head, w[:, :h])
     fixed = None
     if transpose > 0 and tokenizer.config.drums:
         # a window may begin on a drum PITCH whose PROGRAM_DRUMS is cut off: find the drums in the
