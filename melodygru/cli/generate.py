@@ -95,6 +95,11 @@ _meter_option = _checked("..generation.primer", "parse_meter")
 @click.option("--meter", type=str, default=None, callback=_meter_option,
               help="Meter of every sample, e.g. 3/4 or 6/8, kept throughout (no meter changes). "
                    "[default: the model's choice]")
+@click.option("--style", type=str, default=None,
+              help="Style of every sample, one of those the model was trained with (train --styles-from-folders; "
+                   "--help-controls lists them). [default: the model draws each sample's style]")
+@click.option("--help-controls", is_flag=True,
+              help="Print what the checkpoint can be asked for (keys, styles, meters, tempo) and exit.")
 @click.option("--tempo", type=float, default=None, callback=_tempo_option,
               help="Tempo in BPM (3.5763-1000: the slowest a MIDI file can store) for the whole output, "
                    "replacing the model's (and the primer's).")
@@ -109,13 +114,15 @@ _meter_option = _checked("..generation.primer", "parse_meter")
                    "touched and new ones take the next free numbers.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 def generate(checkpoint, length, num_samples, temperature, top_k, top_p, seed, primer, primer_bars, allow_end,
-             monophonic, form, candidates, selection, resample_every, voices, scale_penalty, key, meter, tempo,
-             program, out_dir, audio, plot, force, as_json):
+             monophonic, form, candidates, selection, resample_every, voices, scale_penalty, key, meter, style,
+             help_controls, tempo, program, out_dir, audio, plot, force, as_json):
     """Sample new pieces from a trained model and write them as MIDI files.
 
     Every sample follows the tokenizer's grammar, so it always decodes to valid music. For every
     file it prints the path, notes, length in seconds and bars.
     """
+    if help_controls:
+        return _print_controls(checkpoint, as_json)
     _check_out_dir(out_dir, "--out")
     from ..core.tfenv import import_tensorflow
 
@@ -127,9 +134,26 @@ def generate(checkpoint, length, num_samples, temperature, top_k, top_p, seed, p
                  tempo=tempo, program=program, out_dir=out_dir, audio=audio, plot=plot, force=force, form=form,
                  monophonic=monophonic, candidates=candidates, selection=selection, voices=voices,
                  scale_penalty=scale_penalty, resample_every=resample_every, key=key,
-                 meter=meter)
+                 meter=meter, style=style)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=1))
     else:
         for line in result.lines():
             click.echo(line)
+
+
+def _print_controls(checkpoint, as_json: bool) -> None:
+    """`generate --help-controls`: what the run's model understands, read from its tokenizer."""
+    from ..core.tfenv import import_tensorflow
+
+    import_tensorflow()
+    from ..generation.generate import DEFAULT_CHECKPOINT
+    from ..generation.primer import control_lines, controls
+    from ..model import rundir as rd
+    from ..tokens.tokenizer import Tokenizer
+
+    path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
+    rd.check_run_dir(path)
+    found = controls(Tokenizer.load(path / rd.TOKENIZER))
+    click.echo(json.dumps({"checkpoint": str(path), "controls": found}, indent=1) if as_json
+               else "\n".join(control_lines(path, found)))

@@ -1,5 +1,6 @@
 """Writing generated samples: file names that never overwrite (unless forced), MIDI, audio and
-piano-roll files, and the per-file summary `generate` prints.
+piano-roll files, the per-file summary `generate` prints and the command's whole report
+(`GenerateResult`).
 """
 
 
@@ -8,12 +9,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..core.errors import MelodyGRUError
 from ..core.events import Piece
 from ..io.writers import WriteReport, bar_lines, seconds, write_midi_with_report
+
+if TYPE_CHECKING:
+    from .primer import Primer
 
 OUTPUT_SUFFIXES = (".mid", ".wav", ".png")
 
@@ -127,3 +132,54 @@ def write_samples(samples: list[Sample], out_dir, audio: bool = False, plot: boo
                 except OSError:
                     pass
     return written
+
+
+# --------------------------------------------------------------------------- the command's report
+@dataclass
+class GenerateResult:
+    """What `generate` did, for printing (`lines`) or as JSON (`as_dict`)."""
+
+    checkpoint: Path
+    description: str
+    seed: int
+    settings: dict
+    primer: Primer | None
+    files: list[SampleFiles]
+    decode_seconds: float
+
+    def as_dict(self) -> dict:
+        return {"checkpoint": str(self.checkpoint), "model": self.description, "seed": self.seed,
+                **self.settings, "primer": self.primer.as_dict() if self.primer else None,
+                "decode_seconds": round(self.decode_seconds, 3), "samples": [f.as_dict() for f in self.files]}
+
+    def lines(self) -> list[str]:
+        s = self.settings
+        out = [f"{self.checkpoint} ({self.description}): {len(self.files)} x {s['length']} tokens in "
+               f"{self.decode_seconds:.2f} s, seed {self.seed}, temperature {s['temperature']:g}"
+               + (f", top-k {s['top_k']}" if s["top_k"] else "")
+               + (f", top-p {s['top_p']:g}" if s["top_p"] < 1 else "")
+               + "".join(f", {k.lower()} {v:g}" for k, v in s.get("temperatures", {}).items())
+               + (", form plans" if s.get("form") else "")
+               + (", one note at a time" if s.get("monophonic") else "")
+               + (f", at most {s['voices']} voices" if s.get("voices") and not s.get("monophonic") else "")
+               + (f", scale penalty {s['scale_penalty']:g}" if s.get("scale_penalty") else "")
+               + (f", in {s['key']}" if s.get("key") else "") + (f", in {s['meter']}" if s.get("meter") else "")
+               + (f", style {s['style']}" if s.get("style") else "")
+               + (f", the critic's {dict(weighted='pick', matched='set-wide pick').get(s.get('selection'), 'best')} of {s['candidates']} "
+                  "candidates" if s.get("candidates", 1) > 1 else "")
+               + (f", resampled every {s['resample_every']} tokens" if s.get("resample_every") else "")]
+        if s.get("allow_end"):
+            out.append(f"{s['ended']} of {len(self.files)} samples ended with the model's own end of piece "
+                       f"(the others stopped at {s['length']} tokens)")
+        if self.primer:
+            p = self.primer
+            changes = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(p.lossy.items()))
+            lossy = f" [{changes}]" if changes else ""
+            out.append(f"primer {p.source}: first {p.bars} bars, {p.notes} notes kept verbatim{lossy}")
+        for f in self.files:
+            for path in f.paths:
+                extra = f" ({f.renderer})" if path == f.wav else ""
+                if path == f.midi and f.report.describe():  # never silently: what the file could not hold
+                    extra = f"  [{f.report.describe()}]"
+                out.append(f"{path}  {f.notes} notes  {f.seconds:.1f} s  {f.bars} bars{extra}")
+        return out

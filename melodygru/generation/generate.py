@@ -42,8 +42,9 @@ from ..model.rundir import (
 from ..tokens.form import MAX_BARS, plan_matrix
 from ..tokens.tokenizer import Tokenizer
 from .choose import choose, clean_scores, key_penalties, limit_voices, read_critic, resample_groups
-from .files import Sample, SampleFiles, write_samples
-from .primer import Primer, check_key, check_meter, forced_ids, load_primer, meter_token, parse_meter, prefix_ids
+from .files import GenerateResult, Sample, write_samples  # noqa: F401  (GenerateResult: part of this API)
+from .primer import (Primer, check_key, check_meter, check_style, controls, forced_ids, load_primer, meter_token, parse_meter,
+                     prefix_ids)
 from .samplers import kind_temperatures as kind_temperature_table
 from .settings import (  # noqa: F401  (recommended_sampling and the limits are part of this module's API)
     DEFAULT_CANDIDATES,
@@ -143,7 +144,7 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
            form: bool = False, kind_temperatures: dict | None = None, monophonic: bool = False,
            candidates: int = 1, selection: str = "best", voices: int = 0,
            scale_penalty: float = 0.0, resample_every: int = 0, key: tuple[int, bool] | None = None,
-           meter: tuple[int, int] | None = None) -> list[Sample]:
+           meter: tuple[int, int] | None = None, style: str | None = None) -> list[Sample]:
     """Sample `num_samples` pieces of `length` new tokens each (fewer if `allow_end` and EOS came).
 
     Args:
@@ -177,6 +178,8 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
             model draws each sample's key at temperature 1 (unless `temperature` is 0 or
             `kind_temperatures` names KEY), so the samples keep the corpus's share of keys.
         meter: (beats, note value): every sample opens with this meter and never changes it.
+        style: one of the styles of a model trained with them (`tokens/styles.py`), forced as the
+            STYLE token. None: drawn at temperature 1, as the key is.
         seed: the same seed, checkpoint and settings give the same pieces.
         primer: an opening to continue (its tempo, meter and key carry over).
         tempo: one tempo in bpm for the whole output, replacing the model's and the primer's.
@@ -208,13 +211,14 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
     if key is not None:
         check_key(checkpoint.tokenizer, checkpoint.path, primer)
         key = (int(key[0]) % 12, bool(key[1]))
+    style = check_style(checkpoint.tokenizer, checkpoint.path, style, primer) if style is not None else None
     if meter is not None:
-        check_meter(checkpoint.tokenizer, meter, primer, key, length)
+        check_meter(checkpoint.tokenizer, meter, primer, key, length, style)
     args = (temperature, top_k, top_p)
     rest = (primer, allow_end, tempo, program, form, kind_temperatures, monophonic, voices, float(scale_penalty), key,
-            meter)
+            meter, style)
     if candidates > 1 and 0 < resample_every < length:
-        tok, prefix = checkpoint.tokenizer, prefix_ids(checkpoint.tokenizer, primer, key, meter)
+        tok, prefix = checkpoint.tokenizer, prefix_ids(checkpoint.tokenizer, primer, key, meter, style)
 
         def partial_piece(row):  # the music so far of a row still being drawn, as the critic reads it
             return _voiced(tok.decode(_cut(tok, prefix, row)[0]), primer, monophonic, voices)
@@ -289,12 +293,12 @@ def _voiced(piece: Piece, primer, monophonic, voices) -> Piece:
 
 
 def _sample_once(checkpoint, length, num_samples, temperature, top_k, top_p, seed, primer, allow_end, tempo,
-                 program, form, kind_temperatures, monophonic, voices, scale_penalty, key, meter, every=0,
+                 program, form, kind_temperatures, monophonic, voices, scale_penalty, key, meter, style, every=0,
                  steer=None) -> list[Sample]:
     tokenizer = checkpoint.tokenizer
-    prefix = prefix_ids(checkpoint.tokenizer, primer, key, meter)
-    if tokenizer.key_offset >= 0 and temperature > 0:  # a key the model draws, drawn as often as in its corpus
-        kind_temperatures = {"KEY": 1.0, **(kind_temperatures or {})}
+    prefix = prefix_ids(checkpoint.tokenizer, primer, key, meter, style)
+    if temperature > 0:  # a style or key the model draws, drawn as often as in its corpus
+        kind_temperatures = {**{k: 1.0 for k in ("KEY", "STYLE") if k in tokenizer.kinds}, **(kind_temperatures or {})}
     temps = kind_temperature_table(tokenizer.grammar.kinds, temperature, kind_temperatures)
     plan = None
     if form:
@@ -304,7 +308,7 @@ def _sample_once(checkpoint, length, num_samples, temperature, top_k, top_p, see
                                       top_k=top_k, top_p=top_p, seed=seed, allow_end=allow_end, plan=plan,
                                       monophonic=monophonic, scale_penalty=scale_penalty, every=every, steer=steer,
                                       banned=np.flatnonzero(checkpoint.decoder.tables.is_ts) if meter else None,
-                                      forced=forced_ids(tokenizer, primer, key, meter))
+                                      forced=forced_ids(tokenizer, primer, key, meter, style))
     if program is None and primer is not None and not tokenizer.config.programs:
         programs = Counter(n.program for n in primer.piece.notes if not n.is_drum)
         program = programs.most_common(1)[0][0] if programs else None
@@ -331,55 +335,6 @@ def _finish(piece: Piece, primer: Primer | None, tempo: float | None, program: i
 
 
 # --------------------------------------------------------------------------- the command
-@dataclass
-class GenerateResult:
-    """What `generate` did, for printing (`lines`) or as JSON (`as_dict`)."""
-
-    checkpoint: Path
-    description: str
-    seed: int
-    settings: dict
-    primer: Primer | None
-    files: list[SampleFiles]
-    decode_seconds: float
-
-    def as_dict(self) -> dict:
-        return {"checkpoint": str(self.checkpoint), "model": self.description, "seed": self.seed,
-                **self.settings, "primer": self.primer.as_dict() if self.primer else None,
-                "decode_seconds": round(self.decode_seconds, 3), "samples": [f.as_dict() for f in self.files]}
-
-    def lines(self) -> list[str]:
-        s = self.settings
-        out = [f"{self.checkpoint} ({self.description}): {len(self.files)} x {s['length']} tokens in "
-               f"{self.decode_seconds:.2f} s, seed {self.seed}, temperature {s['temperature']:g}"
-               + (f", top-k {s['top_k']}" if s["top_k"] else "")
-               + (f", top-p {s['top_p']:g}" if s["top_p"] < 1 else "")
-               + "".join(f", {k.lower()} {v:g}" for k, v in s.get("temperatures", {}).items())
-               + (", form plans" if s.get("form") else "")
-               + (", one note at a time" if s.get("monophonic") else "")
-               + (f", at most {s['voices']} voices" if s.get("voices") and not s.get("monophonic") else "")
-               + (f", scale penalty {s['scale_penalty']:g}" if s.get("scale_penalty") else "")
-               + (f", in {s['key']}" if s.get("key") else "") + (f", in {s['meter']}" if s.get("meter") else "")
-               + (f", the critic's {dict(weighted='pick', matched='set-wide pick').get(s.get('selection'), 'best')} of {s['candidates']} "
-                  "candidates" if s.get("candidates", 1) > 1 else "")
-               + (f", resampled every {s['resample_every']} tokens" if s.get("resample_every") else "")]
-        if s.get("allow_end"):
-            out.append(f"{s['ended']} of {len(self.files)} samples ended with the model's own end of piece "
-                       f"(the others stopped at {s['length']} tokens)")
-        if self.primer:
-            p = self.primer
-            changes = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(p.lossy.items()))
-            lossy = f" [{changes}]" if changes else ""
-            out.append(f"primer {p.source}: first {p.bars} bars, {p.notes} notes kept verbatim{lossy}")
-        for f in self.files:
-            for path in f.paths:
-                extra = f" ({f.renderer})" if path == f.wav else ""
-                if path == f.midi and f.report.describe():  # never silently: what the file could not hold
-                    extra = f"  [{f.report.describe()}]"
-                out.append(f"{path}  {f.notes} notes  {f.seconds:.1f} s  {f.bars} bars{extra}")
-        return out
-
-
 def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperature: float | None = None,
              top_k: int | None = None, top_p: float | None = None, seed: int | None = None, primer=None, primer_bars: int = 4,
              allow_end: bool | None = None, tempo: float | None = None, program: int | None = None,
@@ -387,7 +342,7 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
              form: bool | None = None, monophonic: bool | None = None,
              candidates: int | None = None, selection: str | None = None, voices: int | None = None,
              scale_penalty: float | None = None, resample_every: int | None = None,
-             key: str | None = None, meter: str | None = None) -> GenerateResult:
+             key: str | None = None, meter: str | None = None, style: str | None = None) -> GenerateResult:
     """Load a run directory, sample, and write the files: everything `melodygru generate` does.
 
     Args:
@@ -402,6 +357,7 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
         seed: None draws one (reported, so the run can be repeated).
         key: a key name ('D minor', 'Dm', 'F# major', 'Bb') for a model trained with key tokens.
         meter: '3/4', '6/8', ...: the meter of every sample, throughout.
+        style: a style of a model trained with styles (`--help-controls` lists them).
         primer: path of a MIDI or score file whose first `primer_bars` bars (0: all) open every sample.
         tempo: see `sample`; one a MIDI file cannot store is refused before anything is loaded.
         Other arguments: see `sample` and `write_samples`.
@@ -425,6 +381,8 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
         check_key(ckpt.tokenizer, ckpt.path, primer)
     if wanted_meter is not None:
         meter_token(ckpt.tokenizer, wanted_meter, primer)
+    if style is not None:
+        check_style(ckpt.tokenizer, ckpt.path, style, primer)
     recommended = recommended_sampling(ckpt.path)
     kinds = recommended["temperatures"] if temperature is None else {}
     temperature = recommended["temperature"] if temperature is None else temperature
@@ -447,7 +405,7 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
     samples = sample(ckpt, length, num_samples, temperature, top_k, top_p, seed, loaded_primer,
                      allow_end, tempo, program, form=form, kind_temperatures=kinds, monophonic=monophonic,
                      candidates=candidates, selection=selection, voices=voices, scale_penalty=scale_penalty,
-                     resample_every=resample_every, key=wanted_key, meter=wanted_meter)
+                     resample_every=resample_every, key=wanted_key, meter=wanted_meter, style=style)
     decode_seconds = time.perf_counter() - start
     files = write_samples(samples, out_dir, audio=audio, plot=plot, force=force)
     settings = {"length": length, "num_samples": num_samples, "temperature": temperature, "top_k": top_k,
@@ -455,5 +413,6 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
                 "monophonic": monophonic, "voices": voices, "candidates": candidates, "selection": selection,
                 "scale_penalty": scale_penalty, "resample_every": resample_every if candidates > 1 else 0,
                 "tempo": tempo, "key": long_key_name(*wanted_key) if wanted_key else None, "meter": "%d/%d" % wanted_meter if wanted_meter else None,
-                "program": program, "ended": sum(s.ended for s in samples)}
+                "style": style.strip().lower() if style is not None else None,
+                "program": program, "ended": sum(s.ended for s in samples), "controls": controls(ckpt.tokenizer)}
     return GenerateResult(ckpt.path, ckpt.description, seed, settings, loaded_primer, files, decode_seconds)

@@ -1,5 +1,5 @@
 """Primers: the opening bars of a file a sample continues, with its tempo, meter and key; and the
-prefix every sample starts from (BOS, a requested KEY, or a primer).
+prefix every sample starts from (BOS, a requested STYLE and KEY, or a primer).
 """
 
 
@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.errors import MelodyGRUError, ReaderError
+from ..core.errors import MelodyGRUError, ReaderError, TokenizerError
 from ..tokens.config import DENOMINATORS
 from ..core.events import Piece
+from ..tokens.styles import style_token
 from ..tokens.tokenizer import Tokenizer
 
 
@@ -108,33 +109,81 @@ def meter_token(tokenizer: Tokenizer, meter: tuple[int, int], primer: Primer | N
 
 
 def check_meter(tokenizer: Tokenizer, meter: tuple[int, int], primer: Primer | None = None,
-                key: tuple[int, bool] | None = None, length: int = 0) -> None:
+                key: tuple[int, bool] | None = None, length: int = 0, style: int | None = None) -> None:
     """MelodyGRUError unless `meter` can open samples of `length` new tokens (see `meter_token`;
-    a model that draws its key first needs the key, the bar line and the meter to fit)."""
+    a model that draws its style or key first needs them, the bar line and the meter to fit)."""
     meter_token(tokenizer, meter, primer)
-    forced = forced_ids(tokenizer, primer, key, meter)
+    forced = forced_ids(tokenizer, primer, key, meter, style)
     if forced is not None and length < len(forced):
         raise MelodyGRUError(f"--length {length} is too short to open with the key, the bar line and the meter")
 
 
+def check_style(tokenizer: Tokenizer, source, name: str, primer: Primer | None = None) -> int:
+    """The STYLE token of style `name` of a model with this tokenizer (from run directory
+    `source`); MelodyGRUError when it has no styles, not this one (the message lists them), or a
+    primer is given (a primer opens the sample as it is)."""
+    if tokenizer.style_offset < 0:
+        raise MelodyGRUError(f"checkpoint {source} was trained without styles, so it cannot be asked for one: "
+                             "sample without --style, or train a model with --styles-from-folders or --style")
+    if primer is not None:
+        raise MelodyGRUError("--style and --primer together: the primer opens the sample as it is; leave out --style")
+    try:
+        return style_token(tokenizer, name)
+    except TokenizerError as e:
+        raise MelodyGRUError(str(e)) from None
+
+
+def _opening(tokenizer: Tokenizer, key, meter, style) -> tuple[list[int], list[int]]:
+    """A sample's first tokens after BOS, as (prefix, forced): the model's style and key slots,
+    each given (its token) or drawn (-1), then a meter's bar line and TS token; the tokens before
+    the first drawn slot are the prefix, the rest are forced (a drawn slot at the end is left to
+    the model)."""
+    slots = ([-1 if style is None else int(style)] if tokenizer.style_offset >= 0 else []) \
+        + ([-1 if key is None else tokenizer.key_token(*key)] if tokenizer.key_offset >= 0 else [])
+    if meter is not None:
+        slots += [tokenizer.bar, meter_token(tokenizer, meter)]
+    cut = slots.index(-1) if -1 in slots else len(slots)
+    forced = slots[cut:]
+    while forced and forced[-1] == -1:
+        forced.pop()
+    return slots[:cut], forced
+
+
 def prefix_ids(tokenizer: Tokenizer, primer: Primer | None = None, key: tuple[int, bool] | None = None,
-               meter: tuple[int, int] | None = None) -> np.ndarray:
-    """The tokens every sample starts from: the primer's, else BOS, the KEY token of `key` and,
-    for a `meter`, the first bar line with its TS token (see `forced_ids` for a model that draws
-    its key before them)."""
+               meter: tuple[int, int] | None = None, style: int | None = None) -> np.ndarray:
+    """The tokens every sample starts from: the primer's, else BOS, the STYLE token `style`, the
+    KEY token of `key` and, for a `meter`, the first bar line with its TS token, as far as none
+    of them is left to the model to draw (see `forced_ids`)."""
     if primer is not None:
         return primer.ids
-    ids = [tokenizer.bos] + ([tokenizer.key_token(*key)] if key is not None else [])
-    if meter is not None and not (tokenizer.key_offset >= 0 and key is None):
-        ids += [tokenizer.bar, meter_token(tokenizer, meter)]
-    return np.array(ids, np.int32)
+    return np.array([tokenizer.bos] + _opening(tokenizer, key, meter, style)[0], np.int32)
 
 
 def forced_ids(tokenizer: Tokenizer, primer: Primer | None = None, key: tuple[int, bool] | None = None,
-               meter: tuple[int, int] | None = None) -> np.ndarray | None:
-    """The first new tokens of every sample when they cannot all be the prefix: a model with key
-    tokens asked for a meter but not a key draws each sample's key (-1), then gets the bar line
-    and the meter. None otherwise."""
-    if primer is None and meter is not None and tokenizer.key_offset >= 0 and key is None:
-        return np.array([-1, tokenizer.bar, meter_token(tokenizer, meter)], np.int32)
-    return None
+               meter: tuple[int, int] | None = None, style: int | None = None) -> np.ndarray | None:
+    """The first new tokens of every sample when they cannot all be the prefix: a model that draws
+    its style or key (-1) before a requested key or meter. None otherwise."""
+    forced = [] if primer is not None else _opening(tokenizer, key, meter, style)[1]
+    return np.array(forced, np.int32) if forced else None
+
+
+def controls(tokenizer: Tokenizer) -> dict:
+    """What a model with this tokenizer can be asked for (`generate --help-controls`, and `--json`):
+    its keys and styles (empty lists when it was trained without them), meters, and tempo."""
+    from ..core.keys import key_name
+
+    keys = [key_name(t, m) for m in (False, True) for t in range(12)] if tokenizer.key_offset >= 0 else []
+    return {"key": keys, "style": list(tokenizer.config.styles),
+            "meter": ["%d/%d" % m for m in tokenizer.meters], "tempo": True}
+
+
+def control_lines(source, found: dict) -> list[str]:
+    """`controls` as the lines `generate --help-controls` prints."""
+    drawn = "; without it each sample draws one as often as the training music has it"
+    return [f"{source} understands:",
+            "  --key     " + (f"any of {len(found['key'])} keys ({', '.join(found['key'])}){drawn}" if found["key"]
+                              else "no (trained without --key-tokens)"),
+            "  --style   " + (f"{', '.join(found['style'])}{drawn}" if found["style"]
+                              else "no (trained without --styles-from-folders or --style)"),
+            f"  --meter   {', '.join(found['meter'][:12])}, ... ({len(found['meter'])} meters)",
+            "  --tempo   any tempo in bpm"]
