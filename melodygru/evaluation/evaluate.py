@@ -111,7 +111,8 @@ def _read_set(paths, corpora, tokenizer, what: str, **corpus_kw):
 
 def run_pieces(checkpoint, tokenizer: Tokenizer, **corpus_kw):
     """(validation pieces, training pieces) of a run, read from the sources its config.json
-    records and split as its split.json says; None when the run does not record them."""
+    records and split as its split.json says, each stating its style as in training when the run
+    has styles; None when the run does not record them."""
     from ..model import rundir as rd
 
     recorded = training_sources(checkpoint)
@@ -122,14 +123,16 @@ def run_pieces(checkpoint, tokenizer: Tokenizer, **corpus_kw):
         return None
     if recorded is None or not isinstance(split, dict):
         return None
-    pieces, _ = _read_set(*recorded, tokenizer, "training", **corpus_kw)
+    styles = (config.get("data") or {}).get("styles") if tokenizer.config.styles else None
+    pieces, _ = _read_set(*recorded, tokenizer, "training", styles=styles, **corpus_kw)
     if split.get("val_from") == "val_split":
         val = set(split.get("val", []))
         return [p for p in pieces if p.source in val], [p for p in pieces if p.source not in val]
     val_paths = (config.get("data") or {}).get("val_paths") or []
     if not val_paths:
         return None
-    held, _ = _read_set(val_paths, (), tokenizer, "validation", **corpus_kw)
+    held, _ = _read_set(val_paths, (), tokenizer, "validation", styles="folders" if styles == "folders" else None,
+                        **corpus_kw)
     return held, pieces
 
 
