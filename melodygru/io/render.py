@@ -1,11 +1,13 @@
 """Rendering a piece for people: WAV audio (FluidSynth with a General MIDI soundfont when
-pyfluidsynth is installed, pretty_midi's sine synthesis otherwise) and a piano-roll PNG.
+pyfluidsynth is installed, pretty_midi's sine synthesis otherwise), a piano-roll PNG, and a
+MusicXML score of a written MIDI file (music21).
 """
 
 
 from __future__ import annotations
 
 import io
+import tempfile
 from pathlib import Path
 
 from ..core.atomic import atomic_write_bytes
@@ -69,4 +71,17 @@ def write_piano_roll(piece: Piece, path, title: str = "") -> Path:
     plt.close(fig)
     path = Path(path)
     atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def write_musicxml(midi_path, path) -> Path:
+    """A MusicXML score of a written MIDI file, one part per track, as music21 reads the file
+    (its quantization, meter and key signature); written atomically."""
+    import music21
+
+    path = Path(path)
+    score = music21.converter.parse(str(midi_path), quantizePost=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        written = Path(score.write("musicxml", fp=str(Path(tmp) / "score.musicxml")))
+        atomic_write_bytes(path, written.read_bytes())
     return path

@@ -1,0 +1,344 @@
+"""Harmonize a melody: the model writes the voices below a given top line, note for note.
+
+A model reads left to right and, in the shipped Bach model's order, writes the notes of an onset
+from the bass up, so the soprano of a chord comes last. The harmonizer therefore decodes with a
+mask that changes at every step (`_Row.allowed`), on top of the grammar's:
+
+* time may not pass the melody's next onset: no POS beyond it, no bar line before it;
+* at a melody onset the lower notes come first, every one below the melody's pitch, then the
+  melody's own note with its exact duration (forced DUR tokens), and nothing above it;
+* a lower note lasts only as long as it stays below every melody note it would sound with (its
+  pitch, and then its DUR tokens, are limited by `_Row.room`);
+* the piece ends (EOS) right after the melody's last note.
+
+So the bass of each chord is chosen knowing only which pitches lie below the soprano, not the
+soprano's own pitch; several candidates per output are drawn and the run's critic keeps the one
+most like the corpus (`choose`), as `generate` does. `check_harmony` measures what a listener
+would check: the melody kept note for note, every other note below the melody note sounding with
+it, and how many voices sound at each melody onset.
+"""
+
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.errors import MelodyGRUError
+from ..core.events import Note, Piece
+from ..core.keys import estimate_key
+from .files import Sample
+from .samplers import kind_temperatures as kind_temperature_table
+
+MELODY_PROGRAM = 1  # the melody's General MIDI program (bright piano): its own channel and track
+MAX_MELODY_NOTES = 2000
+
+
+@dataclass(frozen=True)
+class MelodyNote:
+    onset: int  # grid steps from the start
+    duration: int  # grid steps, >= 1
+    pitch: int
+
+
+def melody_line(piece: Piece, steps_per_quarter: int) -> list[MelodyNote]:
+    """The top line of a piece on the tokenizer's grid: at each onset, the highest note starting
+    there when nothing sounding from before is as high (a held soprano note keeps the line while
+    lower voices move); a note still sounding when the next starts ends there."""
+    notes = sorted((n for n in piece.notes if not n.is_drum), key=lambda n: (n.onset, -n.pitch))
+    line: list[MelodyNote] = []
+    held: list[Note] = []
+    for n in notes:
+        if held and held[-1].onset == n.onset:
+            continue  # a lower note of the same onset
+        held = [h for h in held if h.onset + h.duration > n.onset + 1e-9]
+        if any(h.pitch >= n.pitch for h in held):
+            continue  # under a melody note still sounding
+        held.append(n)
+        onset = int(round(n.onset * steps_per_quarter))
+        end = int(round((n.onset + n.duration) * steps_per_quarter))
+        if line and line[-1].onset + line[-1].duration > onset:
+            last = line.pop()
+            if onset > last.onset:
+                line.append(dataclasses.replace(last, duration=onset - last.onset))
+        if end > onset:
+            line.append(MelodyNote(onset, end - onset, n.pitch))
+    return line
+
+
+def _dur_tokens(tokenizer, steps: int) -> list[int]:
+    longest = tokenizer.max_duration_steps
+    full, rest = divmod(steps, longest)
+    return [tokenizer.dur_offset + longest - 1] * full + ([tokenizer.dur_offset + rest - 1] if rest else [])
+
+
+ROOM_CAP_QUARTERS = 16  # the longest a lower note is ever allowed to last (4 whole notes)
+
+
+class _Tables:
+    """Per-vocabulary arrays the rows read at every step."""
+
+    def __init__(self, tokenizer):
+        kinds = np.array(tokenizer.kinds)
+        self.is_pitch, self.is_dur, self.is_ts = kinds == "PITCH", kinds == "DUR", kinds == "TS"
+        self.position_of = tokenizer.grammar.position_of
+        self.is_pos = self.position_of >= 0
+        c = tokenizer.config
+        self.pitches = np.arange(c.pitch_low, c.pitch_high + 1)
+        self.dur_steps = np.arange(1, tokenizer.max_duration_steps + 1)
+        self.cap = ROOM_CAP_QUARTERS * c.steps_per_quarter
+
+
+class _Row:
+    """One candidate's place in the melody and the constraints on its next token."""
+
+    def __init__(self, tokenizer, tables: _Tables, melody: list[MelodyNote], state, voices: int):
+        self.tok, self.t, self.melody, self.state, self.voices = tokenizer, tables, melody, state, voices
+        self.lower_ends: list[int] = []  # where each lower note written so far ends (steps)
+        self.lower = False  # the note being written is a lower one (its DURs extend its end)
+        self.next = 0  # the melody note to write next
+        self.bar_start = 0  # the prefix ends with the first bar line
+        self.group = None  # the onset (steps) of the current POS group
+        self.last_pitch = -1  # the highest pitch written in the current group
+        self.room = 0  # steps the note being written may still last
+        self.forced: list[int] = []  # the next tokens, -1 where one is drawn (a velocity)
+        self.end = melody[-1].onset + melody[-1].duration
+        self.failed = False
+
+    def _limit(self, p: int) -> np.ndarray:
+        """For every pitch of the vocabulary, the steps a lower note starting at `p` may last: until
+        the first melody note it would sound with that is not above it, or the melody's end."""
+        limit = np.full(len(self.t.pitches), min(self.end - p, self.t.cap))
+        for m in self.melody[max(0, self.next - 1):]:
+            if m.onset >= p + self.t.cap:
+                break
+            if m.onset + m.duration > p:
+                hit = self.t.pitches >= m.pitch
+                limit[hit] = np.minimum(limit[hit], max(m.onset, p) - p)
+        return limit
+
+    def allowed(self) -> np.ndarray:
+        tok, t = self.tok, self.t
+        mask = tok.grammar.allowed(self.state)
+        if self.forced and self.forced[0] >= 0:
+            only = np.zeros_like(mask)
+            only[self.forced[0]] = True
+            return only
+        m = self.melody[self.next] if self.next < len(self.melody) else None
+        if m is None:  # the melody is over: the piece ends with it
+            mask[:] = False
+            mask[tok.eos] = True
+            return mask
+        pending = self.group == m.onset  # in the melody note's group, before its note
+        # time: no POS past the next melody onset, no bar line before it, no end, no meter change
+        mask[t.is_pos] &= (self.bar_start + t.position_of[t.is_pos] <= m.onset) & (not pending)
+        mask[tok.bar] &= self.bar_start + self.state.bar_steps <= m.onset and not pending
+        mask[tok.eos] = False
+        mask[t.is_ts] = False
+        if self.group is not None:  # pitches: upwards, each below every melody note it would sound with
+            ok = (self._limit(self.group) >= 1) & (t.pitches > self.last_pitch)
+            if self.voices and sum(e > self.group for e in self.lower_ends) >= self.voices - 1:
+                ok[:] = False  # the lower voices are all sounding: only the melody's note may come
+            if pending:
+                ok &= t.pitches < m.pitch
+                ok |= (t.pitches == m.pitch) & (m.pitch > self.last_pitch)
+            mask[t.is_pitch] &= ok
+        mask[t.is_dur] &= t.dur_steps <= self.room  # a lower note: no longer than its room
+        if not mask.any():
+            self.failed = True
+            mask[tok.eos] = True
+        return mask
+
+    def advance(self, token: int) -> None:
+        tok = self.tok
+        kind = tok.kinds[token]
+        if self.forced:
+            self.forced.pop(0)
+        if kind == "BAR":
+            self.bar_start += self.state.bar_steps
+            self.group, self.last_pitch = None, -1
+        elif kind == "POS":
+            self.group, self.last_pitch = self.bar_start + int(self.t.position_of[token]), -1
+        elif kind == "PITCH":
+            pitch = tok.config.pitch_low + token - tok.pitch_offset
+            self.last_pitch = pitch
+            m = self.melody[self.next] if self.next < len(self.melody) else None
+            if m is not None and self.group == m.onset and pitch == m.pitch:
+                self.forced = ([-1] if tok.vel_offset >= 0 else []) + _dur_tokens(tok, m.duration)
+                self.next, self.lower = self.next + 1, False
+                self.room = m.duration
+            else:
+                self.room = int(self._limit(self.group)[pitch - tok.config.pitch_low])
+                self.lower_ends.append(self.group)
+                self.lower = True
+        elif kind == "DUR":
+            self.room -= token - tok.dur_offset + 1
+            if self.lower:
+                self.lower_ends[-1] += token - tok.dur_offset + 1
+        self.state = tok.grammar.advance(self.state, token)
+
+
+def harmonize(checkpoint, melody_piece: Piece, num_samples: int = 1, candidates: int = 8, seed: int = 0,
+              temperature: float | None = None, voices: int = 4) -> tuple[list[Sample], list[MelodyNote]]:
+    """Harmonized versions of a melody's top line (see the module docstring); `candidates` per
+    sample, the critic's best of them kept (the first, without a critic); at most `voices` notes
+    (the melody's included) sound at any onset (0: no limit). Returns the samples
+    (the melody on its own program, `MELODY_PROGRAM`) and the melody as the grid holds it.
+
+    Raises:
+        MelodyGRUError: no melody, a melody too long, a meter the model has no bar for.
+    """
+    import tensorflow as tf
+
+    from .choose import choose
+    from .primer import meter_token
+    from .settings import recommended_sampling
+
+    tok = checkpoint.tokenizer
+    melody = melody_line(melody_piece, tok.config.steps_per_quarter)
+    if not melody:
+        raise MelodyGRUError("the melody has no notes to harmonize")
+    if len(melody) > MAX_MELODY_NOTES:
+        raise MelodyGRUError(f"the melody has {len(melody)} notes; at most {MAX_MELODY_NOTES} can be harmonized")
+    low, high = tok.config.pitch_low, tok.config.pitch_high
+    if not all(low <= m.pitch <= high for m in melody):
+        raise MelodyGRUError(f"the melody leaves the model's pitch range ({low}-{high})")
+    ts = melody_piece.time_signatures[0] if melody_piece.time_signatures else None
+    meter = (ts.numerator, ts.denominator) if ts else (4, 4)
+    prefix = [tok.bos] + ([tok.key_token(*estimate_key(melody_piece))] if tok.key_offset >= 0 else []) + [tok.bar]
+    if meter != (4, 4):
+        prefix.append(meter_token(tok, meter))
+    rec = recommended_sampling(checkpoint.path)
+    temps = kind_temperature_table(tok.grammar.kinds, rec["temperature"] if temperature is None else temperature,
+                                   rec["temperatures"] if temperature is None else {})
+    rows = num_samples * candidates
+    rng = np.random.default_rng([seed, 0x4A12])
+    state, tables = tok.grammar.state_after(np.array(prefix)), _Tables(tok)
+    drafts = [_Row(tok, tables, melody, state, voices) for _ in range(rows)]
+    step = checkpoint.decoder.step
+    states = step.initial_states(rows)
+    for t in prefix[:-1]:
+        _, states = step.advance(tf.fill([rows], t), states)
+    cur = np.full(rows, prefix[-1], np.int32)
+    out = [[] for _ in range(rows)]
+    done = np.zeros(rows, bool)
+    limit = sum(4 + 2 * len(_dur_tokens(tok, m.duration)) for m in melody) * 6 + 64
+    for _ in range(limit):
+        logits, states = step(tf.constant(cur), states)
+        logits = logits.numpy()
+        for i, r in enumerate(drafts):
+            if done[i]:
+                cur[i] = tok.pad
+                continue
+            mask = r.allowed()
+            z = np.where(mask, logits[i], -np.inf)
+            z = (z - z.max()) / temps
+            p = np.exp(z - z.max())
+            token = int(rng.choice(len(p), p=p / p.sum()))
+            r.advance(token)
+            out[i].append(token)
+            cur[i] = token
+            done[i] = token == tok.eos
+        if done.all():
+            break
+    melody_notes = [Note(m.onset / tok.config.steps_per_quarter, m.duration / tok.config.steps_per_quarter, m.pitch,
+                         program=MELODY_PROGRAM) for m in melody]
+    drawn = []
+    for i, r in enumerate(drafts):
+        ids = np.array(prefix + out[i], np.int32)
+        piece = tok.decode(ids)
+        top = {(n.onset, n.pitch) for n in melody_notes}
+        harmony = [n for n in piece.notes if (n.onset, n.pitch) not in top]
+        keys = melody_piece.key_signatures or piece.key_signatures
+        piece = piece.replace(notes=sorted(harmony + melody_notes, key=lambda n: (n.onset, n.pitch)),
+                              tempos=melody_piece.tempos or piece.tempos, key_signatures=keys)
+        drawn.append(Sample(ids, piece, len(out[i]), done[i] and not r.failed))
+    rounds = [[drawn[k * num_samples + j] for j in range(num_samples)] for k in range(candidates)]
+    for k in range(candidates):  # a candidate that met a dead end is never kept over one that did not
+        rounds[k] = [s if s.ended else dataclasses.replace(s, piece=s.piece.replace(notes=[])) for s in rounds[k]]
+    if candidates == 1 or checkpoint.critic is None:
+        chosen = [next((rounds[k][j] for k in range(candidates) if rounds[k][j].ended), rounds[0][j])
+                  for j in range(num_samples)]
+    else:
+        chosen = choose(rounds, checkpoint.critic, "best", seed)
+    if not all(s.ended for s in chosen):
+        raise MelodyGRUError("the model could not harmonize this melody within its constraints: try more --candidates")
+    return chosen, melody
+
+
+def check_harmony(melody: list[MelodyNote], piece: Piece, steps_per_quarter: int) -> dict:
+    """What a listener checks in a harmonization: the share of melody notes kept exactly (pitch,
+    onset, duration), the share of other notes that sound below every melody note they sound
+    with, and the share of melody onsets where at least 3 voices sound."""
+    spq = steps_per_quarter
+    notes = [(int(round(n.onset * spq)), int(round(n.duration * spq)), n.pitch) for n in piece.notes if not n.is_drum]
+    wanted = {(m.onset, m.duration, m.pitch) for m in melody}
+    kept = sum(1 for m in wanted if m in set(notes))
+    others = [n for n in notes if n not in wanted]
+    below = 0
+    for on, dur, pitch in others:
+        over = [m for m in melody if m.onset < on + dur and on < m.onset + m.duration]
+        below += all(pitch < m.pitch for m in over)
+    voices = sum(1 for m in melody if sum(1 for on, dur, _ in notes if on <= m.onset < on + dur) >= 3)
+    return {"melody_kept": kept / len(melody), "below_melody": below / len(others) if others else 1.0,
+            "three_voices": voices / len(melody), "melody_notes": len(melody), "other_notes": len(others)}
+
+
+@dataclass
+class HarmonizeResult:
+    """What `harmonize_file` wrote, with the checks of every file (`check_harmony`)."""
+
+    melody: str
+    melody_notes: int
+    files: list[dict]
+    seconds: float
+
+    def as_dict(self) -> dict:
+        return {"melody": self.melody, "melody_notes": self.melody_notes, "seconds": round(self.seconds, 3),
+                "samples": self.files}
+
+    def lines(self) -> list[str]:
+        out = [f"{self.melody}: {self.melody_notes} melody notes harmonized {len(self.files)} time(s) in "
+               f"{self.seconds:.1f} s"]
+        for f in self.files:
+            out.append(f"{f['midi']}  {f['notes']} notes  {f['seconds']:.1f} s  melody kept {f['melody_kept']:.0%}, "
+                       f"{f['below_melody']:.0%} of the other notes below it, 3+ voices at "
+                       f"{f['three_voices']:.0%} of its onsets" + (f"  score {f['score']}" if f.get("score") else ""))
+        return out
+
+
+def harmonize_file(melody_path, checkpoint=None, out_dir="harmonized", num_samples: int = 1, candidates: int = 8,
+                   seed: int = 0, temperature: float | None = None, voices: int = 4, piece: int = 1,
+                   score: bool = False, force: bool = False) -> HarmonizeResult:
+    """Everything `melodygru harmonize` does: read the melody file (its `piece`-th piece, for a
+    file of several tunes), harmonize its top line and write MIDI (melody and harmony on their own
+    tracks) and, with `score`, MusicXML next to each file.
+
+    Raises:
+        MelodyGRUError: an unreadable melody, a piece number it lacks, or what `harmonize` raises.
+    """
+    import time
+
+    from ..io.readers import read_file
+    from ..io.render import write_musicxml
+    from .files import write_samples
+    from .generate import load_checkpoint
+
+    pieces = read_file(melody_path)
+    if not 1 <= piece <= len(pieces):
+        raise MelodyGRUError(f"{melody_path} holds {len(pieces)} piece(s); --piece {piece} is not one of them")
+    ckpt = load_checkpoint(checkpoint)
+    if candidates > 1 and ckpt.critic is None and ckpt.critic_error:
+        raise MelodyGRUError(ckpt.critic_error)
+    start = time.perf_counter()
+    samples, melody = harmonize(ckpt, pieces[piece - 1], num_samples, candidates, seed, temperature, voices)
+    seconds = time.perf_counter() - start
+    files = []
+    for s, f in zip(samples, write_samples(samples, out_dir, force=force)):
+        row = {**f.as_dict(), **check_harmony(melody, s.piece, ckpt.tokenizer.config.steps_per_quarter)}
+        if score:
+            row["score"] = str(write_musicxml(f.midi, f.midi.with_suffix(".musicxml")))
+        files.append(row)
+    return HarmonizeResult(str(melody_path), len(melody), files, seconds)

@@ -1,0 +1,86 @@
+"""`melodygru harmonize` with the shipped Bach model: the melody kept note for note as the top
+voice, every other note below the melody note it sounds with, four voices, the melody's meter,
+melody and harmony on tracks of their own, MusicXML with --score, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import mido
+import pytest
+from click.testing import CliRunner
+
+from melodygru.cli.app import main
+from melodygru.core.events import Note, Piece, TimeSignature
+from melodygru.generation.harmonize import MELODY_PROGRAM, check_harmony, melody_line
+from melodygru.io.readers import read_file
+from melodygru.io.writers import write_midi
+
+
+@pytest.fixture(scope="module")
+def soprano(tmp_path_factory):
+    """The top line of a chorale from music21's corpus, alone in a MIDI file."""
+    from music21 import corpus
+
+    from melodygru.io.readers import read_score
+
+    chorale = read_score(corpus.getComposer("bach")[7])[0]
+    line = melody_line(chorale, 12)
+    path = tmp_path_factory.mktemp("melody") / "soprano.mid"
+    write_midi(chorale.replace(notes=[Note(m.onset / 12, m.duration / 12, m.pitch) for m in line]), path)
+    return path, line
+
+
+def test_the_melody_is_kept_and_the_voices_lie_below_it(soprano, tmp_path):
+    path, line = soprano
+    res = CliRunner().invoke(main, ["harmonize", str(path), "--out", str(tmp_path), "-k", "2", "--candidates", "4",
+                                    "--seed", "1", "--score", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["melody_notes"] == len(line) and len(out["samples"]) == 2
+    for s in out["samples"]:
+        written = read_file(s["midi"])[0]
+        check = check_harmony(line, written, 12)  # the file, read back
+        assert check["melody_kept"] == 1.0 and check["below_melody"] == 1.0, check
+        assert check["three_voices"] >= 0.8 and check["other_notes"] >= 2 * len(line), check
+        melody = sorted((n.onset, n.duration, n.pitch) for n in written.notes if n.program == MELODY_PROGRAM)
+        assert melody == sorted((m.onset / 12, m.duration / 12, m.pitch) for m in line)
+        tracks = [t for t in mido.MidiFile(s["midi"]).tracks if any(m.type == "note_on" for m in t)]
+        programs = [{m.program for m in t if m.type == "program_change"} for t in tracks]
+        assert {MELODY_PROGRAM} in programs and len(tracks) >= 2  # the melody on a track of its own
+        ends = max(n.onset + n.duration for n in written.notes)
+        assert ends == pytest.approx(max(m.onset + m.duration for m in line) / 12)  # it ends with the melody
+        from music21 import converter
+
+        score = converter.parse(s["score"])
+        assert len(score.parts) >= 2 and len(score.flatten().notes) > 0
+
+
+def test_a_waltz_melody_keeps_its_meter(tmp_path):
+    tune = [67, 72, 74, 76, 74, 72, 71, 72, 74, 72]
+    notes = [Note(i * 1.0, 1.0 if i < len(tune) - 1 else 3.0, p) for i, p in enumerate(tune)]
+    path = write_midi(Piece(notes, time_signatures=[TimeSignature(0, 3, 4)]), tmp_path / "waltz.mid")
+    res = CliRunner().invoke(main, ["harmonize", str(path), "--out", str(tmp_path / "out"), "--candidates", "2",
+                                    "--json"])
+    assert res.exit_code == 0, res.output
+    midi = json.loads(res.output)["samples"][0]["midi"]
+    meters = {(m.numerator, m.denominator) for t in mido.MidiFile(midi).tracks for m in t if m.type == "time_signature"}
+    assert meters == {(3, 4)}
+    check = check_harmony(melody_line(read_file(path)[0], 12), read_file(midi)[0], 12)
+    assert check["melody_kept"] == 1.0 and check["below_melody"] == 1.0
+
+
+def test_harmonize_errors_are_one_line(tmp_path):
+    runner = CliRunner()
+    empty = write_midi(Piece([]), tmp_path / "empty.mid")
+    res = runner.invoke(main, ["harmonize", str(empty), "--out", str(tmp_path / "a")])
+    assert res.exit_code != 0 and "error:" in res.output and "Traceback" not in res.output
+    high = write_midi(Piece([Note(0, 1, 120)]), tmp_path / "high.mid")
+    res = runner.invoke(main, ["harmonize", str(high), "--out", str(tmp_path / "b")])
+    assert res.exit_code != 0 and "pitch range" in res.output
+    res = runner.invoke(main, ["harmonize", str(tmp_path / "none.mid"), "--out", str(tmp_path / "c")])
+    assert res.exit_code == 2 and "does not exist" in res.output
+    tune = write_midi(Piece([Note(0, 1, 60)]), tmp_path / "one.mid")
+    res = runner.invoke(main, ["harmonize", str(tune), "--piece", "2", "--out", str(tmp_path / "d")])
+    assert res.exit_code != 0 and "holds 1 piece(s)" in res.output
+    assert not any((tmp_path / d).exists() for d in "abcd")
