@@ -7,8 +7,11 @@ Krumhansl-Schmuckler variant with Aarden-Essen weights, not the estimate melodyg
 A sample counts when tonic and mode both match. Then N samples without --key: the share in minor
 and the spread of tonics, against the same key-finder on the run's training pieces.
 
+With --meters, N samples of each requested meter too: a sample counts when its written file
+states that meter and no other.
+
 Usage: python benchmarks/key_control.py --checkpoint RUN [--keys "D major,F major,A minor,E minor"]
-       [--num-samples 40] [--length 512] [--seed 1] [--out DIR]
+       [--num-samples 40] [--length 512] [--seed 1] [--out DIR] [--meters 3/4,6/8]
 """
 
 from __future__ import annotations
@@ -80,6 +83,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", type=Path, default=None, help="keep the samples here [default: a temporary folder]")
     ap.add_argument("--skip-corpus", action="store_true", help="do not read the training pieces' keys")
+    ap.add_argument("--meters", default="", help="also N samples of each of these meters (e.g. 3/4,6/8): the share "
+                    "whose written file keeps it throughout")
     args = ap.parse_args()
 
     from melodygru.core.keys import long_key_name, parse_key
@@ -116,8 +121,28 @@ def main() -> int:
             print(f"training pieces (music21's keys, as written MIDI): {len(real)}, "
                   f"{sum(k[1] for k in real) / len(real):.0%} in minor, {len(Counter(k[0] for k in real))} different tonics "
                   "(training transposes every piece by up to +-6 semitones, so every tonic is in the model's data)")
+    for i, meter in enumerate(m.strip() for m in args.meters.split(",") if m.strip()):
+        folder = out_root / ("meter-" + meter.replace("/", "-"))
+        result = generate(args.checkpoint, length=args.length, num_samples=args.num_samples, seed=args.seed + 100 + i,
+                          meter=meter, out_dir=folder, force=True)
+        want = tuple(int(x) for x in meter.split("/"))
+        kept = sum(file_meters(f.midi) == [want] for f in result.files)
+        print(f"--meter {meter}: {kept}/{len(result.files)} written files in {meter} throughout "
+              f"({kept / len(result.files):.0%}; goal 100%)")
     print(f"samples in {out_root}")
     return 0
+
+
+def file_meters(path) -> list[tuple[int, int]]:
+    """The distinct meters a MIDI file's time-signature events state, in order."""
+    import mido
+
+    out = []
+    for track in mido.MidiFile(path).tracks:
+        for m in track:
+            if m.type == "time_signature" and (m.numerator, m.denominator) not in out:
+                out.append((m.numerator, m.denominator))
+    return out
 
 
 if __name__ == "__main__":
