@@ -38,7 +38,7 @@ def main() -> None:
     from melodygru.evaluation.evaluate import run_pieces
     from melodygru.generation.files import write_samples
     from melodygru.generation.generate import load_checkpoint
-    from melodygru.generation.harmonize import check_harmony, harmonize, melody_line
+    from melodygru.generation.harmonize import check_harmony, harmonize
 
     ckpt = load_checkpoint(args.checkpoint)
     tok = ckpt.tokenizer
