@@ -160,3 +160,17 @@ def test_init_from_keeps_the_old_tokens_weights(music, tmp_path):
     res = runner.invoke(main, ["train", str(music), "--preset", "small", "--epochs", "1", "--critic-samples", "0",
                                "--init-from", str(tmp_path / "plain"), "--out", str(tmp_path / "bigger"), "-q"])
     assert res.exit_code != 0 and "cannot start from" in res.output and "Traceback" not in res.output
+
+
+def test_a_requested_key_follows_a_drawn_style(styled_run):
+    """Asked for a key but not a style, every sample draws a style first (never a KEY in its
+    place), then gets the key asked for."""
+    from melodygru.generation.generate import load_checkpoint, sample
+
+    ckpt = load_checkpoint(styled_run)
+    tok = ckpt.tokenizer
+    samples = sample(ckpt, 12, 24, seed=4, key=(2, False))
+    styles = [style_of(tok, s.ids) for s in samples]
+    assert all(st in ("reels", "slow-airs") for st in styles)
+    assert all(tok.vocab[int(s.ids[2])] == "KEY_D" for s in samples)
+    assert len(set(styles)) == 2  # drawn, not one for all

@@ -21,30 +21,35 @@ from .files import Sample
 KEY_PENALTY = 10.0  # what a candidate of a key model loses in score when its notes are not clearly in its key
 
 
-def off_key(piece: Piece) -> bool:
+def off_key(piece: Piece, strict: bool = True) -> bool:
     """Whether a piece states a key (its first key signature: a key model's KEY token) that its
     notes are not clearly in: the key every profile of `core.keys.clear_key` finds is another one,
-    or the profiles disagree. A piece without a key signature is never off key."""
+    or (`strict`) the profiles disagree. A piece without a key signature is never off key."""
     if not piece.key_signatures or not -7 <= piece.key_signatures[0].sharps <= 7:
         return False
     first = piece.key_signatures[0]
     major, minor = keys_of_signature(first.sharps)
-    return clear_key(piece.notes) != (minor if first.mode == "minor" else major)
+    found = clear_key(piece.notes)
+    return found != (minor if first.mode == "minor" else major) and (strict or found is not None)
 
 
-def key_penalties(pieces, keyed: bool) -> np.ndarray:
-    """`KEY_PENALTY` for each piece that is `off_key`, 0 for the others (all 0 unless `keyed`)."""
-    return np.array([KEY_PENALTY * (keyed and off_key(p)) for p in pieces], float)
+def key_penalties(pieces, keyed: bool, requested: bool = False) -> np.ndarray:
+    """`KEY_PENALTY` for each piece that is `off_key`, 0 for the others (all 0 unless `keyed`). A
+    requested key must be clear (`strict`); a key the model drew only must not be clearly another
+    one: a third of real folk tunes and a quarter of the chorales are in no key all three
+    profiles agree on, and a set of samples should be no clearer than its corpus."""
+    return np.array([KEY_PENALTY * (keyed and off_key(p, strict=requested)) for p in pieces], float)
 
 
 def choose(rounds: list[list[Sample]], critic: Critic, selection: str, seed: int, length: int = 0,
-           keyed: bool = False) -> list[Sample]:
+           keyed: bool = False, requested: bool = False) -> list[Sample]:
     """Sample i of the result is candidate k of sample i (`rounds[k][i]`), chosen by the critic:
     the best score ('best'), a draw weighted by exp(score) ('weighted', seeded by `seed`), or
     for the whole set at once ('matched': `analysis.critic.matched_choice`; a critic fitted before
     version 4 knows no real spread and chooses 'best'). A sample of `length` tokens other than the
     critic was fitted on has its length rescaled by the ratio before it is judged. With `keyed` (a
-    model with key tokens), a candidate whose notes are not clearly in its key loses `KEY_PENALTY`."""
+    model with key tokens), a candidate whose notes are off its key loses `KEY_PENALTY`
+    (`key_penalties`: not clearly in it when the key was `requested`, else clearly in another)."""
     empty = np.full(len(CRITIC_FEATURE_NAMES), np.nan)
     feats = [[critic_features(s.piece) for s in r] for r in rounds]
     X = np.array([[empty if f is None else f for f in row] for row in feats])
@@ -52,7 +57,7 @@ def choose(rounds: list[list[Sample]], critic: Critic, selection: str, seed: int
     if length and fitted and length != fitted:  # the critic knows pieces of `fitted` tokens: compare like with like
         X[..., CRITIC_FEATURE_NAMES.index("length_quarters")] *= fitted / length
     scores = critic.score_features(X.reshape(-1, X.shape[-1])).reshape(X.shape[:2])
-    scores -= key_penalties([s.piece for r in rounds for s in r], keyed).reshape(scores.shape)
+    scores -= key_penalties([s.piece for r in rounds for s in r], keyed, requested).reshape(scores.shape)
     scores = np.where([[f is None for f in row] for row in feats], -np.inf, scores)
     if selection == "weighted":
         keep = weighted_choice(scores, np.random.default_rng([seed, len(rounds)]))

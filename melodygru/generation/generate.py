@@ -40,6 +40,7 @@ from ..model.rundir import (
     read_json,
 )
 from ..tokens.form import MAX_BARS, plan_matrix
+from ..tokens.styles import style_name
 from ..tokens.tokenizer import Tokenizer
 from .choose import choose, clean_scores, key_penalties, limit_voices, read_critic, resample_groups
 from .files import GenerateResult, Sample, write_samples  # noqa: F401  (GenerateResult: part of this API)
@@ -234,7 +235,8 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
         rounds += [drawn[j * num_samples:(j + 1) * num_samples] for j in range(k)]
     if len(rounds) == 1:
         return rounds[0]
-    return choose(rounds, checkpoint.critic, selection, seed, length, checkpoint.tokenizer.config.key_tokens)
+    return choose(rounds, checkpoint.critic, selection, seed, length, checkpoint.tokenizer.config.key_tokens,
+                  key is not None)
 
 
 def _derived_seed(*parts) -> int:
@@ -248,7 +250,7 @@ def _sample_population(checkpoint, length, num_samples, args, seed, rest, candid
     tokens (see `sample`; `partial_piece` turns a row drawn so far into what the critic reads);
     samples go through in as few batches of at most `CANDIDATE_ROWS` rows as their candidates
     allow."""
-    critic, keyed = checkpoint.critic, checkpoint.tokenizer.config.key_tokens
+    critic, keyed, requested = checkpoint.critic, checkpoint.tokenizer.config.key_tokens, rest[9] is not None
     per_call = max(1, CANDIDATE_ROWS // candidates)
     out: list[Sample] = []
     for first in range(0, num_samples, per_call):
@@ -265,7 +267,8 @@ def _sample_population(checkpoint, length, num_samples, args, seed, rest, candid
 
         drawn = _sample_once(checkpoint, length, groups * candidates, *args, call_seed, *rest, every=every,
                              steer=steer)
-        final = np.array([critic.score(s.piece) for s in drawn]) - key_penalties([s.piece for s in drawn], keyed)
+        final = np.array([critic.score(s.piece) for s in drawn]) - key_penalties([s.piece for s in drawn], keyed,
+                                                                                 requested)
         final = final.reshape(groups, candidates)
         if selection == "weighted":  # by the gain since the last resampling (candidates x samples)
             keep = weighted_choice((clean_scores(final) - clean_scores(previous.reshape(groups, candidates))).T, rng)
@@ -307,7 +310,7 @@ def _sample_once(checkpoint, length, num_samples, temperature, top_k, top_p, see
     new = checkpoint.decoder.generate(prefix, length, num_samples=num_samples, temperature=temps,
                                       top_k=top_k, top_p=top_p, seed=seed, allow_end=allow_end, plan=plan,
                                       monophonic=monophonic, scale_penalty=scale_penalty, every=every, steer=steer,
-                                      banned=np.flatnonzero(checkpoint.decoder.tables.is_ts) if meter else None,
+                                      banned=_banned(checkpoint, key, meter, style),
                                       forced=forced_ids(tokenizer, primer, key, meter, style))
     if program is None and primer is not None and not tokenizer.config.programs:
         programs = Counter(n.program for n in primer.piece.notes if not n.is_drum)
@@ -318,6 +321,17 @@ def _sample_once(checkpoint, length, num_samples, temperature, top_k, top_p, see
         piece = _finish(_voiced(tokenizer.decode(ids, strict=True), primer, monophonic, voices), primer, tempo, program)
         samples.append(Sample(ids, piece, int(len(ids) - len(prefix)), ended))
     return samples
+
+
+def _banned(checkpoint, key, meter, style) -> np.ndarray | None:
+    """Tokens never drawn: every TS once a meter is asked for, and every KEY when the style before a
+    requested key is drawn (the grammar would let a KEY take the style's place; the forced KEY
+    after it is written all the same)."""
+    tok = checkpoint.tokenizer
+    ids = list(np.flatnonzero(checkpoint.decoder.tables.is_ts)) if meter else []
+    if key is not None and style is None and tok.style_offset >= 0:
+        ids += range(tok.key_offset, tok.key_offset + 24)
+    return np.array(ids, np.int64) if ids else None
 
 
 def _finish(piece: Piece, primer: Primer | None, tempo: float | None, program: int | None) -> Piece:
@@ -413,6 +427,6 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
                 "monophonic": monophonic, "voices": voices, "candidates": candidates, "selection": selection,
                 "scale_penalty": scale_penalty, "resample_every": resample_every if candidates > 1 else 0,
                 "tempo": tempo, "key": long_key_name(*wanted_key) if wanted_key else None, "meter": "%d/%d" % wanted_meter if wanted_meter else None,
-                "style": style.strip().lower() if style is not None else None,
+                "style": style_name(style) if style is not None else None,
                 "program": program, "ended": sum(s.ended for s in samples), "controls": controls(ckpt.tokenizer)}
     return GenerateResult(ckpt.path, ckpt.description, seed, settings, loaded_primer, files, decode_seconds)

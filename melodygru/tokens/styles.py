@@ -61,7 +61,7 @@ def style_token(tokenizer, name: str) -> int:
     styles = tokenizer.config.styles
     if not styles:
         raise TokenizerError("this model has no styles: train it with --styles-from-folders or --style")
-    wanted = str(name).strip().lower()
+    wanted = style_name(name)
     if wanted not in styles:
         raise TokenizerError(f"style {name!r} is not one of this model's: {', '.join(styles)}")
     return tokenizer.style_offset + styles.index(wanted)
