@@ -8,7 +8,8 @@ weights. Its figures on real music come first: 5-fold cross-validated accuracy o
 pieces, and accuracy on the run's held-out validation pieces (which it never saw): what a perfect
 generator's samples would score. Then N samples per style (the run's recommended settings and
 `--style`), written as MIDI and read back, are classified; a sample counts when the classifier
-assigns it to the style asked for.
+assigns it to the style asked for. The baseline, measured in the same run: N samples without
+`--style`, and the share the classifier gives each style.
 
 Usage: python benchmarks/style_control.py --checkpoint RUN [--num-samples 40] [--length 512]
        [--seed 1] [--out DIR] [--per-style 600]
@@ -105,6 +106,15 @@ def main() -> None:
               f"others: {', '.join(f'{s} {int((got == s).sum())}' for s in styles if s != style)}  "
               f"[{time.perf_counter() - start:.0f} s]", flush=True)
     print(f"all requested styles: {hits}/{total} = {hits / max(1, total):.1%} (goal >= 80%)")
+    # the baseline: samples without --style, assigned by the same classifier (a requested style
+    # that did nothing would score its share here)
+    result = generate(args.checkpoint, length=args.length, num_samples=args.num_samples, seed=args.seed + 50,
+                      out_dir=out_root / "no-style", force=True)
+    F, _ = feature_matrix([read_file(f.midi)[0] for f in result.files])
+    got = clf.predict(np.nan_to_num(F))
+    print("without --style (the baseline): assigned " + ", ".join(f"{s} {np.mean(got == s):.0%}" for s in styles)
+          + "; training pieces: " + ", ".join(f"{s} {np.mean(y == s):.0%}" for s in styles)
+          + f" (of the classifier's sample; chance for one style of {len(styles)}: {1 / len(styles):.0%})")
     print(f"samples in {out_root}")
 
 

@@ -84,3 +84,36 @@ def test_harmonize_errors_are_one_line(tmp_path):
     res = runner.invoke(main, ["harmonize", str(tune), "--piece", "2", "--out", str(tmp_path / "d")])
     assert res.exit_code != 0 and "holds 1 piece(s)" in res.output
     assert not any((tmp_path / d).exists() for d in "abcd")
+
+
+def test_a_legato_melody_keeps_every_note():
+    legato = Piece([Note(0, 1.05, 76), Note(1, 1.05, 74), Note(2, 1.05, 72), Note(3, 1.0, 71)])
+    line = melody_line(legato, 12)
+    assert [(m.onset, m.duration, m.pitch) for m in line] == [(0, 12, 76), (12, 12, 74), (24, 12, 72), (36, 12, 71)]
+    # a soprano held while a lower voice moves stays the line; the lower voice is not melody
+    held = Piece([Note(0, 2, 72), Note(0, 1, 60), Note(1, 1, 62), Note(2, 1, 71)])
+    assert [(m.onset, m.pitch) for m in melody_line(held, 12)] == [(0, 72), (24, 71)]
+
+
+def test_a_model_with_velocities_and_instruments_harmonizes_too(tmp_path):
+    """Velocity and PROGRAM tokens come between a note's pitch and duration or before its pitch:
+    the constraints still hold, every sequence is valid, and no candidate meets a dead end."""
+    from pathlib import Path
+
+    from melodygru.generation.generate import load_checkpoint
+    from melodygru.generation.harmonize import harmonize
+
+    examples = Path(__file__).resolve().parents[1] / "data" / "examples"
+    run = tmp_path / "run"
+    res = CliRunner().invoke(main, ["train", str(examples), "--programs", "--preset", "tiny", "--epochs", "1",
+                                    "--critic-samples", "0", "--cache-dir", str(tmp_path / "cache"), "-q",
+                                    "--out", str(run)])
+    assert res.exit_code == 0, res.output
+    ckpt = load_checkpoint(run)
+    assert ckpt.tokenizer.vel_offset >= 0 and ckpt.tokenizer.program_offset >= 0
+    tune = Piece([Note(i * 0.5, 0.5, p) for i, p in enumerate([67, 69, 71, 72, 74, 72, 71, 69, 67])])
+    samples, line = harmonize(ckpt, tune, num_samples=2, candidates=2, seed=3)
+    for s in samples:
+        ckpt.tokenizer.decode(s.ids, strict=True)  # raises on any token the grammar forbids
+        check = check_harmony(line, s.piece, 12)
+        assert check["melody_kept"] == 1.0 and check["below_melody"] == 1.0

@@ -157,6 +157,26 @@ def test_init_from_keeps_the_old_tokens_weights(music, tmp_path):
                                str(tmp_path / "plain"), "--out", str(tmp_path / "styled")])
     assert res.exit_code == 0, res.output
     assert f"starting from the weights of {tmp_path / 'plain'} (2 new tokens)" in res.output
+    # keys added to a run with styles: every token keeps its own weights (by name, not by position)
+    res = runner.invoke(main, ["train", str(music), "--styles-from-folders", "--key-tokens", *common, "--init-from",
+                               str(tmp_path / "styled"), "--out", str(tmp_path / "keyed"), "--epochs", "1"])
+    assert res.exit_code == 0 and "(24 new tokens)" in res.output, res.output
+    from melodygru.model import rundir as rd
+
+    before, tok_a, _ = rd.load_trained(tmp_path / "styled")
+    after, tok_b, _ = rd.load_trained(tmp_path / "keyed")
+    assert tok_b.index["STYLE_reels"] != tok_a.index["STYLE_reels"]
+    rows_a = np.asarray(before.get_layer("embedding").weights[0])
+    rows_b = np.asarray(after.get_layer("embedding").weights[0])
+    # one epoch moved them a little, never as far as another token's row lies
+    for name in ("STYLE_reels", "PITCH_60", "BAR"):
+        gap = np.abs(rows_b[tok_b.index[name]] - rows_a[tok_a.index[name]]).max()
+        assert gap < np.abs(rows_a[tok_a.index["STYLE_slow-airs"]] - rows_a[tok_a.index["STYLE_reels"]]).max(), name
+    res = runner.invoke(main, ["train", str(music), "--velocity-bins", "4", *common, "--init-from",
+                               str(tmp_path / "plain"), "--out", str(tmp_path / "vel")])
+    assert res.exit_code != 0 and "differs by more than key and style tokens" in res.output
+    res = runner.invoke(main, ["train", "--resume", "--out", str(tmp_path / "plain"), "--init-from", str(tmp_path / "styled")])
+    assert res.exit_code == 2 and "--init-from starts a new run" in res.output
     res = runner.invoke(main, ["train", str(music), "--preset", "small", "--epochs", "1", "--critic-samples", "0",
                                "--init-from", str(tmp_path / "plain"), "--out", str(tmp_path / "bigger"), "-q"])
     assert res.exit_code != 0 and "cannot start from" in res.output and "Traceback" not in res.output

@@ -83,9 +83,9 @@ def main():
     captured = {}
     real_choose = G.choose
 
-    def keep_rounds(rounds, critic, selection, seed):
+    def keep_rounds(rounds, critic, selection, seed, *rest):
         captured["rounds"] = rounds
-        return real_choose(rounds, critic, selection, seed)
+        return real_choose(rounds, critic, selection, seed, *rest)
 
     G.choose = keep_rounds
     res = G.generate(args.checkpoint, length=512, num_samples=args.num_samples, seed=args.seed,

@@ -110,9 +110,11 @@ def train(paths, corpora, jobs, max_file_mb, tokenizer, run_dir, resume, val_pat
     if styles_from_folders and style_names:
         raise click.UsageError("give --styles-from-folders or --style, not both")
     styles = "folders" if styles_from_folders else list(style_names) or None
+    if resume and init_from:
+        raise click.UsageError("--init-from starts a new run; --resume goes on with the weights the run has")
     if resume:
-        paths, corpora, val_paths, tokenizer, config, styles = _resume_settings(ctx, run_dir, paths, corpora,
-                                                                                val_paths, tokenizer, options, styles)
+        paths, corpora, val_paths, tokenizer, config, styles, init_from = _resume_settings(
+            ctx, run_dir, paths, corpora, val_paths, tokenizer, options, styles)
     else:
         config = {field: options[name] for name, field in _TRAIN_OPTION_FIELDS.items()}
     _require_input(paths, corpora)
@@ -151,7 +153,7 @@ def train(paths, corpora, jobs, max_file_mb, tokenizer, run_dir, resume, val_pat
     config = config if isinstance(config, TrainConfig) else TrainConfig(**config)
     data = {"paths": [str(Path(p).resolve()) for p in paths], "corpora": list(corpora),
             "val_paths": [str(Path(p).resolve()) for p in val_paths], **({"styles": styles} if styles else {}),
-            **({"init_from": str(init_from.resolve())} if init_from and not resume else {})}
+            **({"init_from": str(Path(init_from).resolve())} if init_from else {})}
     try:
         metrics = run_training([p.ids for p in pieces], tokenizer, run_dir, config, val_pieces=val_pieces,
                                resume=resume, log=click.echo, sources=[p.source for p in pieces],
@@ -250,5 +252,6 @@ def _resume_settings(ctx, run_dir, paths, corpora, val_paths, tokenizer, options
     from ..training.config import resume_config
 
     styles = styles or (saved.get("data") or {}).get("styles")
-    return paths, corpora, val_paths, tokenizer, resume_config(run_dir, **changes), styles
+    init_from = (saved.get("data") or {}).get("init_from")  # a run stopped in its first epoch starts from it again
+    return paths, corpora, val_paths, tokenizer, resume_config(run_dir, **changes), styles, init_from
 

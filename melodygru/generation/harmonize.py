@@ -34,6 +34,8 @@ from .samplers import kind_temperatures as kind_temperature_table
 
 MELODY_PROGRAM = 1  # the melody's General MIDI program (bright piano): its own channel and track
 MAX_MELODY_NOTES = 2000
+MAX_ROWS = 2048  # candidates drawn together, all outputs' together
+LEGATO_QUARTERS = 0.25  # a melody note held this much into the next one (legato playing) ends there
 
 
 @dataclass(frozen=True)
@@ -46,14 +48,15 @@ class MelodyNote:
 def melody_line(piece: Piece, steps_per_quarter: int) -> list[MelodyNote]:
     """The top line of a piece on the tokenizer's grid: at each onset, the highest note starting
     there when nothing sounding from before is as high (a held soprano note keeps the line while
-    lower voices move); a note still sounding when the next starts ends there."""
+    lower voices move; a note held less than `LEGATO_QUARTERS` into the next is over); a note still
+    sounding when the next starts ends there."""
     notes = sorted((n for n in piece.notes if not n.is_drum), key=lambda n: (n.onset, -n.pitch))
     line: list[MelodyNote] = []
     held: list[Note] = []
     for n in notes:
         if held and held[-1].onset == n.onset:
             continue  # a lower note of the same onset
-        held = [h for h in held if h.onset + h.duration > n.onset + 1e-9]
+        held = [h for h in held if h.onset + h.duration > n.onset + LEGATO_QUARTERS + 1e-9]
         if any(h.pitch >= n.pitch for h in held):
             continue  # under a melody note still sounding
         held.append(n)
@@ -83,6 +86,7 @@ class _Tables:
     def __init__(self, tokenizer):
         kinds = np.array(tokenizer.kinds)
         self.is_pitch, self.is_dur, self.is_ts = kinds == "PITCH", kinds == "DUR", kinds == "TS"
+        self.is_vel, self.is_program = kinds == "VEL", kinds == "PROGRAM"
         self.position_of = tokenizer.grammar.position_of
         self.is_pos = self.position_of >= 0
         c = tokenizer.config
@@ -122,7 +126,9 @@ class _Row:
     def allowed(self) -> np.ndarray:
         tok, t = self.tok, self.t
         mask = tok.grammar.allowed(self.state)
-        if self.forced and self.forced[0] >= 0:
+        if self.forced:  # the melody note's velocity (drawn), then its durations (forced)
+            if self.forced[0] < 0:
+                return mask & t.is_vel
             only = np.zeros_like(mask)
             only[self.forced[0]] = True
             return only
@@ -133,7 +139,12 @@ class _Row:
             return mask
         pending = self.group == m.onset  # in the melody note's group, before its note
         # time: no POS past the next melody onset, no bar line before it, no end, no meter change
-        mask[t.is_pos] &= (self.bar_start + t.position_of[t.is_pos] <= m.onset) & (not pending)
+        at = self.bar_start + t.position_of[t.is_pos]
+        full = np.zeros(len(at), bool)
+        if self.voices and self.lower_ends:  # an onset where every lower voice still sounds takes no note
+            ends = np.array(self.lower_ends[-2 * self.voices:])
+            full = ((ends[None, :] > at[:, None]).sum(axis=1) >= self.voices - 1) & (at != m.onset)
+        mask[t.is_pos] &= (at <= m.onset) & ~full & (not pending)
         mask[tok.bar] &= self.bar_start + self.state.bar_steps <= m.onset and not pending
         mask[tok.eos] = False
         mask[t.is_ts] = False
@@ -145,6 +156,8 @@ class _Row:
                 ok &= t.pitches < m.pitch
                 ok |= (t.pitches == m.pitch) & (m.pitch > self.last_pitch)
             mask[t.is_pitch] &= ok
+            if not ok.any():
+                mask[t.is_program] = False  # no note can start: no instrument for one
         mask[t.is_dur] &= t.dur_steps <= self.room  # a lower note: no longer than its room
         if not mask.any():
             self.failed = True
@@ -197,6 +210,11 @@ def harmonize(checkpoint, melody_piece: Piece, num_samples: int = 1, candidates:
     from .settings import recommended_sampling
 
     tok = checkpoint.tokenizer
+    if tok.config.shared_durations or tok.config.pitch_order != "up":
+        raise MelodyGRUError("harmonize needs a model that gives every note its own duration and writes each "
+                             "chord from the bass up (trained without --shared-durations and --pitch-order down)")
+    if num_samples * candidates > MAX_ROWS:
+        raise MelodyGRUError(f"{num_samples} x {candidates} candidates: at most {MAX_ROWS} in all")
     melody = melody_line(melody_piece, tok.config.steps_per_quarter)
     if not melody:
         raise MelodyGRUError("the melody has no notes to harmonize")
@@ -224,7 +242,8 @@ def harmonize(checkpoint, melody_piece: Piece, num_samples: int = 1, candidates:
     cur = np.full(rows, prefix[-1], np.int32)
     out = [[] for _ in range(rows)]
     done = np.zeros(rows, bool)
-    limit = sum(4 + 2 * len(_dur_tokens(tok, m.duration)) for m in melody) * 6 + 64
+    bars = melody[-1].onset // max(1, state.bar_steps) + 2
+    limit = sum(4 + 2 * len(_dur_tokens(tok, m.duration)) for m in melody) * 6 + 2 * bars + 64
     for _ in range(limit):
         logits, states = step(tf.constant(cur), states)
         logits = logits.numpy()

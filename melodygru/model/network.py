@@ -18,6 +18,7 @@ import os
 from dataclasses import dataclass
 
 import keras  # noqa: E402  (after the log-level setting, which TensorFlow reads at import)
+import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -164,12 +165,12 @@ def count_params(model: keras.Model) -> int:
     return int(model.count_params())
 
 
-def copy_weights(source: keras.Model, target: keras.Model) -> int:
+def copy_weights(source: keras.Model, target: keras.Model, rows=None) -> int:
     """Start `target` from the weights of `source` (`train --init-from`): every layer of the same
-    name and every weight of the same shape is copied. A target with a larger vocabulary (tokens
-    appended at the end: keys, styles) takes the source's rows of its embedding and its columns of
-    the output layer, and keeps its own fresh ones for the new tokens. Returns the vocabulary
-    tokens added.
+    name and every weight of the same shape is copied. A target with a larger vocabulary takes the
+    source's embedding rows and output columns for the tokens both have (`rows`: (source ids,
+    target ids); default: the source's ids, at the same ids) and keeps its own fresh ones for the
+    new tokens. Returns the vocabulary tokens added.
 
     Raises:
         ValueError: the models differ otherwise (layers, units, cell, a smaller vocabulary).
@@ -177,22 +178,24 @@ def copy_weights(source: keras.Model, target: keras.Model) -> int:
     old, new = source.get_layer("embedding").input_dim, target.get_layer("embedding").input_dim
     if new < old:
         raise ValueError(f"the vocabulary shrinks from {old} to {new} tokens")
+    src, dst = (np.arange(old), np.arange(old)) if rows is None else (np.asarray(rows[0]), np.asarray(rows[1]))
     names = [layer.name for layer in source.layers if layer.weights]
     if names != [layer.name for layer in target.layers if layer.weights]:
         raise ValueError("the layers differ: " + ", ".join(names) + " -> "
                          + ", ".join(layer.name for layer in target.layers if layer.weights))
     for name in names:
-        src, dst = source.get_layer(name).weights, target.get_layer(name).weights
-        for s, d in zip(src, dst):
+        for s, d in zip(source.get_layer(name).weights, target.get_layer(name).weights):
             value, shape = keras.ops.convert_to_numpy(s), tuple(d.shape)
-            if value.shape == shape:
+            if value.shape == shape and old == new and rows is None:
                 d.assign(value)
                 continue
             fresh = keras.ops.convert_to_numpy(d).copy()
             if name == "embedding" and value.shape == (old,) + shape[1:]:
-                fresh[:old] = value
+                fresh[dst] = value[src]
             elif name == "logits" and value.shape == shape[:-1] + (old,):
-                fresh[..., :old] = value
+                fresh[..., dst] = value[..., src]
+            elif value.shape == shape:
+                fresh = value
             else:
                 raise ValueError(f"layer {name}: weight of shape {value.shape} cannot start one of shape {shape}")
             d.assign(fresh)

@@ -102,10 +102,21 @@ class Trainer(RunSetup, ResumableSchedule):
                     self.seed_generators.append(sg)
 
     def _warm_start(self, source: Path):
-        """Start from another run's best weights (`train --init-from`; `network.copy_weights`)."""
+        """Start from another run's best weights (`train --init-from`; `network.copy_weights`): the
+        tokenizers must differ at most by key and style tokens, and each token keeps its weights."""
+        import dataclasses
+
         try:
-            model, _, _ = rd.load_trained(source, compute_dtype="float32")
-            added = copy_weights(model, self.model)
+            model, tok, _ = rd.load_trained(source, compute_dtype="float32")
+            bare = {"key_tokens": False, "styles": ()}
+            if dataclasses.replace(tok.config, **bare) != dataclasses.replace(self.tok.config, **bare):
+                raise ValueError("its tokenizer differs by more than key and style tokens: "
+                                 + "; ".join(tok.config.diff(self.tok.config)))
+            missing = [t for t in tok.vocab if t not in self.tok.index]
+            if missing:
+                raise ValueError(f"its tokens {', '.join(missing[:4])} are not in this run's vocabulary")
+            rows = (np.arange(len(tok)), np.array([self.tok.index[t] for t in tok.vocab]))
+            added = copy_weights(model, self.model, rows)
         except (CheckpointError, ValueError) as e:
             raise MelodyGRUError(f"cannot start from {source}: {(str(e).splitlines() or [''])[0]}") from None
         self.log(f"starting from the weights of {source}" + (f" ({added} new tokens)" if added else ""))
