@@ -104,7 +104,7 @@ def test_a_candidate_beyond_every_real_piece_loses_to_one_inside(chorales):
 
 def test_a_critic_fitted_before_a_feature_existed_reads_the_features_it_knows(chorales):
     """A critic.json names its features: one written before `onset_top_interval` (version 3, as the
-    shipped folk critic) scores with the columns it names, exactly as it did."""
+    folk critic shipped until session 9) scores with the columns it names, exactly as it did."""
     R, _ = F.feature_matrix(chorales[:20], critic=True)
     J, _ = F.feature_matrix(_junk(chorales[:20], 4), critic=True)
     keep = [i for i, n in enumerate(F.CRITIC_FEATURE_NAMES) if n != "onset_top_interval"]
