@@ -229,9 +229,22 @@ def test_without_a_key_each_sample_draws_one_at_temperature_1(keyed_run, tmp_pat
     assert len(set(warm)) >= 8  # transposition taught it every tonic
 
 
-def test_key_errors_are_one_line(keyed_run, tmp_path):
+@pytest.fixture(scope="module")
+def plain_run(tmp_path_factory):
+    """A tiny model trained without key tokens."""
+    from melodygru.training.config import TrainConfig
+    from melodygru.training.run import train
+
+    pieces = [PLAIN.encode(scale_piece(60 + k, MAJOR, repeats=1)) for k in range(12)]
+    path = tmp_path_factory.mktemp("run") / "plain"
+    train(pieces, PLAIN, path, TrainConfig(preset="tiny", epochs=1, seq_len=32, batch_size=4), log=lambda line: None)
+    return path
+
+
+def test_key_errors_are_one_line(keyed_run, plain_run, tmp_path):
     runner = CliRunner()
-    res = runner.invoke(main, ["generate", "--length", "8", "--key", "Dm", "--out", str(tmp_path / "a")])
+    res = runner.invoke(main, ["generate", "--checkpoint", str(plain_run), "--length", "8", "--key", "Dm",
+                               "--out", str(tmp_path / "a")])
     assert res.exit_code != 0 and "trained without key tokens" in res.output and "Traceback" not in res.output
     res = runner.invoke(main, ["generate", "--checkpoint", str(keyed_run), "--key", "H minor", "--out", str(tmp_path)])
     assert res.exit_code == 2 and "is not a key" in res.output
