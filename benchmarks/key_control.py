@@ -17,7 +17,6 @@ Usage: python benchmarks/key_control.py --checkpoint RUN [--keys "D major,F majo
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -39,39 +38,28 @@ def music21_key(path) -> tuple[int, bool] | None:
     return k.tonic.pitchClass, k.mode == "minor"
 
 
-def training_keys(run: Path, limit: int = 400) -> list[tuple[int, bool]]:
-    """music21's keys of the run's training pieces (split.json), written to MIDI the way samples are."""
-    from melodygru.io.readers import read_file
-    from melodygru.io.writers import write_midi
+def training_keys(run: Path, limit: int = 200) -> list[tuple[int, bool]]:
+    """music21's keys of up to `limit` of the run's training pieces (split.json), drawn at random,
+    decoded from their tokens and written to MIDI the way samples are."""
+    import numpy as np
 
-    split = json.loads((run / "split.json").read_text())
-    names = split.get("train", [])[:limit]
+    from melodygru.evaluation.evaluate import run_pieces
+    from melodygru.io.writers import write_midi
+    from melodygru.tokens.tokenizer import Tokenizer
+
+    tok = Tokenizer.load(run / "tokenizer.json")
+    found = run_pieces(run, tok, cache_dir=os.environ.get("MELODYGRU_CACHE_DIR"), progress=False)
+    if found is None:
+        return []
+    train = found[1]
+    pick = np.random.default_rng(0).choice(len(train), min(limit, len(train)), replace=False)
     out = []
     with tempfile.TemporaryDirectory() as tmp:
-        for i, name in enumerate(names):
-            path, _, tune = name.partition("#")
-            path = resolve_source(path)
-            if path is None:
-                continue
-            pieces = read_file(path)
-            piece = pieces[int(tune) - 1] if tune and int(tune) <= len(pieces) else pieces[0]
-            midi = write_midi(piece, Path(tmp) / f"{i}.mid")
-            key = music21_key(midi)
+        for i in sorted(pick):
+            key = music21_key(write_midi(tok.decode(train[i].ids), Path(tmp) / f"{i}.mid"))
             if key is not None:
                 out.append(key)
     return out
-
-
-def resolve_source(name: str):
-    """A split.json path ('bach/bwv1.6.mxl' or 'corpus/essenFolksong/x.abc' of music21's corpus, or
-    a path of the user's) as a readable path, None if it is gone."""
-    from music21 import common
-
-    base = Path(common.getCorpusFilePath())
-    for p in (Path(name), base / name, base.parent / name):
-        if p.exists():
-            return p
-    return None
 
 
 def main() -> int:
