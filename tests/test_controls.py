@@ -104,9 +104,12 @@ def test_the_estimate_agrees_with_the_chorales_own_keys():
 
 
 def test_a_clear_key_is_one_every_profile_agrees_on():
+    from melodygru.core.keys import PROFILES
+
     for tonic in range(12):
-        assert clear_key(scale_piece(60 + tonic, MAJOR).notes) == (tonic, False)
-        assert clear_key(scale_piece(60 + tonic, MINOR).notes) == (tonic, True)
+        for kw in ({}, {"profiles": tuple(PROFILES)}):  # the three of a drawn key, the four of a key asked for
+            assert clear_key(scale_piece(60 + tonic, MAJOR).notes, **kw) == (tonic, False)
+            assert clear_key(scale_piece(60 + tonic, MINOR).notes, **kw) == (tonic, True)
     chromatic = [Note(i * 0.5, 0.5, 60 + i % 12) for i in range(48)]
     assert clear_key(chromatic) is None and clear_key([]) is None
     # C and E major triads in turn, equally long: the three profiles do not agree on one key

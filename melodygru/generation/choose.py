@@ -13,7 +13,7 @@ import numpy as np
 from ..analysis.critic import Critic, best_of, matched_choice, weighted_choice
 from ..analysis.features import CRITIC_FEATURE_NAMES, critic_features
 from ..core.events import Piece
-from ..core.keys import clear_key, keys_of_signature
+from ..core.keys import PROFILES, THREE, clear_key, keys_of_signature
 from ..model.rundir import CRITIC, read_document
 from .files import Sample
 
@@ -23,13 +23,14 @@ KEY_PENALTY = 10.0  # what a candidate of a key model loses in score when its no
 
 def off_key(piece: Piece, strict: bool = True) -> bool:
     """Whether a piece states a key (its first key signature: a key model's KEY token) that its
-    notes are not clearly in: the key every profile of `core.keys.clear_key` finds is another one,
-    or (`strict`) the profiles disagree. A piece without a key signature is never off key."""
+    notes are not clearly in: the key three profiles of `core.keys.clear_key` find is another one,
+    or (`strict`, for a key asked for) not every one of the four finds it. A piece without a key
+    signature is never off key."""
     if not piece.key_signatures or not -7 <= piece.key_signatures[0].sharps <= 7:
         return False
     first = piece.key_signatures[0]
     major, minor = keys_of_signature(first.sharps)
-    found = clear_key(piece.notes)
+    found = clear_key(piece.notes, tuple(PROFILES) if strict else THREE)
     return found != (minor if first.mode == "minor" else major) and (strict or found is not None)
 
 
