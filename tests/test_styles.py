@@ -194,3 +194,15 @@ def test_a_requested_key_follows_a_drawn_style(styled_run):
     assert all(st in ("reels", "slow-airs") for st in styles)
     assert all(tok.vocab[int(s.ids[2])] == "KEY_D" for s in samples)
     assert len(set(styles)) == 2  # drawn, not one for all
+
+
+def test_a_styles_run_resumes_with_its_styles(music, tmp_path):
+    runner = CliRunner()
+    common = ["--preset", "tiny", "--seq-len", "32", "--critic-samples", "0", "--cache-dir", str(tmp_path / "cache"), "-q"]
+    res = runner.invoke(main, ["train", str(music), "--styles-from-folders", "--epochs", "1", *common,
+                               "--out", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(main, ["train", "--resume", "--out", str(tmp_path / "run"), "--epochs", "2", *common])
+    assert res.exit_code == 0, res.output
+    assert "styles: reels 24, slow-airs 24" in res.output and "epoch 2/2" in res.output
+    assert Tokenizer.load(tmp_path / "run" / "tokenizer.json").config.styles == ("reels", "slow-airs")
