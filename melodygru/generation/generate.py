@@ -212,20 +212,20 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
     if key is not None:
         check_key(checkpoint.tokenizer, checkpoint.path, primer)
         key = (int(key[0]) % 12, bool(key[1]))
-    style = check_style(checkpoint.tokenizer, checkpoint.path, style, primer) if style is not None else None
+    style_id = check_style(checkpoint.tokenizer, checkpoint.path, style, primer) if style is not None else None
     if meter is not None:
-        check_meter(checkpoint.tokenizer, meter, primer, key, length, style)
+        check_meter(checkpoint.tokenizer, meter, primer, key, length, style_id)
     args = (temperature, top_k, top_p)
     rest = (primer, allow_end, tempo, program, form, kind_temperatures, monophonic, voices, float(scale_penalty), key,
-            meter, style)
+            meter, style_id)
     if candidates > 1 and 0 < resample_every < length:
-        tok, prefix = checkpoint.tokenizer, prefix_ids(checkpoint.tokenizer, primer, key, meter, style)
+        tok, prefix = checkpoint.tokenizer, prefix_ids(checkpoint.tokenizer, primer, key, meter, style_id)
 
         def partial_piece(row):  # the music so far of a row still being drawn, as the critic reads it
             return _voiced(tok.decode(_cut(tok, prefix, row)[0]), primer, monophonic, voices)
 
         return _sample_population(checkpoint, length, num_samples, args, seed, rest, candidates, selection,
-                                  int(resample_every), partial_piece)
+                                  int(resample_every), partial_piece, key is not None)
     rounds = [_sample_once(checkpoint, length, num_samples, *args, seed, *rest)]  # candidate 0: the plain draw
     per_call = max(1, CANDIDATE_ROWS // num_samples)  # the other candidates as few large batches
     for first in range(1, candidates, per_call):
@@ -245,12 +245,13 @@ def _derived_seed(*parts) -> int:
 
 
 def _sample_population(checkpoint, length, num_samples, args, seed, rest, candidates, selection, every,
-                       partial_piece) -> list[Sample]:
+                       partial_piece, requested: bool) -> list[Sample]:
     """`candidates` rows per sample decoded together and resampled by the critic every `every`
-    tokens (see `sample`; `partial_piece` turns a row drawn so far into what the critic reads);
+    tokens (see `sample`; `partial_piece` turns a row drawn so far into what the critic reads;
+    `requested`: the key was asked for, see `choose.key_penalties`);
     samples go through in as few batches of at most `CANDIDATE_ROWS` rows as their candidates
     allow."""
-    critic, keyed, requested = checkpoint.critic, checkpoint.tokenizer.config.key_tokens, rest[9] is not None
+    critic, keyed = checkpoint.critic, checkpoint.tokenizer.config.key_tokens
     per_call = max(1, CANDIDATE_ROWS // candidates)
     out: list[Sample] = []
     for first in range(0, num_samples, per_call):
@@ -296,10 +297,10 @@ def _voiced(piece: Piece, primer, monophonic, voices) -> Piece:
 
 
 def _sample_once(checkpoint, length, num_samples, temperature, top_k, top_p, seed, primer, allow_end, tempo,
-                 program, form, kind_temperatures, monophonic, voices, scale_penalty, key, meter, style, every=0,
+                 program, form, kind_temperatures, monophonic, voices, scale_penalty, key, meter, style_id, every=0,
                  steer=None) -> list[Sample]:
     tokenizer = checkpoint.tokenizer
-    prefix = prefix_ids(checkpoint.tokenizer, primer, key, meter, style)
+    prefix = prefix_ids(checkpoint.tokenizer, primer, key, meter, style_id)
     if temperature > 0:  # a style or key the model draws, drawn as often as in its corpus
         kind_temperatures = {**{k: 1.0 for k in ("KEY", "STYLE") if k in tokenizer.kinds}, **(kind_temperatures or {})}
     temps = kind_temperature_table(tokenizer.grammar.kinds, temperature, kind_temperatures)
@@ -310,8 +311,8 @@ def _sample_once(checkpoint, length, num_samples, temperature, top_k, top_p, see
     new = checkpoint.decoder.generate(prefix, length, num_samples=num_samples, temperature=temps,
                                       top_k=top_k, top_p=top_p, seed=seed, allow_end=allow_end, plan=plan,
                                       monophonic=monophonic, scale_penalty=scale_penalty, every=every, steer=steer,
-                                      banned=_banned(checkpoint, key, meter, style),
-                                      forced=forced_ids(tokenizer, primer, key, meter, style))
+                                      banned=_banned(checkpoint, key, meter, style_id),
+                                      forced=forced_ids(tokenizer, primer, key, meter, style_id))
     if program is None and primer is not None and not tokenizer.config.programs:
         programs = Counter(n.program for n in primer.piece.notes if not n.is_drum)
         program = programs.most_common(1)[0][0] if programs else None
@@ -323,13 +324,13 @@ def _sample_once(checkpoint, length, num_samples, temperature, top_k, top_p, see
     return samples
 
 
-def _banned(checkpoint, key, meter, style) -> np.ndarray | None:
+def _banned(checkpoint, key, meter, style_id) -> np.ndarray | None:
     """Tokens never drawn: every TS once a meter is asked for, and every KEY when the style before a
     requested key is drawn (the grammar would let a KEY take the style's place; the forced KEY
     after it is written all the same)."""
     tok = checkpoint.tokenizer
     ids = list(np.flatnonzero(checkpoint.decoder.tables.is_ts)) if meter else []
-    if key is not None and style is None and tok.style_offset >= 0:
+    if key is not None and style_id is None and tok.style_offset >= 0:
         ids += range(tok.key_offset, tok.key_offset + 24)
     return np.array(ids, np.int64) if ids else None
 

@@ -71,12 +71,6 @@ def melody_line(piece: Piece, steps_per_quarter: int) -> list[MelodyNote]:
     return line
 
 
-def _dur_tokens(tokenizer, steps: int) -> list[int]:
-    longest = tokenizer.max_duration_steps
-    full, rest = divmod(steps, longest)
-    return [tokenizer.dur_offset + longest - 1] * full + ([tokenizer.dur_offset + rest - 1] if rest else [])
-
-
 ROOM_CAP_QUARTERS = 16  # the longest a lower note is ever allowed to last (4 whole notes)
 
 
@@ -179,7 +173,7 @@ class _Row:
             self.last_pitch = pitch
             m = self.melody[self.next] if self.next < len(self.melody) else None
             if m is not None and self.group == m.onset and pitch == m.pitch:
-                self.forced = ([-1] if tok.vel_offset >= 0 else []) + _dur_tokens(tok, m.duration)
+                self.forced = ([-1] if tok.vel_offset >= 0 else []) + tok.duration_tokens(m.duration)
                 self.next, self.lower = self.next + 1, False
                 self.room = m.duration
             else:
@@ -243,7 +237,7 @@ def harmonize(checkpoint, melody_piece: Piece, num_samples: int = 1, candidates:
     out = [[] for _ in range(rows)]
     done = np.zeros(rows, bool)
     bars = melody[-1].onset // max(1, state.bar_steps) + 2
-    limit = sum(4 + 2 * len(_dur_tokens(tok, m.duration)) for m in melody) * 6 + 2 * bars + 64
+    limit = sum(4 + 2 * len(tok.duration_tokens(m.duration)) for m in melody) * 6 + 2 * bars + 64
     for _ in range(limit):
         logits, states = step(tf.constant(cur), states)
         logits = logits.numpy()
@@ -264,11 +258,11 @@ def harmonize(checkpoint, melody_piece: Piece, num_samples: int = 1, candidates:
             break
     melody_notes = [Note(m.onset / tok.config.steps_per_quarter, m.duration / tok.config.steps_per_quarter, m.pitch,
                          program=MELODY_PROGRAM) for m in melody]
+    top = {(n.onset, n.pitch) for n in melody_notes}
     drawn = []
     for i, r in enumerate(drafts):
         ids = np.array(prefix + out[i], np.int32)
         piece = tok.decode(ids)
-        top = {(n.onset, n.pitch) for n in melody_notes}
         harmony = [n for n in piece.notes if (n.onset, n.pitch) not in top]
         keys = melody_piece.key_signatures or piece.key_signatures
         piece = piece.replace(notes=sorted(harmony + melody_notes, key=lambda n: (n.onset, n.pitch)),
@@ -294,7 +288,7 @@ def check_harmony(melody: list[MelodyNote], piece: Piece, steps_per_quarter: int
     spq = steps_per_quarter
     notes = [(int(round(n.onset * spq)), int(round(n.duration * spq)), n.pitch) for n in piece.notes if not n.is_drum]
     wanted = {(m.onset, m.duration, m.pitch) for m in melody}
-    kept = sum(1 for m in wanted if m in set(notes))
+    kept = len(wanted & set(notes))
     others = [n for n in notes if n not in wanted]
     below = 0
     for on, dur, pitch in others:

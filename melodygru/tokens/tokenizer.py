@@ -172,9 +172,6 @@ class Tokenizer:
         return cls.from_dict(data)
 
     # ------------------------------------------------------------------ helpers
-    def token_name(self, i: int) -> str:
-        return self.vocab[i]
-
     def kind_of(self, i: int) -> str:
         return self.kinds[i]
 
@@ -199,6 +196,11 @@ class Tokenizer:
         """The key a token sequence states (its KEY token after BOS), None if it states none."""
         keys = [k for k in map(self.key_of_token, np.asarray(ids).reshape(-1)[:3].tolist()) if k is not None]
         return keys[0] if keys else None
+
+    def duration_tokens(self, steps: int) -> list[int]:
+        """The DUR tokens of a note of `steps` >= 1 grid steps: the longest DUR repeated, then the rest."""
+        full, rest = divmod(int(steps), self.max_duration_steps)
+        return [self.dur_offset + self.max_duration_steps - 1] * full + ([self.dur_offset + rest - 1] if rest else [])
 
     def tempo_bin(self, bpm: float) -> int:
         return int(np.clip(np.searchsorted(self._tempo_edges, bpm, side="right") - 1, 0, self.config.tempo_bins - 1))
@@ -343,10 +345,7 @@ class Tokenizer:
                     ids.append(self.vel_offset + vel)
                 if c.shared_durations and k + 1 < len(group) and group[k + 1][4] == dur:
                     continue  # the next note of the group states this duration for both
-                while dur > self.max_duration_steps:
-                    ids.append(self.dur_offset + self.max_duration_steps - 1)
-                    dur -= self.max_duration_steps
-                ids.append(self.dur_offset + dur - 1)
+                ids += self.duration_tokens(dur)
         # bars after the last onset that still hold sounding notes are implied by durations
         ids.append(self.eos)
         return np.asarray(ids, dtype=np.int32), stats
