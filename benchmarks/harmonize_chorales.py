@@ -2,7 +2,8 @@
 
 For each of the run's held-out validation chorales (split.json), its top line (`melody_line`) is
 harmonized by `melodygru harmonize`'s library function with the given settings; every result is
-checked (melody kept, the other notes below it, voices at its onsets: `check_harmony`) and written
+checked (melody kept, the other notes below it, voices at its onsets, parallel fifths and octaves
+between the melody and the bass: `check_harmony`) and written
 as MIDI into one folder, so the listening test can tell Bach's own harmonizations of the same
 melodies from the model's: `melodygru evaluate --checkpoint RUN --samples OUT`. Bach's
 harmonizations are checked the same way, as the ceiling.
@@ -67,6 +68,13 @@ def main() -> None:
     print(f"  Bach's own:                 {summary(real_rows)}")
     print(f"  notes below the melody per melody note: model {np.mean([r['other_notes'] / r['melody_notes'] for r in rows]):.2f}, "
           f"Bach {np.mean([r['other_notes'] / r['melody_notes'] for r in real_rows]):.2f}")
+    def parallels(rs):
+        notes = sum(r["melody_notes"] for r in rs)
+        return (f"fifths {100 * sum(r['parallel_fifths'] for r in rs) / notes:.2f}, "
+                f"octaves {100 * sum(r['parallel_octaves'] for r in rs) / notes:.2f}")
+
+    print(f"  parallels between the melody and the bass per 100 melody notes: model {parallels(rows)}; "
+          f"Bach {parallels(real_rows)}")
     print(f"listening test: melodygru evaluate --checkpoint {args.checkpoint} --samples {args.out}")
 
 

@@ -146,6 +146,58 @@ def test_a_key_models_candidates_must_be_in_their_key():
     assert choose(vague, EvenCritic(), "best", 0, keyed=True, requested=True)[0].candidate == 1
 
 
+
+def test_a_requested_key_is_a_rule_and_a_drawn_one_a_preference():
+    from melodygru.generation.choose import choose
+    from melodygru.generation.files import Sample
+
+    d_major = scale_piece(62, MAJOR, KeySignature(0, sharps_of(2, False), "major"))
+    under_eb = scale_piece(62, MAJOR, KeySignature(0, sharps_of(3, False), "major"))
+
+    class FondCritic:  # likes the candidate out of its key far more than the one in it
+        info, ref_mean = {}, None
+
+        def score_features(self, X):
+            return np.array([30.0, 0.0][: len(X)] * (len(X) // 2 or 1))[: len(X)]
+
+    rounds = [[Sample(np.zeros(1, int), under_eb, 1, False)], [Sample(np.zeros(1, int), d_major, 1, False)]]
+    assert choose(rounds, FondCritic(), "best", 0, keyed=True)[0].candidate == 0  # drawn: 30 - 10 still wins
+    for selection in ("best", "weighted"):
+        for seed in range(20):
+            assert choose(rounds, FondCritic(), selection, seed, keyed=True, requested=True)[0].candidate == 1
+    # with no candidate in the key asked for, one out of it is still chosen (never none)
+    assert choose(rounds[:1], FondCritic(), "weighted", 0, keyed=True, requested=True)[0].candidate == 0
+
+
+def test_samples_with_no_candidate_in_the_requested_key_draw_fresh_ones(monkeypatch):
+    from melodygru.generation import generate as G
+    from melodygru.generation.files import Sample
+
+    d_major = scale_piece(62, MAJOR, KeySignature(0, sharps_of(2, False), "major"))
+    under_eb = scale_piece(62, MAJOR, KeySignature(0, sharps_of(3, False), "major"))
+    calls, misses = [], [1]  # the first `misses[0]` fresh rounds out of key, then in it
+
+    def fake_once(checkpoint, length, num_samples, *rest):
+        calls.append(num_samples)
+        piece = under_eb if len(calls) <= misses[0] else d_major
+        return [Sample(np.full(1, len(calls)), piece, 1, False) for _ in range(num_samples)]
+
+    monkeypatch.setattr(G, "_sample_once", fake_once)
+    out = Sample(np.zeros(1, int), under_eb, 1, False)
+    good = Sample(np.zeros(1, int), d_major, 1, False)
+    rounds = [[out, out, out], [out, good, out], [out, out, out]]  # rounds[k][i]: candidate k of sample i
+    G._redraw_off_key(None, rounds, 8, (1.0, 0, 1.0), 5, ())
+    assert calls == [6, 6]  # samples 0 and 2 (sample 1 has a candidate in D major), twice: the first round missed
+    for i in (0, 2):
+        assert rounds[0][i] is out  # candidate 0 stays the plain draw
+        assert [int(rounds[k][i].ids[0]) for k in (1, 2)] == [2, 2] and rounds[1][i].piece is d_major
+    assert [rounds[k][1] for k in range(3)] == [out, good, out]  # a sample with one in key is left alone
+    calls.clear()
+    misses[0] = 99  # never in key: KEY_REDRAWS rounds, then the candidates stay as they were
+    rounds = [[out], [out]]
+    G._redraw_off_key(None, rounds, 8, (1.0, 0, 1.0), 5, ())
+    assert calls == [2] * G.KEY_REDRAWS and rounds == [[out], [out]]
+
 # ------------------------------------------------------------------------------ tokens
 def test_a_key_token_follows_bos_and_decodes_to_the_key_signature():
     piece = scale_piece(62, MINOR)  # D minor

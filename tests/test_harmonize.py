@@ -117,3 +117,30 @@ def test_a_model_with_velocities_and_instruments_harmonizes_too(tmp_path):
         ckpt.tokenizer.decode(s.ids, strict=True)  # raises on any token the grammar forbids
         check = check_harmony(line, s.piece, 12)
         assert check["melody_kept"] == 1.0 and check["below_melody"] == 1.0
+
+
+def test_parallel_fifths_and_octaves_between_the_outer_voices_are_counted():
+    from melodygru.generation.harmonize import MelodyNote, outer_parallels
+
+    def line(pitches):
+        return [MelodyNote(12 * i, 12, p) for i, p in enumerate(pitches)]
+
+    def bass(pitches):
+        return [(12 * i, 12, p) for i, p in enumerate(pitches)]
+
+    top = line([72, 74, 76, 74])
+    assert outer_parallels(top, bass([60, 62, 64, 62])) == (0, 3)  # octaves all the way
+    assert outer_parallels(top, bass([53, 55, 57, 55])) == (3, 0)  # compound fifths all the way
+    assert outer_parallels(top, bass([60, 59, 57, 59])) == (0, 0)  # contrary motion
+    assert outer_parallels(top, bass([60, 60, 64, 64])) == (0, 0)  # a held bass is no parallel
+    assert outer_parallels(line([72, 74]), bass([67, 69])) == (0, 0)  # parallel fourths are no fault
+    # a lower note above the melody is not the bass; a melody with nothing below has no interval
+    assert outer_parallels(top, [(0, 48, 80)]) == (0, 0)
+    # Bach's own harmonization: the check reads it as it reads the model's, from the written notes
+    from music21 import corpus
+
+    from melodygru.io.readers import read_score
+
+    chorale = read_score(corpus.getComposer("bach")[7])[0]
+    check = check_harmony(melody_line(chorale, 12), chorale, 12)
+    assert check["parallel_fifths"] + check["parallel_octaves"] <= check["melody_notes"] // 10

@@ -50,7 +50,9 @@ def choose(rounds: list[list[Sample]], critic: Critic, selection: str, seed: int
     version 4 knows no real spread and chooses 'best'). A sample of `length` tokens other than the
     critic was fitted on has its length rescaled by the ratio before it is judged. With `keyed` (a
     model with key tokens), a candidate whose notes are off its key loses `KEY_PENALTY`
-    (`key_penalties`: not clearly in it when the key was `requested`, else clearly in another)."""
+    (`key_penalties`: not clearly in it when the key was `requested`, else clearly in another);
+    a requested key is a rule, not a preference: where any candidate of a sample is in it, the
+    ones out of it are not chosen, however the critic likes them."""
     empty = np.full(len(CRITIC_FEATURE_NAMES), np.nan)
     feats = [[critic_features(s.piece) for s in r] for r in rounds]
     X = np.array([[empty if f is None else f for f in row] for row in feats])
@@ -58,7 +60,10 @@ def choose(rounds: list[list[Sample]], critic: Critic, selection: str, seed: int
     if length and fitted and length != fitted:  # the critic knows pieces of `fitted` tokens: compare like with like
         X[..., CRITIC_FEATURE_NAMES.index("length_quarters")] *= fitted / length
     scores = critic.score_features(X.reshape(-1, X.shape[-1])).reshape(X.shape[:2])
-    scores -= key_penalties([s.piece for r in rounds for s in r], keyed, requested).reshape(scores.shape)
+    penalties = key_penalties([s.piece for r in rounds for s in r], keyed, requested).reshape(scores.shape)
+    scores -= penalties
+    if requested:  # a key asked for: a candidate out of it is kept only where no candidate of its sample is in it
+        scores = np.where((penalties > 0) & (penalties == 0).any(axis=0, keepdims=True), -np.inf, scores)
     scores = np.where([[f is None for f in row] for row in feats], -np.inf, scores)
     if selection == "weighted":
         keep = weighted_choice(scores, np.random.default_rng([seed, len(rounds)]))

@@ -284,7 +284,8 @@ def harmonize(checkpoint, melody_piece: Piece, num_samples: int = 1, candidates:
 def check_harmony(melody: list[MelodyNote], piece: Piece, steps_per_quarter: int) -> dict:
     """What a listener checks in a harmonization: the share of melody notes kept exactly (pitch,
     onset, duration), the share of other notes that sound below every melody note they sound
-    with, and the share of melody onsets where at least 3 voices sound."""
+    with, the share of melody onsets where at least 3 voices sound, and the parallel fifths and
+    octaves between the melody and the bass (`outer_parallels`)."""
     spq = steps_per_quarter
     notes = [(int(round(n.onset * spq)), int(round(n.duration * spq)), n.pitch) for n in piece.notes if not n.is_drum]
     wanted = {(m.onset, m.duration, m.pitch) for m in melody}
@@ -295,8 +296,32 @@ def check_harmony(melody: list[MelodyNote], piece: Piece, steps_per_quarter: int
         over = [m for m in melody if m.onset < on + dur and on < m.onset + m.duration]
         below += all(pitch < m.pitch for m in over)
     voices = sum(1 for m in melody if sum(1 for on, dur, _ in notes if on <= m.onset < on + dur) >= 3)
+    fifths, octaves = outer_parallels(melody, others)
     return {"melody_kept": kept / len(melody), "below_melody": below / len(others) if others else 1.0,
-            "three_voices": voices / len(melody), "melody_notes": len(melody), "other_notes": len(others)}
+            "three_voices": voices / len(melody), "melody_notes": len(melody), "other_notes": len(others),
+            "parallel_fifths": fifths, "parallel_octaves": octaves}
+
+
+def outer_parallels(melody: list[MelodyNote], others) -> tuple[int, int]:
+    """(parallel fifths, parallel octaves) between the outer voices: the melody and the lowest of
+    the `others` (onset, duration, pitch on the grid) sounding with it. At every step where either
+    outer voice starts a note and both sound, the interval between them is taken; two consecutive
+    such points with both voices moving the same way and the same perfect fifth, or the same
+    octave or unison (compound intervals count as their simple ones), are one parallel."""
+    times = sorted({m.onset for m in melody} | {on for on, _, _ in others})
+    points = []
+    for t in times:
+        top = [m.pitch for m in melody if m.onset <= t < m.onset + m.duration]
+        low = [p for on, dur, p in others if on <= t < on + dur and top and p < top[0]]
+        if top and low:
+            points.append((top[0], min(low)))
+    fifths = octaves = 0
+    for (s1, b1), (s2, b2) in zip(points, points[1:]):
+        if s1 == s2 or b1 == b2 or (s2 > s1) != (b2 > b1) or (s1 - b1) % 12 != (s2 - b2) % 12:
+            continue
+        fifths += (s1 - b1) % 12 == 7
+        octaves += (s1 - b1) % 12 == 0
+    return fifths, octaves
 
 
 @dataclass
@@ -318,7 +343,8 @@ class HarmonizeResult:
         for f in self.files:
             out.append(f"{f['midi']}  {f['notes']} notes  {f['seconds']:.1f} s  melody kept {f['melody_kept']:.0%}, "
                        f"{f['below_melody']:.0%} of the other notes below it, 3+ voices at "
-                       f"{f['three_voices']:.0%} of its onsets" + (f"  score {f['score']}" if f.get("score") else ""))
+                       f"{f['three_voices']:.0%} of its onsets, parallel fifths / octaves with the bass "
+                       f"{f['parallel_fifths']} / {f['parallel_octaves']}" + (f"  score {f['score']}" if f.get("score") else ""))
         return out
 
 
