@@ -43,6 +43,7 @@ def test_the_melody_is_kept_and_the_voices_lie_below_it(soprano, tmp_path):
         check = check_harmony(line, written, 12)  # the file, read back
         assert check["melody_kept"] == 1.0 and check["below_melody"] == 1.0, check
         assert check["three_voices"] >= 0.8 and check["other_notes"] >= 2 * len(line), check
+        assert check["parallel_fifths"] == check["parallel_octaves"] == 0, check  # none with the bass
         melody = sorted((n.onset, n.duration, n.pitch) for n in written.notes if n.program == MELODY_PROGRAM)
         assert melody == sorted((m.onset / 12, m.duration / 12, m.pitch) for m in line)
         tracks = [t for t in mido.MidiFile(s["midi"]).tracks if any(m.type == "note_on" for m in t)]

@@ -9,7 +9,8 @@ mask that changes at every step (`_Row.allowed`), on top of the grammar's:
   melody's own note with its exact duration (forced DUR tokens), and nothing above it;
 * a lower note lasts only as long as it stays below every melody note it would sound with (its
   pitch, and then its DUR tokens, are limited by `_Row.room`);
-* the piece ends (EOS) right after the melody's last note.
+* the piece ends (EOS) right after the melody's last note;
+* the bass of a melody onset makes no parallel fifth or octave with the melody (`outer_parallels`).
 
 So the bass of each chord is chosen knowing only which pitches lie below the soprano, not the
 soprano's own pitch; several candidates per output are drawn and the run's critic keeps the one
@@ -95,6 +96,8 @@ class _Row:
     def __init__(self, tokenizer, tables: _Tables, melody: list[MelodyNote], state, voices: int):
         self.tok, self.t, self.melody, self.state, self.voices = tokenizer, tables, melody, state, voices
         self.lower_ends: list[int] = []  # where each lower note written so far ends (steps)
+        self.lower_notes: list[tuple[int, int]] = []  # (onset, pitch) of each, in the same order
+        self.group_times: list[int] = []  # the onset of every POS group so far
         self.lower = False  # the note being written is a lower one (its DURs extend its end)
         self.next = 0  # the melody note to write next
         self.bar_start = 0  # the prefix ends with the first bar line
@@ -116,6 +119,30 @@ class _Row:
                 hit = self.t.pitches >= m.pitch
                 limit[hit] = np.minimum(limit[hit], max(m.onset, p) - p)
         return limit
+
+    def _outer_at(self, time: int) -> tuple[int, int] | None:
+        """(melody pitch, lowest lower pitch) sounding at `time`, or None where either is missing."""
+        top = [m.pitch for m in self.melody[max(0, self.next - 2):self.next + 1] if m.onset <= time < m.onset + m.duration]
+        low = [p for (on, p), end in zip(self.lower_notes, self.lower_ends) if on <= time < end and top and p < top[0]]
+        return (top[0], min(low)) if top and low else None
+
+    def _parallel_basses(self, m: MelodyNote) -> np.ndarray:
+        """For every pitch of the vocabulary, whether it would make a parallel fifth or octave with
+        the melody as the bass of melody note `m`'s onset (see `outer_parallels`): the outer
+        voices at the group before it a fifth or an octave apart, both moving the same way to
+        the same interval. A lower note still sounding below it is the bass instead: none then."""
+        no = np.zeros(len(self.t.pitches), bool)
+        before = [g for g in self.group_times if g < m.onset]
+        previous = self._outer_at(before[-1]) if before else None
+        if previous is None or (previous[0] - previous[1]) % 12 not in (0, 7) or previous[0] == m.pitch:
+            return no
+        held = [p for (on, p), end in zip(self.lower_notes, self.lower_ends) if on < m.onset < end]
+        s1, b1 = previous
+        p = self.t.pitches
+        no = (p != b1) & ((p > b1) == (m.pitch > s1)) & ((m.pitch - p) % 12 == (s1 - b1) % 12)
+        if held:
+            no &= p < min(held)
+        return no
 
     def allowed(self) -> np.ndarray:
         tok, t = self.tok, self.t
@@ -148,6 +175,8 @@ class _Row:
                 ok[:] = False  # the lower voices are all sounding: only the melody's note may come
             if pending:
                 ok &= t.pitches < m.pitch
+                if self.last_pitch < 0:  # the lowest new note of the melody's onset: no parallel with it
+                    ok &= ~self._parallel_basses(m)
                 ok |= (t.pitches == m.pitch) & (m.pitch > self.last_pitch)
             mask[t.is_pitch] &= ok
             if not ok.any():
@@ -168,6 +197,7 @@ class _Row:
             self.group, self.last_pitch = None, -1
         elif kind == "POS":
             self.group, self.last_pitch = self.bar_start + int(self.t.position_of[token]), -1
+            self.group_times.append(self.group)
         elif kind == "PITCH":
             pitch = tok.config.pitch_low + token - tok.pitch_offset
             self.last_pitch = pitch
@@ -179,6 +209,7 @@ class _Row:
             else:
                 self.room = int(self._limit(self.group)[pitch - tok.config.pitch_low])
                 self.lower_ends.append(self.group)
+                self.lower_notes.append((self.group, pitch))
                 self.lower = True
         elif kind == "DUR":
             self.room -= token - tok.dur_offset + 1
