@@ -169,46 +169,38 @@ def test_a_requested_key_is_a_rule_and_a_drawn_one_a_preference():
     assert choose(rounds[:1], FondCritic(), "weighted", 0, keyed=True, requested=True)[0].candidate == 0
 
 
-def test_samples_with_no_candidate_in_the_requested_key_draw_fresh_ones(monkeypatch):
-    from melodygru.generation import generate as G
+def test_samples_with_no_candidate_in_the_requested_key_draw_fresh_ones():
+    from melodygru.generation.choose import KEY_REDRAWS, redraw_off_key
     from melodygru.generation.files import Sample
 
     d_major = scale_piece(62, MAJOR, KeySignature(0, sharps_of(2, False), "major"))
     under_eb = scale_piece(62, MAJOR, KeySignature(0, sharps_of(3, False), "major"))
     calls, misses = [], [1]  # the first `misses[0]` fresh rounds out of key, then in it
 
-    def fake_once(checkpoint, length, num_samples, *rest):
-        calls.append(num_samples)
+    def draw(count, redraw, first):
+        calls.append((count, redraw, first))
         piece = under_eb if len(calls) <= misses[0] else d_major
-        return [Sample(np.full(1, len(calls)), piece, 1, False) for _ in range(num_samples)]
+        return [Sample(np.full(1, len(calls)), piece, 1, False) for _ in range(count)]
 
-    monkeypatch.setattr(G, "_sample_once", fake_once)
     out = Sample(np.zeros(1, int), under_eb, 1, False)
     good = Sample(np.zeros(1, int), d_major, 1, False)
     rounds = [[out, out, out], [out, good, out], [out, out, out]]  # rounds[k][i]: candidate k of sample i
-    G._redraw_off_key(None, rounds, 8, (1.0, 0, 1.0), 5, ())
-    assert calls == [6, 6]  # samples 0 and 2 (sample 1 has a candidate in D major), twice: the first round missed
+    redraw_off_key(rounds, draw, 2048)
+    assert calls == [(6, 1, 0), (6, 2, 0)]  # samples 0 and 2 (sample 1 has one in D major), twice: the first missed
     for i in (0, 2):
         assert rounds[0][i] is out  # candidate 0 stays the plain draw
         assert [int(rounds[k][i].ids[0]) for k in (1, 2)] == [2, 2] and rounds[1][i].piece is d_major
     assert [rounds[k][1] for k in range(3)] == [out, good, out]  # a sample with one in key is left alone
     calls.clear()
+    misses[0] = 0
+    rounds = [[out, out, out], [out, out, out], [out, out, out]]
+    redraw_off_key(rounds, draw, 4)  # at most 4 rows a call: whole samples of 3 candidates, 3 rows a call
+    assert [c[0] for c in calls] == [3, 3, 3] and [c[2] for c in calls] == [0, 3, 6]
+    calls.clear()
     misses[0] = 99  # never in key: KEY_REDRAWS rounds, then the candidates stay as they were
     rounds = [[out], [out]]
-    G._redraw_off_key(None, rounds, 8, (1.0, 0, 1.0), 5, ())
-    assert calls == [2] * G.KEY_REDRAWS and rounds == [[out], [out]]
-
-# ------------------------------------------------------------------------------ tokens
-def test_a_key_token_follows_bos_and_decodes_to_the_key_signature():
-    piece = scale_piece(62, MINOR)  # D minor
-    ids = KEYED.encode(piece)
-    assert [KEYED.vocab[i] for i in ids[:3]] == ["BOS", "KEY_Dm", "BAR"]
-    assert KEYED.key_of(ids) == (2, True) and PLAIN.key_of(PLAIN.encode(piece)) is None
-    out = KEYED.decode(ids, strict=True)
-    assert out.key_signatures == [KeySignature(0.0, -1, "minor")]
-    assert out.notes == PLAIN.decode(PLAIN.encode(piece), strict=True).notes
-    # every other token keeps its id: the key tokens come last
-    assert KEYED.vocab[:len(PLAIN)] == PLAIN.vocab and len(KEYED) == len(PLAIN) + 24
+    redraw_off_key(rounds, draw, 2048)
+    assert [c[1] for c in calls] == list(range(1, KEY_REDRAWS + 1)) and rounds == [[out], [out]]
 
 
 def test_the_grammar_wants_exactly_one_key_first():

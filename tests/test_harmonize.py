@@ -145,3 +145,34 @@ def test_parallel_fifths_and_octaves_between_the_outer_voices_are_counted():
     chorale = read_score(corpus.getComposer("bach")[7])[0]
     check = check_harmony(melody_line(chorale, 12), chorale, 12)
     assert check["parallel_fifths"] + check["parallel_octaves"] <= check["melody_notes"] // 10
+
+
+def test_a_repeated_melody_bar_keeps_its_harmony(tmp_path):
+    """Where the melody repeats an earlier bar note for note, the harmony of that bar is written
+    again, whenever the earlier bar's lower notes lie inside it and nothing sounds across the
+    repeated bar's first bar line; read from the written files."""
+    phrase = [(72, 1), (71, 1), (69, 1), (67, 1), (65, 2), (64, 2)]  # two bars of 4/4
+    tune, t = [], 0.0
+    for rep in range(2):
+        for p, d in phrase:
+            tune.append(Note(t, float(d), p))
+            t += d
+    tune += [Note(t, 2.0, 62), Note(t + 2, 2.0, 60)]  # a fifth bar to end on
+    path = write_midi(Piece(tune, time_signatures=[TimeSignature(0, 4, 4)]), tmp_path / "aa.mid")
+    res = CliRunner().invoke(main, ["harmonize", str(path), "--out", str(tmp_path / "out"), "-k", "4",
+                                    "--candidates", "2", "--seed", "2", "--json"])
+    assert res.exit_code == 0, res.output
+
+    def lower(piece, start, end):  # the non-melody notes of [start, end), from `start`
+        return sorted((round(n.onset - start, 3), round(n.duration, 3), n.pitch) for n in piece.notes
+                      if n.program != MELODY_PROGRAM and start <= n.onset < end)
+
+    repeated = 0
+    for s in json.loads(res.output)["samples"]:
+        piece = read_file(s["midi"])[0]
+        others = [n for n in piece.notes if n.program != MELODY_PROGRAM]
+        crosses = any(n.onset < b - 1e-6 and n.onset + n.duration > b + 1e-6 for n in others for b in (0, 4, 8))
+        if not crosses:  # bars 1 and 2 hold their own lower notes and nothing crosses into bar 3
+            repeated += 1
+            assert lower(piece, 8, 12) == lower(piece, 0, 4) and lower(piece, 12, 16) == lower(piece, 4, 8)
+    assert repeated >= 1

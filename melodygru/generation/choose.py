@@ -1,5 +1,6 @@
 """Choosing among candidates and shaping what was drawn: the critic's pick of each sample's
-candidates (`choose`; a key model's candidates must also be clearly in their key: `off_key`), the resampling of candidates part-way (`resample_groups`, for
+candidates (`choose`; a key model's candidates must also be clearly in their key: `off_key`, and a
+sample with none in a key asked for draws more: `redraw_off_key`), the resampling of candidates part-way (`resample_groups`, for
 `--resample-every`), the run's critic (`read_critic`), and the limit on notes sounding at once
 (`limit_voices`, for `--monophonic` and `--voices`)."""
 
@@ -74,6 +75,33 @@ def choose(rounds: list[list[Sample]], critic: Critic, selection: str, seed: int
         keep = best_of(scores)
     return [dataclasses.replace(rounds[k][i], critic_score=float(scores[k, i]) if np.isfinite(scores[k, i]) else None,
                                 candidate=int(k)) for i, k in enumerate(keep)]
+
+
+KEY_REDRAWS = 3  # fresh rounds of candidates, at most, for a sample none of whose candidates is in the key asked for
+
+
+def redraw_off_key(rounds: list[list[Sample]], draw, max_rows: int) -> None:
+    """For a key asked for: every sample none of whose candidates is clearly in that key
+    (`off_key`, strict) gets a fresh round of as many candidates, up to `KEY_REDRAWS` times while
+    some sample still has none, and the fresh ones in the key take the places of candidates 1,
+    2, ... of that sample in `rounds` (`rounds[k][i]`: candidate k of sample i; changed in place;
+    candidate 0 stays the plain draw). `draw(count, redraw, first)` returns `count` new candidates
+    (the redraw's rows from `first` on), asked for in batches of at most `max_rows` rows. A folk
+    model asked for a minor key writes many tunes no key-finder hears in it; without this a
+    sample with no candidate in the key kept one out of it."""
+    k, n = len(rounds), len(rounds[0])
+    for r in range(1, KEY_REDRAWS + 1):
+        need = [i for i in range(n) if all(off_key(rounds[j][i].piece) for j in range(k))]
+        if not need:
+            return
+        drawn: list[Sample] = []
+        rows = max(1, max_rows // k) * k
+        for first in range(0, len(need) * k, rows):
+            drawn += draw(min(rows, len(need) * k - first), r, first)
+        for a, i in enumerate(need):
+            fresh = [s for s in drawn[a * k:(a + 1) * k] if not off_key(s.piece)]
+            for j, s in zip(range(1, k), fresh):
+                rounds[j][i] = s
 
 
 SCORE_FLOOR = -50.0  # a score for a piece the critic cannot read yet (fewer than two notes)

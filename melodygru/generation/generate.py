@@ -42,7 +42,7 @@ from ..model.rundir import (
 from ..tokens.form import MAX_BARS, plan_matrix
 from ..tokens.styles import style_name
 from ..tokens.tokenizer import Tokenizer
-from .choose import choose, clean_scores, key_penalties, limit_voices, off_key, read_critic, resample_groups
+from .choose import choose, clean_scores, key_penalties, limit_voices, read_critic, redraw_off_key, resample_groups
 from .files import GenerateResult, Sample, write_samples  # noqa: F401  (GenerateResult: part of this API)
 from .primer import (Primer, check_key, check_meter, check_style, controls, forced_ids, load_primer, meter_token, parse_meter,
                      prefix_ids)
@@ -164,7 +164,7 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
         candidates: draw this many candidates for every sample and keep the one the run's critic
             (critic.json, `analysis/critic.py`) finds most like the corpus and, for a key model, in its
             key (`choose.off_key`; with a `key` asked for, a sample with no candidate clearly in it
-            draws fresh rounds, see `_redraw_off_key`); 1 draws once. Candidate 0 is what
+            draws fresh rounds, see `choose.redraw_off_key`); 1 draws once. Candidate 0 is what
             `candidates=1` gives.
         selection: how the critic chooses: 'best' keeps the highest score, 'weighted' draws a
             candidate with probability proportional to exp(score) (`analysis.critic.weighted_choice`),
@@ -238,36 +238,12 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
     if len(rounds) == 1:
         return rounds[0]
     if key is not None and checkpoint.tokenizer.config.key_tokens:
-        _redraw_off_key(checkpoint, rounds, length, args, seed, rest)
+        def draw(count, r, first):  # `count` fresh candidates for the redraw `r`'s rows from `first`
+            return _sample_once(checkpoint, length, count, *args, _derived_seed(seed, MAX_CANDIDATES + r, first), *rest)
+
+        redraw_off_key(rounds, draw, CANDIDATE_ROWS)
     return choose(rounds, checkpoint.critic, selection, seed, length, checkpoint.tokenizer.config.key_tokens,
                   key is not None)
-
-
-KEY_REDRAWS = 3  # fresh rounds of candidates, at most, for a sample none of whose candidates is in the key asked for
-
-
-def _redraw_off_key(checkpoint, rounds, length, args, seed, rest) -> None:
-    """For a key asked for: every sample none of whose candidates is clearly in that key
-    (`choose.off_key`, strict) gets a fresh round of as many candidates, up to `KEY_REDRAWS` times
-    while some sample still has none, and the fresh ones that are in the key take the places of
-    candidates 1, 2, ... of that sample in `rounds` (changed in place; candidate 0 stays the
-    plain draw). A model asked for a minor folk key writes many tunes no key-finder hears in it;
-    without this a sample with no candidate in the key kept one out of it."""
-    k, n = len(rounds), len(rounds[0])
-    for r in range(1, KEY_REDRAWS + 1):
-        need = [i for i in range(n) if all(off_key(rounds[j][i].piece) for j in range(k))]
-        if not need:
-            return
-        drawn: list[Sample] = []
-        rows = max(1, CANDIDATE_ROWS // k) * k
-        for first in range(0, len(need) * k, rows):
-            count = min(rows, len(need) * k - first)
-            drawn += _sample_once(checkpoint, length, count, *args, _derived_seed(seed, MAX_CANDIDATES + r, first),
-                                  *rest)
-        for a, i in enumerate(need):
-            fresh = [s for s in drawn[a * k:(a + 1) * k] if not off_key(s.piece)]
-            for j, s in zip(range(1, k), fresh):
-                rounds[j][i] = s
 
 
 def _derived_seed(*parts) -> int:

@@ -10,7 +10,9 @@ mask that changes at every step (`_Row.allowed`), on top of the grammar's:
 * a lower note lasts only as long as it stays below every melody note it would sound with (its
   pitch, and then its DUR tokens, are limited by `_Row.room`);
 * the piece ends (EOS) right after the melody's last note;
-* the bass of a melody onset makes no parallel fifth or octave with the melody (`outer_parallels`).
+* the bass of a melody onset makes no parallel fifth or octave with the melody (`outer_parallels`);
+* where the melody repeats an earlier bar note for note, the row writes that bar's harmony again
+  (`_Row._repeat`): chorales repeat their phrases with their harmony.
 
 So the bass of each chord is chosen knowing only which pitches lie below the soprano, not the
 soprano's own pitch; several candidates per output are drawn and the run's critic keeps the one
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..analysis.melody import MelodyNote, check_harmony, melody_line, outer_parallels  # noqa: F401  (part of this API)
 from ..core.errors import MelodyGRUError
 from ..core.events import Note, Piece
 from ..core.keys import estimate_key
@@ -36,40 +39,6 @@ from .samplers import kind_temperatures as kind_temperature_table
 MELODY_PROGRAM = 1  # the melody's General MIDI program (bright piano): its own channel and track
 MAX_MELODY_NOTES = 2000
 MAX_ROWS = 2048  # candidates drawn together, all outputs' together
-LEGATO_QUARTERS = 0.25  # a melody note held this much into the next one (legato playing) ends there
-
-
-@dataclass(frozen=True)
-class MelodyNote:
-    onset: int  # grid steps from the start
-    duration: int  # grid steps, >= 1
-    pitch: int
-
-
-def melody_line(piece: Piece, steps_per_quarter: int) -> list[MelodyNote]:
-    """The top line of a piece on the tokenizer's grid: at each onset, the highest note starting
-    there when nothing sounding from before is as high (a held soprano note keeps the line while
-    lower voices move; a note held less than `LEGATO_QUARTERS` into the next is over); a note still
-    sounding when the next starts ends there."""
-    notes = sorted((n for n in piece.notes if not n.is_drum), key=lambda n: (n.onset, -n.pitch))
-    line: list[MelodyNote] = []
-    held: list[Note] = []
-    for n in notes:
-        if held and held[-1].onset == n.onset:
-            continue  # a lower note of the same onset
-        held = [h for h in held if h.onset + h.duration > n.onset + LEGATO_QUARTERS + 1e-9]
-        if any(h.pitch >= n.pitch for h in held):
-            continue  # under a melody note still sounding
-        held.append(n)
-        onset = int(round(n.onset * steps_per_quarter))
-        end = int(round((n.onset + n.duration) * steps_per_quarter))
-        if line and line[-1].onset + line[-1].duration > onset:
-            last = line.pop()
-            if onset > last.onset:
-                line.append(dataclasses.replace(last, duration=onset - last.onset))
-        if end > onset:
-            line.append(MelodyNote(onset, end - onset, n.pitch))
-    return line
 
 
 ROOM_CAP_QUARTERS = 16  # the longest a lower note is ever allowed to last (4 whole notes)
@@ -98,6 +67,10 @@ class _Row:
         self.lower_ends: list[int] = []  # where each lower note written so far ends (steps)
         self.lower_notes: list[tuple[int, int]] = []  # (onset, pitch) of each, in the same order
         self.group_times: list[int] = []  # the onset of every POS group so far
+        self.history: list[int] = []  # every token this row has written
+        self.bars: list[tuple[int, int]] = [(0, 0)]  # (first step, index in history) of every bar begun
+        self.copy: list[int] = []  # the rest of an earlier bar's tokens, written again (`_repeat`)
+        self.copied_from = -2  # the bar the last repeated bar was copied from
         self.lower = False  # the note being written is a lower one (its DURs extend its end)
         self.next = 0  # the melody note to write next
         self.bar_start = 0  # the prefix ends with the first bar line
@@ -144,9 +117,46 @@ class _Row:
             no &= p < min(held)
         return no
 
+    def _bar_melody(self, start: int, steps: int) -> tuple | None:
+        """The melody notes of the bar from `start` as (offset, duration, pitch), or None where one
+        crosses either of its bar lines."""
+        notes = [m for m in self.melody if m.onset < start + steps and m.onset + m.duration > start]
+        if any(m.onset < start or m.onset + m.duration > start + steps for m in notes):
+            return None
+        return tuple((m.onset - start, m.duration, m.pitch) for m in notes)
+
+    def _crosses(self, time: int) -> bool:
+        """Whether a lower note sounds across `time` (starts before it and ends after it)."""
+        return any(on < time < end for (on, _), end in zip(self.lower_notes, self.lower_ends))
+
+    def _repeat(self) -> list[int]:
+        """At the bar line just written: the tokens of an earlier bar of this row to write again,
+        where the melody repeats that bar note for note (a chorale's repeated phrases keep their
+        harmony), or none. Only whole bars whose lower notes lie inside them are copied, into a bar
+        where nothing sounds across the bar line, so every copied note stays below the melody and
+        within the voices; a bar after a copied one copies the next bar where it can."""
+        steps, start, b = self.state.bar_steps, self.bar_start, len(self.bars) - 1
+        mine = self._bar_melody(start, steps)
+        if not mine or self._crosses(start):
+            return []
+        order = sorted(range(b), key=lambda a: (a != self.copied_from + 1, a))  # the next one first
+        for a in order:
+            first, nxt = self.bars[a][0], self.bars[a + 1][0]
+            if nxt - first != steps or self._bar_melody(first, steps) != mine or self._crosses(first) or \
+                    self._crosses(nxt):
+                continue
+            self.copied_from = a
+            return self.history[self.bars[a][1]:self.bars[a + 1][1] - 1]
+        return []
+
     def allowed(self) -> np.ndarray:
         tok, t = self.tok, self.t
         mask = tok.grammar.allowed(self.state)
+        if self.copy and mask[self.copy[0]]:  # an earlier bar written again
+            only = np.zeros_like(mask)
+            only[self.copy[0]] = True
+            return only
+        self.copy = []
         if self.forced:  # the melody note's velocity (drawn), then its durations (forced)
             if self.forced[0] < 0:
                 return mask & t.is_vel
@@ -190,11 +200,16 @@ class _Row:
     def advance(self, token: int) -> None:
         tok = self.tok
         kind = tok.kinds[token]
+        self.history.append(token)
+        if self.copy:
+            self.copy.pop(0)
         if self.forced:
             self.forced.pop(0)
         if kind == "BAR":
             self.bar_start += self.state.bar_steps
             self.group, self.last_pitch = None, -1
+            self.bars.append((self.bar_start, len(self.history)))
+            self.copy = self._repeat()
         elif kind == "POS":
             self.group, self.last_pitch = self.bar_start + int(self.t.position_of[token]), -1
             self.group_times.append(self.group)
@@ -310,49 +325,6 @@ def harmonize(checkpoint, melody_piece: Piece, num_samples: int = 1, candidates:
     if not all(s.ended for s in chosen):
         raise MelodyGRUError("the model could not harmonize this melody within its constraints: try more --candidates")
     return chosen, melody
-
-
-def check_harmony(melody: list[MelodyNote], piece: Piece, steps_per_quarter: int) -> dict:
-    """What a listener checks in a harmonization: the share of melody notes kept exactly (pitch,
-    onset, duration), the share of other notes that sound below every melody note they sound
-    with, the share of melody onsets where at least 3 voices sound, and the parallel fifths and
-    octaves between the melody and the bass (`outer_parallels`)."""
-    spq = steps_per_quarter
-    notes = [(int(round(n.onset * spq)), int(round(n.duration * spq)), n.pitch) for n in piece.notes if not n.is_drum]
-    wanted = {(m.onset, m.duration, m.pitch) for m in melody}
-    kept = len(wanted & set(notes))
-    others = [n for n in notes if n not in wanted]
-    below = 0
-    for on, dur, pitch in others:
-        over = [m for m in melody if m.onset < on + dur and on < m.onset + m.duration]
-        below += all(pitch < m.pitch for m in over)
-    voices = sum(1 for m in melody if sum(1 for on, dur, _ in notes if on <= m.onset < on + dur) >= 3)
-    fifths, octaves = outer_parallels(melody, others)
-    return {"melody_kept": kept / len(melody), "below_melody": below / len(others) if others else 1.0,
-            "three_voices": voices / len(melody), "melody_notes": len(melody), "other_notes": len(others),
-            "parallel_fifths": fifths, "parallel_octaves": octaves}
-
-
-def outer_parallels(melody: list[MelodyNote], others) -> tuple[int, int]:
-    """(parallel fifths, parallel octaves) between the outer voices: the melody and the lowest of
-    the `others` (onset, duration, pitch on the grid) sounding with it. At every step where either
-    outer voice starts a note and both sound, the interval between them is taken; two consecutive
-    such points with both voices moving the same way and the same perfect fifth, or the same
-    octave or unison (compound intervals count as their simple ones), are one parallel."""
-    times = sorted({m.onset for m in melody} | {on for on, _, _ in others})
-    points = []
-    for t in times:
-        top = [m.pitch for m in melody if m.onset <= t < m.onset + m.duration]
-        low = [p for on, dur, p in others if on <= t < on + dur and top and p < top[0]]
-        if top and low:
-            points.append((top[0], min(low)))
-    fifths = octaves = 0
-    for (s1, b1), (s2, b2) in zip(points, points[1:]):
-        if s1 == s2 or b1 == b2 or (s2 > s1) != (b2 > b1) or (s1 - b1) % 12 != (s2 - b2) % 12:
-            continue
-        fifths += (s1 - b1) % 12 == 7
-        octaves += (s1 - b1) % 12 == 0
-    return fifths, octaves
 
 
 @dataclass
