@@ -39,4 +39,4 @@ def test_command_help_stays_multi_line(command):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].startswith(f"Usage: melodygru {command} [OPTIONS]") and len(lines) > 15
-    assert any(line.lstrip().startswith("--help") for line in lines)
+    assert any(line.lstrip().startswith("-h, --help") for line in lines)
