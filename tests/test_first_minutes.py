@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -117,3 +118,46 @@ def test_progress_is_a_bar_on_a_terminal_and_one_line_in_a_log(tmp_path):
     assert code == 0, shown
     assert "\r" in shown and "reading" in shown and "|" in shown  # tqdm's bar, redrawn in place
     assert "files (0 from cache)" in out
+
+
+# --------------------------------------------------------------------------- 3. TensorFlow's own logs
+TF_NOISE = re.compile(r"^(E0000|W0000|I0000|WARNING: All log messages|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] )")
+
+
+def tf_noise(text: str) -> list[str]:
+    """TensorFlow's C++ log lines in `text` (absl's format, and the older one with a date)."""
+    return [line for line in text.splitlines() if TF_NOISE.match(line) or "cudart_stub" in line]
+
+
+def test_train_in_a_log_has_no_bars_and_no_tensorflow_lines(tmp_path):
+    proc = cli("train", REPO / "data" / "examples" / "folk", "--preset", "tiny", "--epochs", 2, "--seq-len", 32,
+               "--batch-size", 8, "--critic-samples", 0, "--out", tmp_path / "run", "-j", 1,
+               env={"MELODYGRU_CACHE_DIR": str(tmp_path / "cache")})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    both = proc.stdout + proc.stderr
+    assert "\r" not in both
+    assert not tf_noise(both), tf_noise(both)
+    assert [line for line in proc.stderr.splitlines() if line.startswith("reading: 10 files in ")], proc.stderr
+    epochs = [line for line in proc.stdout.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in epochs] == ["1/2", "2/2"], proc.stdout  # one plain line per epoch
+
+
+def test_verbose_leaves_tensorflow_its_own_log_level(monkeypatch):
+    from melodygru.core import tfenv
+
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    tfenv.set_verbose(True)
+    try:
+        tfenv.import_tensorflow()
+        assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
+    finally:
+        tfenv.set_verbose(False)
+    tfenv.import_tensorflow()
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == tfenv.QUIET_LEVEL
+
+
+def test_generate_writes_no_tensorflow_lines(tmp_path):
+    proc = cli("generate", "--checkpoint", BACH, "--length", 16, "--candidates", 1, "--seed", 1, "--out", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert not tf_noise(proc.stdout + proc.stderr), proc.stderr
+    assert proc.stderr == "" and (tmp_path / "sample-001.mid").is_file()

@@ -8,9 +8,11 @@ from pathlib import Path
 import click
 
 from .app import main
+from .options import verbose_option
 
 
 @main.command()
+@verbose_option
 @click.option("--checkpoint", type=click.Path(path_type=Path), required=True,
               help="Run directory from `melodygru train`.")
 @click.option("--samples", "num_samples", type=click.IntRange(10, 100_000), default=1000, show_default=True,

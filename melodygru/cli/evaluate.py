@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .options import _TOKENIZER_PARAMS, _given, tokenizer_options
+from .options import _TOKENIZER_PARAMS, _given, tokenizer_options, verbose_option
 
 
 def _jsonable(x):
@@ -31,6 +31,7 @@ def register(main: click.Group) -> click.Command:
     of their own, to run it without the rest of the command line)."""
 
     @main.command("evaluate")
+    @verbose_option
     @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
     @click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
                   help="Run directory from `melodygru train`: report the held-out NLL of PATH... / --corpus "

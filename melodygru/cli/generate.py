@@ -12,6 +12,7 @@ import click
 
 from ..core.errors import MelodyGRUError
 from .app import _check_out_dir, main
+from .options import verbose_option
 
 
 def _checked(module: str, name: str):
@@ -35,6 +36,7 @@ _meter_option = _checked("..generation.primer", "parse_meter")
 
 
 @main.command()
+@verbose_option
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
               help="Run directory from `melodygru train` (model.keras, tokenizer.json, config.json). "
                    "[default: the shipped checkpoints/bach]")

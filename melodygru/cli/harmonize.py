@@ -8,9 +8,11 @@ from pathlib import Path
 import click
 
 from .app import _check_out_dir, main
+from .options import verbose_option
 
 
 @main.command()
+@verbose_option
 @click.argument("melody", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
               help="Run directory of a polyphonic model. [default: the shipped checkpoints/bach]")
