@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -156,8 +157,66 @@ def test_verbose_leaves_tensorflow_its_own_log_level(monkeypatch):
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == tfenv.QUIET_LEVEL
 
 
-def test_generate_writes_no_tensorflow_lines(tmp_path):
-    proc = cli("generate", "--checkpoint", BACH, "--length", 16, "--candidates", 1, "--seed", 1, "--out", tmp_path)
+# --------------------------------------------------------------------------- 4. --bars and --seconds
+def written_pieces(folder: Path):
+    from melodygru.io.readers import read_file
+
+    files = sorted(folder.glob("sample-*.mid"))
+    assert files, f"nothing written in {folder}"
+    return [p for f in files for p in read_file(f)]
+
+
+def test_bars_and_seconds_stop_at_their_bar_line_with_no_tensorflow_lines(tmp_path):
+    """`--bars 6` writes files of exactly 6 bars, `--seconds 8` files of at least 8 s that one bar
+    fewer would not reach (read back from the files); and generate writes no TensorFlow log line."""
+    from melodygru.generation.files import count_bars
+    from melodygru.generation.length import sounding_until
+    from melodygru.io.writers import bar_lines, seconds
+
+    proc = cli("generate", "--checkpoint", BACH, "--bars", 6, "--candidates", 1, "-k", 2, "--seed", 3,
+               "--out", tmp_path / "bars")
     assert proc.returncode == 0, proc.stderr
-    assert not tf_noise(proc.stdout + proc.stderr), proc.stderr
-    assert proc.stderr == "" and (tmp_path / "sample-001.mid").is_file()
+    assert "2 x 6 bars (at most 576 tokens)" in proc.stdout and "2 of 2 samples stopped at the first bar line" in proc.stdout
+    assert not tf_noise(proc.stdout + proc.stderr) and proc.stderr == "", proc.stderr  # item 3: no TF lines
+    pieces = written_pieces(tmp_path / "bars")
+    assert [count_bars(p) for p in pieces] == [6, 6]
+    for p in pieces:
+        assert p.end <= bar_lines(p)[6] + 1e-6  # nothing sounds past the bar line that ends bar 6
+
+    proc = cli("generate", "--checkpoint", BACH, "--seconds", 8, "--candidates", 1, "-k", 2, "--seed", 3,
+               "--out", tmp_path / "seconds")
+    assert proc.returncode == 0, proc.stderr
+    assert not tf_noise(proc.stdout + proc.stderr) and proc.stderr == "", proc.stderr
+    for p in written_pieces(tmp_path / "seconds"):
+        assert seconds(p) >= 8 - 1e-3
+        lines = bar_lines(p, p.end + 8)
+        end_line = min(b for b in lines if b >= p.end - 1e-6)  # the bar line the file ends at (or its last rest)
+        before = max(b for b in lines if b < end_line - 1e-6)
+        assert seconds(p, sounding_until(p, before)) < 8  # one bar sooner would have been too short
+
+
+def test_bars_cut_the_very_tokens_a_plain_draw_gives(tmp_path):
+    """A length in bars cuts the draw, it does not change it: the same seed and budget without
+    --bars begin with the same tokens; and the same command twice writes the same bytes."""
+    from click.testing import CliRunner
+
+    from melodygru.cli import main
+    from melodygru.core.tfenv import import_tensorflow
+    from melodygru.generation.generate import load_checkpoint, sample
+    from melodygru.generation.length import Stop
+
+    import_tensorflow()
+    ckpt = load_checkpoint(BACH)
+    plain = sample(ckpt, 320, num_samples=3, temperature=0.8, seed=5)
+    cut = sample(ckpt, 320, num_samples=3, temperature=0.8, seed=5, stop=Stop(bars=5))
+    bar = ckpt.tokenizer.index["BAR"]
+    for p, c in zip(plain, cut):
+        assert c.reached and np.count_nonzero(c.ids == bar) == 5
+        assert np.array_equal(p.ids[:len(c.ids)], c.ids) and p.ids[len(c.ids)] == bar
+    written = []
+    for name in ("a", "b"):
+        res = CliRunner().invoke(main, ["generate", "--checkpoint", str(BACH), "--bars", "5", "--candidates", "1",
+                                        "--seed", "9", "--out", str(tmp_path / name)])
+        assert res.exit_code == 0, res.output
+        written.append((tmp_path / name / "sample-001.mid").read_bytes())
+    assert written[0] == written[1]
