@@ -220,3 +220,33 @@ def test_bars_cut_the_very_tokens_a_plain_draw_gives(tmp_path):
         assert res.exit_code == 0, res.output
         written.append((tmp_path / name / "sample-001.mid").read_bytes())
     assert written[0] == written[1]
+
+
+# --------------------------------------------------------------------------- 5. musical tempos
+def set_tempos(path: Path) -> list[float]:
+    import mido
+
+    return [mido.tempo2bpm(m.tempo) for track in mido.MidiFile(str(path)).tracks for m in track
+            if m.type == "set_tempo"]
+
+
+def test_tempo_tokens_decode_to_whole_bpm_and_a_primer_keeps_its_own(tmp_path):
+    from click.testing import CliRunner
+    from helpers import scale_notes, write_midi
+
+    from melodygru.cli import main
+    from melodygru.tokens.tokenizer import Tokenizer
+
+    tok = Tokenizer()
+    assert all(b == round(b) and tok.tempo_bin(b) == i for i, b in enumerate(tok.tempo_bpms))
+    res = CliRunner().invoke(main, ["generate", "--checkpoint", str(BACH), "--length", "48", "--candidates", "1",
+                                    "-k", "3", "--seed", "2", "--out", str(tmp_path / "plain")])
+    assert res.exit_code == 0, res.output
+    for f in sorted((tmp_path / "plain").glob("*.mid")):
+        bpms = set_tempos(f)
+        assert bpms and all(abs(b - round(b)) < 1e-3 for b in bpms), (f, bpms)  # 122, never 122.04
+    primer = write_midi(tmp_path / "primer.mid", scale_notes(60, 16), tempo_bpm=97.5)
+    res = CliRunner().invoke(main, ["generate", "--checkpoint", str(BACH), "--length", "32", "--candidates", "1",
+                                    "--primer", str(primer), "--seed", "2", "--out", str(tmp_path / "primed")])
+    assert res.exit_code == 0, res.output
+    assert set_tempos(tmp_path / "primed" / "sample-001.mid")[0] == pytest.approx(97.5, abs=1e-3)  # the source's own
