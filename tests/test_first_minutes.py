@@ -250,3 +250,97 @@ def test_tempo_tokens_decode_to_whole_bpm_and_a_primer_keeps_its_own(tmp_path):
                                     "--primer", str(primer), "--seed", "2", "--out", str(tmp_path / "primed")])
     assert res.exit_code == 0, res.output
     assert set_tempos(tmp_path / "primed" / "sample-001.mid")[0] == pytest.approx(97.5, abs=1e-3)  # the source's own
+
+
+# --------------------------------------------------------------------------- 6. export
+def one_line_error(proc: subprocess.CompletedProcess, *words):
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode != 0 and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+def test_an_exported_bundle_samples_exactly_as_its_run_directory(tmp_path):
+    import zipfile
+
+    from click.testing import CliRunner
+
+    from melodygru.cli import main
+
+    bundle = tmp_path / "bach.mgru"
+    proc = cli("export", BACH, bundle)
+    assert proc.returncode == 0, proc.stderr
+    with zipfile.ZipFile(bundle) as z:
+        assert sorted(z.namelist()) == sorted(["manifest.json", "model.keras", "tokenizer.json", "config.json",
+                                               "sampling.json", "critic.json", "form.json", "split.json", "TRAINED.md"])
+    one_line_error(cli("export", BACH, bundle), "exists", "--force")
+    one_line_error(cli("export", tmp_path, tmp_path / "x.mgru"), "incomplete")
+    # the run's own settings travel with it: sampling.json, form plans and the critic's 64 candidates
+    args = ["--length", "40", "-k", "2", "--seed", "4"]
+    proc = cli("generate", "--checkpoint", bundle, *args, "--out", tmp_path / "from-bundle")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"{bundle} (") and "64 candidates" in proc.stdout
+    res = CliRunner().invoke(main, ["generate", "--checkpoint", str(BACH), *args, "--out", str(tmp_path / "from-dir")])
+    assert res.exit_code == 0, res.output
+    for name in ("sample-001.mid", "sample-002.mid"):
+        assert (tmp_path / "from-bundle" / name).read_bytes() == (tmp_path / "from-dir" / name).read_bytes()
+
+
+def bad_bundles(tmp_path: Path, good: Path) -> dict[str, tuple[Path, str]]:
+    """Broken and hostile bundles, each with a word its error must say."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(good) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    manifest = json.loads(members["manifest.json"])
+
+    def bundle(name, files, manifest_files=None):
+        path = tmp_path / f"{name}.mgru"
+        with zipfile.ZipFile(path, "w") as z:
+            doc = {**manifest, "files": manifest_files if manifest_files is not None else manifest["files"]}
+            z.writestr("manifest.json", json.dumps(doc))
+            for n, data in files.items():
+                z.writestr(n, data)
+        return path
+
+    rest = {n: d for n, d in members.items() if n != "manifest.json"}
+    text = tmp_path / "text.mgru"
+    text.write_text("not a zip at all\n")
+    cut = tmp_path / "cut.mgru"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    return {
+        "text": (text, "not a zip file"),
+        "truncated": (cut, "not a zip file"),
+        "traversal": (bundle("traversal", {**rest, "../evil.json": b"{}"}), "unsafe member name"),
+        "absolute": (bundle("absolute", {**rest, "/tmp/evil.json": b"{}"}), "unsafe member name"),
+        "folder": (bundle("folder", {**rest, "sub/model.keras": b"x"}), "unsafe member name"),
+        "unexpected": (bundle("unexpected", {**rest, "setup.py": b"import os"}), "unexpected member"),
+        "tampered": (bundle("tampered", {**rest, "tokenizer.json": rest["tokenizer.json"].replace(b"1", b"2", 1)}),
+                     "manifest"),
+        "no model": (bundle("nomodel", {n: d for n, d in rest.items() if n != "model.keras"},
+                            {n: e for n, e in manifest["files"].items() if n != "model.keras"}), "missing model.keras"),
+        "not listed": (bundle("unlisted", rest, {}), "does not list"),
+    }
+
+
+def test_a_broken_or_hostile_bundle_is_one_line_and_nothing_is_written(tmp_path, monkeypatch):
+    from melodygru.core.errors import CheckpointError
+    from melodygru.model import bundle as B
+
+    good = tmp_path / "good.mgru"
+    B.export_bundle(BACH, good)
+    cases = bad_bundles(tmp_path, good)
+    for name, (path, word) in cases.items():
+        with pytest.raises(CheckpointError, match=word):
+            B.open_bundle(path)
+    monkeypatch.setattr(B, "MAX_MEMBER_BYTES", 1000)  # model.keras is larger
+    with pytest.raises(CheckpointError, match="larger than"):
+        B.open_bundle(good)
+    # as the user meets it: one line, exit 2, before TensorFlow is even loaded
+    for name in ("text", "traversal", "tampered"):
+        path, word = cases[name]
+        one_line_error(cli("generate", "--checkpoint", path, "--out", tmp_path / "out"), word)
+    assert not (tmp_path / "evil.json").exists() and not (tmp_path / "out").exists()
+    one_line_error(cli("critic", "--checkpoint", good), "read-only")

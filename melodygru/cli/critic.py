@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..core.errors import MelodyGRUError
 from .app import main
 from .options import verbose_option
 
@@ -38,6 +39,9 @@ def critic(checkpoint, num_samples, length, seed, jobs, max_file_mb, no_cache, c
     when it ends; fit it again after changing the run's sampling.json. The run's validation pieces
     are never used, so `evaluate --checkpoint RUN --samples DIR` still judges on unseen music.
     """
+    if checkpoint.is_file():
+        raise MelodyGRUError(f"critic writes critic.json into a run directory, and {checkpoint} is a file (a bundle "
+                             "is read-only): fit it in the run directory, then `melodygru export` it again")
     from ..core.tfenv import import_tensorflow
 
     import_tensorflow()

@@ -12,7 +12,7 @@ import click
 
 from ..core.errors import MelodyGRUError
 from .app import _check_out_dir, main
-from .options import _given, verbose_option
+from .options import checkpoint_path, _given, verbose_option
 
 
 def _checked(module: str, name: str):
@@ -37,8 +37,9 @@ _meter_option = _checked("..generation.primer", "parse_meter")
 
 @main.command()
 @verbose_option
-@click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
-              help="Run directory from `melodygru train` (model.keras, tokenizer.json, config.json). "
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None, callback=checkpoint_path,
+              help="Run directory from `melodygru train` (model.keras, tokenizer.json, config.json), or a "
+                   "bundle file from `melodygru export`. "
                    "[default: the shipped checkpoints/bach]")
 @click.option("--length", "-n", type=click.IntRange(1, 1_000_000), default=512, show_default=True,
               help="New tokens per sample (after the primer); a note takes 2-4 (PITCH [VEL] DUR, a POS per onset). "

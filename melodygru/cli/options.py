@@ -1,5 +1,6 @@
 """Options shared by several commands: the input (PATH..., --corpus, --jobs, --max-file-mb), the
-tokenizer settings, and --verbose for the commands that run TensorFlow.
+tokenizer settings, --checkpoint as a run directory or a bundle file, and --verbose for the
+commands that run TensorFlow.
 """
 
 
@@ -43,6 +44,17 @@ def tokenizer_options(f):
         return f(*args, tokenizer=Tokenizer(config), **kwargs)
 
     return wrapper
+
+
+def checkpoint_path(ctx, param, value):
+    """--checkpoint's callback: a run directory is taken as given; a file is a bundle from `melodygru
+    export`, opened into the temporary run directory it holds (`model.bundle`: CheckpointError, one
+    line, when it is not a safe bundle), before any slow import."""
+    if value is None or not Path(value).is_file():
+        return value
+    from ..model.bundle import open_bundle
+
+    return open_bundle(value)
 
 
 def verbose_option(f):

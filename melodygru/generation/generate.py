@@ -29,6 +29,7 @@ from ..analysis.critic import best_of, weighted_choice
 from ..core.errors import CheckpointError, MelodyGRUError
 from ..core.events import Piece, Tempo
 from ..core.keys import long_key_name, parse_key
+from ..model.bundle import bundle_of
 from ..model.rundir import FORM, RUN_FILES, check_run_dir
 from ..tokens.form import MAX_BARS, plan_matrix
 from ..tokens.styles import style_name
@@ -406,4 +407,5 @@ def generate(checkpoint=None, length: int | None = DEFAULT_LENGTH, num_samples: 
                 "program": program, "ended": sum(s.ended for s in samples), "controls": controls(ckpt.tokenizer),
                 **({"bars": bars, "seconds": seconds, "stop": stop.describe(), "reached": sum(s.reached for s in samples)}
                    if stop else {})}
-    return GenerateResult(ckpt.path, ckpt.description, seed, settings, loaded_primer, files, decode_seconds)
+    return GenerateResult(bundle_of(ckpt.path) or ckpt.path, ckpt.description, seed, settings, loaded_primer, files,
+                          decode_seconds)
