@@ -344,3 +344,35 @@ def test_a_broken_or_hostile_bundle_is_one_line_and_nothing_is_written(tmp_path,
         one_line_error(cli("generate", "--checkpoint", path, "--out", tmp_path / "out"), word)
     assert not (tmp_path / "evil.json").exists() and not (tmp_path / "out").exists()
     one_line_error(cli("critic", "--checkpoint", good), "read-only")
+
+
+# --------------------------------------------------------------------------- 7. info and cache
+def test_info_names_versions_device_audio_backend_cache_and_models(tmp_path):
+    from melodygru.io.render import audio_backend
+
+    env = {"MELODYGRU_CACHE_DIR": str(tmp_path / "cache")}
+    proc = cli("info", env=env)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert out.startswith("melodygru 0.") and "TensorFlow 2." in out and "music21" in out and "pretty_midi" in out
+    assert any(line.startswith("device: ") for line in out.splitlines())
+    assert f"audio (generate --audio): {audio_backend()[0]}: " in out
+    assert f"cache: {tmp_path / 'cache'} (0 files, 0 bytes;" in out
+    assert "  bach: 2x256 GRU, 354 tokens (sampling.json, critic.json, form.json)" in out
+    assert not tf_noise(out + proc.stderr) and proc.stderr == ""
+
+
+def test_cache_shows_its_size_and_clear_empties_it(tmp_path):
+    cache = tmp_path / "cache"
+    env = {"MELODYGRU_CACHE_DIR": str(cache)}
+    assert cli("prepare", REPO / "data" / "examples" / "folk", "-q", "-j", 1, env=env).returncode == 0
+    entries = list(cache.rglob("*.npz"))
+    assert len(entries) == 10
+    (cache / "notes.txt").write_text("not the cache's: left alone\n")
+    proc = cli("cache", env=env)
+    assert proc.returncode == 0 and proc.stdout.startswith(f"{cache}: 10 files, "), proc.stdout + proc.stderr
+    proc = cli("cache", "--clear", env=env)
+    assert proc.returncode == 0 and proc.stdout.startswith(f"cleared {cache}: removed 10 files ("), proc.stderr
+    assert not list(cache.rglob("*.npz")) and not (cache / "tokens").exists()
+    assert (cache / "notes.txt").is_file()
+    assert cli("cache", env=env).stdout.startswith(f"{cache}: 0 files, 0 bytes")

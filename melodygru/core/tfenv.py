@@ -84,3 +84,21 @@ def _quiet_loggers(tf):
     except ImportError:  # absl comes with TensorFlow; without it there is nothing to quiet
         pass
     return tf
+
+
+def devices() -> dict:
+    """What TensorFlow will run on (imported quietly here): every GPU with its name and compute
+    capability, the CUDA and cuDNN versions TensorFlow was built with, and the CPU's cores."""
+    tf = import_tensorflow()
+    gpus = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            details = tf.config.experimental.get_device_details(gpu)
+        except (ValueError, RuntimeError):  # details are not known for every device
+            details = {}
+        capability = details.get("compute_capability")
+        gpus.append({"name": details.get("device_name", gpu.name),
+                     "compute_capability": "%d.%d" % tuple(capability) if capability else None})
+    build = tf.sysconfig.get_build_info()
+    return {"gpus": gpus, "cuda": build.get("cuda_version") if build.get("is_cuda_build") else None,
+            "cudnn": build.get("cudnn_version") if build.get("is_cuda_build") else None, "cpu_cores": os.cpu_count()}
