@@ -376,3 +376,28 @@ def test_cache_shows_its_size_and_clear_empties_it(tmp_path):
     assert not list(cache.rglob("*.npz")) and not (cache / "tokens").exists()
     assert (cache / "notes.txt").is_file()
     assert cli("cache", env=env).stdout.startswith(f"{cache}: 0 files, 0 bytes")
+
+
+# --------------------------------------------------------------------------- 8. shell completion
+def test_shell_completion_works_in_bash_and_has_zsh_and_fish_scripts(tmp_path):
+    import shutil
+
+    bin_dir = tmp_path / "bin"  # `melodygru` on PATH, running this checkout
+    bin_dir.mkdir()
+    launcher = bin_dir / "melodygru"
+    launcher.write_text(f'#!/bin/sh\nPYTHONPATH="{REPO}" exec "{sys.executable}" -m melodygru.cli "$@"\n')
+    launcher.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    for shell, word in (("zsh", "#compdef melodygru"), ("fish", "complete --no-files --command melodygru")):
+        out = subprocess.run(["melodygru"], env={**env, "_MELODYGRU_COMPLETE": f"{shell}_source"},
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0 and word in out.stdout, out.stdout + out.stderr
+    if shutil.which("bash") is None:
+        pytest.skip("no bash to complete in")
+    script = ('eval "$(_MELODYGRU_COMPLETE=bash_source melodygru)"\n'  # the README's line
+              'COMP_WORDS=(melodygru gen); COMP_CWORD=1; _melodygru_completion melodygru; echo "${COMPREPLY[@]}"\n'
+              'COMPREPLY=(); COMP_WORDS=(melodygru generate --ba); COMP_CWORD=2; _melodygru_completion melodygru\n'
+              'echo "${COMPREPLY[@]}"\n')
+    out = subprocess.run(["bash", "--norc", "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["generate", "--bars"], out.stdout + out.stderr
