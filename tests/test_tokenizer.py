@@ -270,7 +270,9 @@ def test_round_trip_on_the_grid_is_exact(tok, data):
         assert tok.config.tempo_min <= t.bpm <= tok.config.tempo_max
         originals = [o.bpm for o in piece.tempos if round(o.time * spq) == round(t.time * spq)] or [120.0]
         bpm = min(max(originals[-1], tok.config.tempo_min), tok.config.tempo_max)
-        assert abs(math.log(t.bpm / bpm)) <= math.log(edges[1] / edges[0]) / 2 + 1e-9  # centre of the bin
+        # what the bin decodes to: the whole bpm nearest its centre (within the bin), never another bin's
+        assert t.bpm == tok.tempo_bpms[tok.tempo_bin(bpm)] and tok.tempo_bin(t.bpm) == tok.tempo_bin(bpm)
+        assert abs(math.log(t.bpm / bpm)) <= math.log(edges[1] / edges[0]) + 1e-9
 
 
 @tokenizers

@@ -1,5 +1,6 @@
-"""`python -m melodygru.cli`: the same command line as `melodygru`."""
+"""`python -m melodygru.cli`: the same command line as `melodygru`, under the same name (in its help,
+and for shell completion's `_MELODYGRU_COMPLETE`)."""
 
 from . import main
 
-main()
+main(prog_name="melodygru")

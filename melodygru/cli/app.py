@@ -101,7 +101,13 @@ def _os_error(e: OSError):
 
 
 def _usage_error(e: click.UsageError):
-    """Click's usage errors as one line (click prints the usage, a hint and the error on 3-4 lines)."""
+    """Click's usage errors as one line (click prints the usage, a hint and the error on 3-4 lines).
+
+    `melodygru` alone is not an error but a question: click raises its help as a usage error
+    (NoArgsIsHelpError, click 8.2+), and that help is printed whole, on stdout, with exit 0."""
+    if isinstance(e, getattr(click.exceptions, "NoArgsIsHelpError", ())) and e.ctx is not None:
+        click.echo(e.ctx.get_help())
+        sys.exit(0)
     message = " ".join(e.format_message().split())
     hint = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
     click.echo(f"error: {message}{hint}", err=True)

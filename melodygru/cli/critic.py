@@ -7,10 +7,13 @@ from pathlib import Path
 
 import click
 
+from ..core.errors import MelodyGRUError
 from .app import main
+from .options import verbose_option
 
 
 @main.command()
+@verbose_option
 @click.option("--checkpoint", type=click.Path(path_type=Path), required=True,
               help="Run directory from `melodygru train`.")
 @click.option("--samples", "num_samples", type=click.IntRange(10, 100_000), default=1000, show_default=True,
@@ -36,6 +39,9 @@ def critic(checkpoint, num_samples, length, seed, jobs, max_file_mb, no_cache, c
     when it ends; fit it again after changing the run's sampling.json. The run's validation pieces
     are never used, so `evaluate --checkpoint RUN --samples DIR` still judges on unseen music.
     """
+    if checkpoint.is_file():
+        raise MelodyGRUError(f"critic writes critic.json into a run directory, and {checkpoint} is a file (a bundle "
+                             "is read-only): fit it in the run directory, then `melodygru export` it again")
     from ..core.tfenv import import_tensorflow
 
     import_tensorflow()

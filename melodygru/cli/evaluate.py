@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .options import _TOKENIZER_PARAMS, _given, tokenizer_options
+from .options import _TOKENIZER_PARAMS, _given, checkpoint_path, tokenizer_options, verbose_option
 
 
 def _jsonable(x):
@@ -31,9 +31,10 @@ def register(main: click.Group) -> click.Command:
     of their own, to run it without the rest of the command line)."""
 
     @main.command("evaluate")
+    @verbose_option
     @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-    @click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
-                  help="Run directory from `melodygru train`: report the held-out NLL of PATH... / --corpus "
+    @click.option("--checkpoint", type=click.Path(path_type=Path), default=None, callback=checkpoint_path,
+                  help="Run directory from `melodygru train` (or a bundle from `melodygru export`): report the held-out NLL of PATH... / --corpus "
                        "per token, note and quarter note, and the perplexity.")
     @click.option("--corpus", "corpora", multiple=True, type=click.Choice(["bach", "folk"]),
                   help="A built-in corpus as the held-out / reference set. Repeatable; combines with PATHs.")

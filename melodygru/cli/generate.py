@@ -12,6 +12,7 @@ import click
 
 from ..core.errors import MelodyGRUError
 from .app import _check_out_dir, main
+from .options import checkpoint_path, _given, verbose_option
 
 
 def _checked(module: str, name: str):
@@ -35,11 +36,20 @@ _meter_option = _checked("..generation.primer", "parse_meter")
 
 
 @main.command()
-@click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
-              help="Run directory from `melodygru train` (model.keras, tokenizer.json, config.json). "
+@verbose_option
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None, callback=checkpoint_path,
+              help="Run directory from `melodygru train` (model.keras, tokenizer.json, config.json), or a "
+                   "bundle file from `melodygru export`. "
                    "[default: the shipped checkpoints/bach]")
 @click.option("--length", "-n", type=click.IntRange(1, 1_000_000), default=512, show_default=True,
-              help="New tokens per sample (after the primer); a note takes 2-4 (PITCH [VEL] DUR, a POS per onset).")
+              help="New tokens per sample (after the primer); a note takes 2-4 (PITCH [VEL] DUR, a POS per onset). "
+                   "With --bars or --seconds: the most tokens drawn. [default with them: 96 per bar, 48 per second]")
+@click.option("--bars", type=click.IntRange(1, 100_000), default=None,
+              help="Stop every sample at the bar line that ends bar N (the primer's bars count): the file has N "
+                   "bars. The model's own early end is then off unless --allow-end is given.")
+@click.option("--seconds", type=click.FloatRange(0, 24 * 3600, min_open=True), default=None,
+              help="Stop every sample at the first bar line at or after S seconds (with --bars: whichever comes "
+                   "first).")
 @click.option("--num-samples", "-k", type=click.IntRange(1, 4096), default=1, show_default=True,
               help="Samples to write; all are decoded together as one batch.")
 @click.option("--temperature", "-t", type=click.FloatRange(0, 100), default=None,
@@ -113,7 +123,7 @@ _meter_option = _checked("..generation.primer", "parse_meter")
               help="Number the files from sample-001 and overwrite; without it, existing files are never "
                    "touched and new ones take the next free numbers.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
-def generate(checkpoint, length, num_samples, temperature, top_k, top_p, seed, primer, primer_bars, allow_end,
+def generate(checkpoint, length, bars, seconds, num_samples, temperature, top_k, top_p, seed, primer, primer_bars, allow_end,
              monophonic, form, candidates, selection, resample_every, voices, scale_penalty, key, meter, style,
              help_controls, tempo, program, out_dir, audio, plot, force, as_json):
     """Sample new pieces from a trained model and write them as MIDI files.
@@ -124,6 +134,8 @@ def generate(checkpoint, length, num_samples, temperature, top_k, top_p, seed, p
     if help_controls:
         return _print_controls(checkpoint, as_json)
     _check_out_dir(out_dir, "--out")
+    if (bars or seconds) and not _given(click.get_current_context(), "length"):
+        length = None  # a budget that fits the bars or seconds asked for
     from ..core.tfenv import import_tensorflow
 
     import_tensorflow()
@@ -134,7 +146,7 @@ def generate(checkpoint, length, num_samples, temperature, top_k, top_p, seed, p
                  tempo=tempo, program=program, out_dir=out_dir, audio=audio, plot=plot, force=force, form=form,
                  monophonic=monophonic, candidates=candidates, selection=selection, voices=voices,
                  scale_penalty=scale_penalty, resample_every=resample_every, key=key,
-                 meter=meter, style=style)
+                 meter=meter, style=style, bars=bars, seconds=seconds)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=1))
     else:

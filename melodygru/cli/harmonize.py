@@ -8,12 +8,14 @@ from pathlib import Path
 import click
 
 from .app import _check_out_dir, main
+from .options import checkpoint_path, verbose_option
 
 
 @main.command()
+@verbose_option
 @click.argument("melody", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
-              help="Run directory of a polyphonic model. [default: the shipped checkpoints/bach]")
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None, callback=checkpoint_path,
+              help="Run directory (or `melodygru export` bundle) of a polyphonic model. [default: the shipped checkpoints/bach]")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("harmonized"), show_default=True,
               help="Folder for the files (created if needed).")
 @click.option("--num-samples", "-k", type=click.IntRange(1, 256), default=1, show_default=True,

@@ -1,5 +1,6 @@
-"""Options shared by several commands: the input (PATH..., --corpus, --jobs, --max-file-mb) and
-the tokenizer settings.
+"""Options shared by several commands: the input (PATH..., --corpus, --jobs, --max-file-mb), the
+tokenizer settings, --checkpoint as a run directory or a bundle file, and --verbose for the
+commands that run TensorFlow.
 """
 
 
@@ -41,6 +42,32 @@ def tokenizer_options(f):
                                  programs=programs, drums=drums, shared_durations=shared_durations,
                                  pitch_order=pitch_order, key_tokens=key_tokens)
         return f(*args, tokenizer=Tokenizer(config), **kwargs)
+
+    return wrapper
+
+
+def checkpoint_path(ctx, param, value):
+    """--checkpoint's callback: a run directory is taken as given; a file is a bundle from `melodygru
+    export`, opened into the temporary run directory it holds (`model.bundle`: CheckpointError, one
+    line, when it is not a safe bundle), before any slow import."""
+    if value is None or not Path(value).is_file():
+        return value
+    from ..model.bundle import open_bundle
+
+    return open_bundle(value)
+
+
+def verbose_option(f):
+    """--verbose: TensorFlow's own log lines on stderr (kept out by default, see `core.tfenv`)."""
+
+    @click.option("--verbose", is_flag=True,
+                  help="Show TensorFlow's own log lines (device probes, oneDNN notes), hidden by default.")
+    @functools.wraps(f)
+    def wrapper(*args, verbose, **kwargs):
+        from ..core.tfenv import set_verbose
+
+        set_verbose(verbose)
+        return f(*args, **kwargs)
 
     return wrapper
 

@@ -16,6 +16,7 @@ from .options import (
     _require_input,
     input_options,
     tokenizer_options,
+    verbose_option,
 )
 
 _TRAIN_OPTION_FIELDS = {  # CLI parameter name -> TrainConfig field
@@ -28,6 +29,7 @@ _TRAIN_OPTION_FIELDS = {  # CLI parameter name -> TrainConfig field
 
 
 @main.command()
+@verbose_option
 @input_options
 @tokenizer_options
 @click.option("--out", "--run-dir", "run_dir", type=click.Path(path_type=Path), default=None,

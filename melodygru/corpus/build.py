@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 
 from ..core.atomic import clean_temporaries
 from ..core.errors import MelodyGRUError, ReaderError
+from ..core.progress import progress as progress_display
 from ..tokens.config import TokenizerConfig
 from ..tokens.styles import corpus_style, folder_style, style_name, with_style
 from ..tokens.tokenizer import Tokenizer
@@ -211,6 +211,8 @@ def build_corpus(
 ) -> tuple[list[CorpusPiece], CorpusReport]:
     """Tokenize every readable file under `paths` and the named built-in `corpora`.
 
+    With `progress`, a bar on a terminal, else one line when the files are read (`core.progress`).
+
     Returns pieces in a stable order (by input path) and a report; a broken file is a line in
     `report.skipped`, never an exception. With `styles` ('folders', or one name per path; see
     `file_styles`) every piece states its file's style (the tokenizer must have them all).
@@ -261,7 +263,7 @@ def build_corpus(
             report.cached += 1
     config = tokenizer.config.to_dict()
     jobs = max(1, jobs or os.cpu_count() or 1)
-    bar = progress_bar(len(todo), progress)
+    bar = progress_display(len(todo), "reading", "file", enabled=progress)
 
     def done(k, result, error):
         i = todo[k]
@@ -308,19 +310,3 @@ def build_corpus(
 def _first_line(error: BaseException) -> str:
     lines = str(error).strip().splitlines()
     return lines[0] if lines else ""
-
-
-class _NoBar:
-    def update(self, n):
-        pass
-
-    def close(self):
-        pass
-
-
-def progress_bar(total: int, enabled: bool):
-    if not enabled or total == 0:
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="file", desc="reading", file=sys.stderr, dynamic_ncols=True, leave=False)

@@ -1,5 +1,7 @@
 """The token cache: `.npz` files (never pickle) keyed by file content hash, tokenizer settings and
-reader version, written atomically.
+reader version, written atomically, under `<cache dir>/tokens/`; how much it holds and emptying it
+(`melodygru cache [--clear]`: every tokenizer setting and reader version adds entries, and nothing
+else ever removes them).
 """
 
 
@@ -16,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.atomic import atomic_write_bytes
+from ..core.atomic import atomic_write_bytes, is_temporary
 from ..tokens.config import ENCODING_VERSION
 from ..tokens.tokenizer import Tokenizer
 
+TOKENS = "tokens"  # the one subfolder of the cache folder this package writes
 READER_VERSION = 3  # bump when readers or the cached report change what they hold: invalidates cached tokens
 # a cache temporary untouched this long is a killed writer's: other processes may share the cache,
 # and their live temporaries (written in milliseconds) must stay
@@ -49,7 +52,7 @@ def _cache_path(cache_dir: Path, tokenizer: Tokenizer, digest: str, max_file_mb:
     # styles are where a file lies, not its content: encoding never writes them (`tokens/styles.py`)
     config = dataclasses.replace(tokenizer.config, styles=())
     tag = f"r{READER_VERSION}e{ENCODING_VERSION}-{config.digest()}-mb{max_file_mb:g}"
-    return cache_dir / "tokens" / tag / digest[:2] / f"{digest}.npz"
+    return cache_dir / TOKENS / tag / digest[:2] / f"{digest}.npz"
 
 
 def _save_entry(path: Path, result: dict) -> None:
@@ -88,3 +91,44 @@ def _load_entry(path: Path) -> dict | None:
         return None
     except Exception:
         return None
+
+
+# ---------------------------------------------------------------------- size and clearing
+def _entries(cache_dir: Path):
+    """Every file the cache wrote (entries and writers' temporaries), as (path, bytes)."""
+    for top, _dirs, names in os.walk(Path(cache_dir) / TOKENS):
+        for name in names:
+            if name.endswith(".npz") or is_temporary(name):
+                p = Path(top) / name
+                try:
+                    yield p, p.lstat().st_size
+                except OSError:  # removed meanwhile
+                    pass
+
+
+def cache_usage(cache_dir=None) -> tuple[Path, int, int]:
+    """(the cache folder, its files, their bytes); a cache never written is (folder, 0, 0)."""
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    files = total = 0
+    for _p, size in _entries(cache_dir):
+        files, total = files + 1, total + size
+    return cache_dir, files, total
+
+
+def clear_cache(cache_dir=None) -> tuple[Path, int, int]:
+    """Remove every cached entry, then the folders they leave empty (only what this module wrote:
+    other files under the cache folder are left alone). Returns (folder, files removed, bytes)."""
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    files = total = 0
+    for p, size in list(_entries(cache_dir)):
+        try:
+            p.unlink()
+        except FileNotFoundError:  # another process cleared it first
+            continue
+        files, total = files + 1, total + size
+    for top, _dirs, _names in sorted(os.walk(cache_dir / TOKENS), key=lambda t: -len(t[0])):
+        try:
+            os.rmdir(top)  # only once empty
+        except OSError:
+            pass
+    return cache_dir, files, total

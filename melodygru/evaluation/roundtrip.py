@@ -22,9 +22,9 @@ from pathlib import Path
 
 from ..core.errors import DISK_FULL_ERRNOS, MelodyGRUError, ReaderError
 from ..core.events import Note
+from ..core.progress import progress as progress_display
 from ..corpus.build import (
     COUNTED_BY_TOKENIZER,
-    progress_bar,
     skip_reason,
     tokenizer_for,
 )
@@ -180,7 +180,7 @@ def roundtrip(paths=(), corpora=(), out_dir=".", tokenizer=None, jobs=None, max_
     jobs = max(1, jobs or os.cpu_count() or 1)
     tasks = [(str(p), fileset.relative(root, p), str(out), config, max_file_mb) for root, p in fileset.files]
     rows: list[RoundtripRow | None] = [None] * len(tasks)
-    bar = progress_bar(len(tasks), progress)
+    bar = progress_display(len(tasks), "reading", "file", enabled=progress)
 
     def done(i, row, error):
         if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:

@@ -36,6 +36,7 @@ class Sample:
     ended: bool
     critic_score: float | None = None
     candidate: int | None = None
+    reached: bool = False  # stopped at the bar line a length in bars or seconds asked for (`length.Stop`)
 
 
 
@@ -154,7 +155,8 @@ class GenerateResult:
 
     def lines(self) -> list[str]:
         s = self.settings
-        out = [f"{self.checkpoint} ({self.description}): {len(self.files)} x {s['length']} tokens in "
+        size = f"{s['stop']} (at most {s['length']} tokens)" if s.get("stop") else f"{s['length']} tokens"
+        out = [f"{self.checkpoint} ({self.description}): {len(self.files)} x {size} in "
                f"{self.decode_seconds:.2f} s, seed {self.seed}, temperature {s['temperature']:g}"
                + (f", top-k {s['top_k']}" if s["top_k"] else "")
                + (f", top-p {s['top_p']:g}" if s["top_p"] < 1 else "")
@@ -168,7 +170,12 @@ class GenerateResult:
                + (f", the critic's {dict(weighted='pick', matched='set-wide pick').get(s.get('selection'), 'best')} of {s['candidates']} "
                   "candidates" if s.get("candidates", 1) > 1 else "")
                + (f", resampled every {s['resample_every']} tokens" if s.get("resample_every") else "")]
-        if s.get("allow_end"):
+        if s.get("stop"):
+            others = "ended with the model's own end of piece or " if s.get("allow_end") else ""
+            rest = f" (the others {others}stopped at {s['length']} tokens)" if s["reached"] < len(self.files) else ""
+            out.append(f"{s['reached']} of {len(self.files)} samples stopped at the first bar line at or after "
+                       f"{s['stop']}{rest}")
+        elif s.get("allow_end"):
             out.append(f"{s['ended']} of {len(self.files)} samples ended with the model's own end of piece "
                        f"(the others stopped at {s['length']} tokens)")
         if self.primer:

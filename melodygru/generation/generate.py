@@ -21,29 +21,22 @@ import dataclasses
 import secrets
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..analysis.critic import Critic, best_of, weighted_choice
+from ..analysis.critic import best_of, weighted_choice
 from ..core.errors import CheckpointError, MelodyGRUError
 from ..core.events import Piece, Tempo
 from ..core.keys import long_key_name, parse_key
-from ..model.rundir import (
-    CONFIG,
-    FORM,
-    RUN_FILES,
-    check_run_dir,
-    load_trained,
-    read_form,
-    read_json,
-)
+from ..model.bundle import bundle_of
+from ..model.rundir import FORM, RUN_FILES, check_run_dir
 from ..tokens.form import MAX_BARS, plan_matrix
 from ..tokens.styles import style_name
-from ..tokens.tokenizer import Tokenizer
+from .checkpoint import Checkpoint, load_run
 from .choose import choose, clean_scores, key_penalties, limit_voices, read_critic, redraw_off_key, resample_groups
 from .files import GenerateResult, Sample, write_samples  # noqa: F401  (GenerateResult: part of this API)
+from .length import CHECK_EVERY, DEFAULT_LENGTH, Stop, clip, cut_at_end
 from .primer import (Primer, check_key, check_meter, check_style, controls, forced_ids, load_primer, meter_token, parse_meter,
                      prefix_ids)
 from .samplers import kind_temperatures as kind_temperature_table
@@ -65,28 +58,6 @@ MAX_SEED = 2**31 - 1
 CANDIDATE_ROWS = 2048  # candidates decoded together in one batch at most
 
 # --------------------------------------------------------------------------- the run directory
-@dataclass
-class Checkpoint:
-    """A loaded run directory, ready to sample from (the compiled decoder is built once, here).
-
-    Attributes:
-        path: the run directory.
-        tokenizer: from `tokenizer.json`.
-        config: the parsed `config.json`.
-        decoder: a `generation.decoder.Decoder` over the model's weights.
-        description: e.g. '2x256 GRU, 346 tokens'.
-    """
-
-    path: Path
-    tokenizer: Tokenizer
-    config: dict
-    decoder: object
-    description: str
-    plans: list | None = None  # form plans from the run's form.json (None: the run has none)
-    critic: Critic | None = None  # from the run's critic.json (None: the run has none, or it is unusable)
-    critic_error: str | None = None  # why critic.json could not be used (only choosing among candidates needs it)
-
-
 _LOADED: dict[tuple, Checkpoint] = {}
 
 
@@ -107,7 +78,7 @@ def load_checkpoint(path=None, with_critic: bool = True) -> Checkpoint:
         + tuple((path / n).stat().st_size for n in files)
     if key not in _LOADED:
         _LOADED.clear()  # keep at most one model in memory
-        _LOADED[key] = _load(path)
+        _LOADED[key] = load_run(path)
     if not with_critic:
         return _LOADED[key]
     # the critic is read on every call (a small file): fitting one must not reload the model
@@ -117,27 +88,6 @@ def load_checkpoint(path=None, with_critic: bool = True) -> Checkpoint:
         return dataclasses.replace(_LOADED[key], critic_error=str(e))
 
 
-def _load(path: Path) -> Checkpoint:
-    from ..model.step import StepWeights
-    from .decoder import Decoder, GrammarTables
-
-    try:  # rundir owns the run-directory format: every check, the model rebuilt, weights read
-        model, tokenizer, _ = load_trained(path)
-    except CheckpointError as e:
-        raise CheckpointError(str(e).strip().split("\n")[0]) from None  # Keras' reasons can run to pages
-    config = read_json(path / CONFIG)
-    weights = StepWeights.from_model(model)  # CheckpointError when the model is not a GRU LM
-    if weights.vocab_size != len(tokenizer):
-        raise CheckpointError(
-            f"checkpoint {path}: model.keras has {weights.vocab_size} tokens but tokenizer.json has "
-            f"{len(tokenizer)}; the files come from different runs"
-        )
-    units = weights.units
-    shape = f"{len(units)}x{units[0]}" if len(set(units)) == 1 else "+".join(map(str, units))
-    decoder = Decoder(weights, GrammarTables.from_grammar(tokenizer.grammar, pitch_low=tokenizer.config.pitch_low))
-    return Checkpoint(path, tokenizer, config, decoder, f"{shape} GRU, {len(tokenizer)} tokens", read_form(path))
-
-
 # --------------------------------------------------------------------------- sampling
 def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temperature: float = 1.0,
            top_k: int = 0, top_p: float = 1.0, seed: int = 0, primer: Primer | None = None,
@@ -145,8 +95,9 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
            form: bool = False, kind_temperatures: dict | None = None, monophonic: bool = False,
            candidates: int = 1, selection: str = "best", voices: int = 0,
            scale_penalty: float = 0.0, resample_every: int = 0, key: tuple[int, bool] | None = None,
-           meter: tuple[int, int] | None = None, style: str | None = None) -> list[Sample]:
-    """Sample `num_samples` pieces of `length` new tokens each (fewer if `allow_end` and EOS came).
+           meter: tuple[int, int] | None = None, style: str | None = None, stop: Stop | None = None) -> list[Sample]:
+    """Sample `num_samples` pieces of `length` new tokens each (fewer if `allow_end` and EOS came,
+    or where `stop` cuts them).
 
     Args:
         temperature: divides the logits; 0 is greedy.
@@ -183,6 +134,8 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
         meter: (beats, note value): every sample opens with this meter and never changes it.
         style: one of the styles of a model trained with them (`tokens/styles.py`), forced as the
             STYLE token. None: drawn at temperature 1, as the key is.
+        stop: a length in bars and/or seconds: every sample stops at the first bar line at or after
+            it (`length.Stop`; `length` stays the most tokens drawn).
         seed: the same seed, checkpoint and settings give the same pieces.
         primer: an opening to continue (its tempo, meter and key carry over).
         tempo: one tempo in bpm for the whole output, replacing the model's and the primer's.
@@ -219,12 +172,15 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
         check_meter(checkpoint.tokenizer, meter, primer, key, length, style_id)
     args = (temperature, top_k, top_p)
     rest = (primer, allow_end, tempo, program, form, kind_temperatures, monophonic, voices, float(scale_penalty), key,
-            meter, style_id)
+            meter, style_id, stop or Stop())
     if candidates > 1 and 0 < resample_every < length:
         tok, prefix = checkpoint.tokenizer, prefix_ids(checkpoint.tokenizer, primer, key, meter, style_id)
 
         def partial_piece(row):  # the music so far of a row still being drawn, as the critic reads it
-            return _voiced(tok.decode(_cut(tok, prefix, row)[0]), primer, monophonic, voices)
+            ids = cut_at_end(tok, prefix, row)[0]
+            piece = _voiced(tok.decode(ids), primer, monophonic, voices)
+            at = stop.cut(ids, len(prefix), tok, lambda: _finish(piece, primer, tempo, None)) if stop else None
+            return clip(piece, at[1]) if at else piece
 
         return _sample_population(checkpoint, length, num_samples, args, seed, rest, candidates, selection,
                                   int(resample_every), partial_piece, key is not None)
@@ -289,13 +245,6 @@ def _sample_population(checkpoint, length, num_samples, args, seed, rest, candid
     return out
 
 
-def _cut(tokenizer, prefix, row) -> tuple[np.ndarray, bool]:
-    """(prefix + the row's tokens up to and including its EOS, whether it ended)."""
-    ends = np.flatnonzero(row == tokenizer.eos)
-    row = row[: ends[0] + 1] if ends.size else row
-    return np.concatenate([prefix, row]).astype(np.int32), bool(ends.size)
-
-
 def _voiced(piece: Piece, primer, monophonic, voices) -> Piece:
     """`piece` with the voice limit `--monophonic` / `--voices` asks for (new music only)."""
     if monophonic or voices:
@@ -304,8 +253,8 @@ def _voiced(piece: Piece, primer, monophonic, voices) -> Piece:
 
 
 def _sample_once(checkpoint, length, num_samples, temperature, top_k, top_p, seed, primer, allow_end, tempo,
-                 program, form, kind_temperatures, monophonic, voices, scale_penalty, key, meter, style_id, every=0,
-                 steer=None) -> list[Sample]:
+                 program, form, kind_temperatures, monophonic, voices, scale_penalty, key, meter, style_id, stop,
+                 every=0, steer=None) -> list[Sample]:
     tokenizer = checkpoint.tokenizer
     prefix = prefix_ids(checkpoint.tokenizer, primer, key, meter, style_id)
     if temperature > 0:  # a style or key the model draws, drawn as often as in its corpus
@@ -315,19 +264,31 @@ def _sample_once(checkpoint, length, num_samples, temperature, top_k, top_p, see
     if form:
         bars = int(np.count_nonzero(prefix == tokenizer.index["BAR"]))
         plan = plan_matrix(checkpoint.plans, num_samples, seed, min(MAX_BARS, bars + length // 4 + 2))
+    if program is None and primer is not None and not tokenizer.config.programs:
+        programs = Counter(n.program for n in primer.piece.notes if not n.is_drum)
+        program = programs.most_common(1)[0][0] if programs else None
+
+    def written(ids, strict=True):  # the music of `ids` as it is written
+        return _finish(_voiced(tokenizer.decode(ids, strict=strict), primer, monophonic, voices), primer, tempo, program)
+
+    def until(tokens, done):  # the rows that have drawn the bar line they stop at
+        return [d or stop.cut(ids, len(prefix), tokenizer, lambda: written(ids, False)) is not None
+                for ids, d in ((np.concatenate([prefix, row]), d) for row, d in zip(tokens, done))]
+
     new = checkpoint.decoder.generate(prefix, length, num_samples=num_samples, temperature=temps,
                                       top_k=top_k, top_p=top_p, seed=seed, allow_end=allow_end, plan=plan,
                                       monophonic=monophonic, scale_penalty=scale_penalty, every=every, steer=steer,
                                       banned=_banned(checkpoint, key, meter, style_id),
-                                      forced=forced_ids(tokenizer, primer, key, meter, style_id))
-    if program is None and primer is not None and not tokenizer.config.programs:
-        programs = Counter(n.program for n in primer.piece.notes if not n.is_drum)
-        program = programs.most_common(1)[0][0] if programs else None
+                                      forced=forced_ids(tokenizer, primer, key, meter, style_id),
+                                      until=until if stop else None, check_every=CHECK_EVERY)
     samples = []
     for row in new:
-        ids, ended = _cut(tokenizer, prefix, row)
-        piece = _finish(_voiced(tokenizer.decode(ids, strict=True), primer, monophonic, voices), primer, tempo, program)
-        samples.append(Sample(ids, piece, int(len(ids) - len(prefix)), ended))
+        ids, ended = cut_at_end(tokenizer, prefix, row)
+        piece = written(ids)
+        at = stop.cut(ids, len(prefix), tokenizer, lambda: piece) if stop else None
+        if at is not None:  # the bar line asked for: the tokens before it, the notes cut there
+            ids, piece = ids[:at[0]], clip(piece, at[1])
+        samples.append(Sample(ids, piece, int(len(ids) - len(prefix)), ended, reached=at is not None))
     return samples
 
 
@@ -357,19 +318,24 @@ def _finish(piece: Piece, primer: Primer | None, tempo: float | None, program: i
 
 
 # --------------------------------------------------------------------------- the command
-def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperature: float | None = None,
+def generate(checkpoint=None, length: int | None = DEFAULT_LENGTH, num_samples: int = 1, temperature: float | None = None,
              top_k: int | None = None, top_p: float | None = None, seed: int | None = None, primer=None, primer_bars: int = 4,
              allow_end: bool | None = None, tempo: float | None = None, program: int | None = None,
              out_dir="samples", audio: bool = False, plot: bool = False, force: bool = False,
              form: bool | None = None, monophonic: bool | None = None,
              candidates: int | None = None, selection: str | None = None, voices: int | None = None,
              scale_penalty: float | None = None, resample_every: int | None = None,
-             key: str | None = None, meter: str | None = None, style: str | None = None) -> GenerateResult:
+             key: str | None = None, meter: str | None = None, style: str | None = None,
+             bars: int | None = None, seconds: float | None = None) -> GenerateResult:
     """Load a run directory, sample, and write the files: everything `melodygru generate` does.
 
     Args:
         checkpoint: run directory; None is the shipped default model.
-        length: new tokens per sample (after the primer).
+        length: new tokens per sample (after the primer), at most; None: `DEFAULT_LENGTH`, or with
+            `bars` / `seconds` a budget that fits them (`Stop.budget`).
+        bars, seconds: stop every sample at the piece's first bar line at or after this many bars
+            or seconds (primer included; with both, whichever comes first; see `length.py`). The
+            model's own early end is then off unless `allow_end` is given.
         temperature, top_k, top_p, allow_end, form, monophonic, voices, candidates, selection, scale_penalty,
             resample_every: None takes the run directory's
             recommended value (`recommended_sampling`: its sampling.json, else 1.0 / 0 / 1.0 / off / off / off,
@@ -387,6 +353,8 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
     Raises:
         CheckpointError, ReaderError, MelodyGRUError: with a one-line message.
     """
+    stop = Stop(bars, seconds)
+    length = (stop.budget() if stop else DEFAULT_LENGTH) if length is None else length
     if length < 1 or num_samples < 1:
         raise MelodyGRUError("length and num-samples must be at least 1")
     if tempo is not None:
@@ -410,7 +378,7 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
     temperature = recommended["temperature"] if temperature is None else temperature
     top_k = recommended["top_k"] if top_k is None else top_k
     top_p = recommended["top_p"] if top_p is None else top_p
-    allow_end = recommended["allow_end"] if allow_end is None else allow_end
+    allow_end = (recommended["allow_end"] and not stop) if allow_end is None else allow_end  # a length asked for
     form = (recommended["form"] and bool(ckpt.plans)) if form is None else form
     if monophonic is None:  # an explicit voice limit replaces a recommended one-note-at-a-time
         monophonic = recommended["monophonic"] if voices is None else voices == 1
@@ -427,7 +395,7 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
     samples = sample(ckpt, length, num_samples, temperature, top_k, top_p, seed, loaded_primer,
                      allow_end, tempo, program, form=form, kind_temperatures=kinds, monophonic=monophonic,
                      candidates=candidates, selection=selection, voices=voices, scale_penalty=scale_penalty,
-                     resample_every=resample_every, key=wanted_key, meter=wanted_meter, style=style)
+                     resample_every=resample_every, key=wanted_key, meter=wanted_meter, style=style, stop=stop)
     decode_seconds = time.perf_counter() - start
     files = write_samples(samples, out_dir, audio=audio, plot=plot, force=force)
     settings = {"length": length, "num_samples": num_samples, "temperature": temperature, "top_k": top_k,
@@ -436,5 +404,8 @@ def generate(checkpoint=None, length: int = 512, num_samples: int = 1, temperatu
                 "scale_penalty": scale_penalty, "resample_every": resample_every if candidates > 1 else 0,
                 "tempo": tempo, "key": long_key_name(*wanted_key) if wanted_key else None, "meter": "%d/%d" % wanted_meter if wanted_meter else None,
                 "style": style_name(style) if style is not None else None,
-                "program": program, "ended": sum(s.ended for s in samples), "controls": controls(ckpt.tokenizer)}
-    return GenerateResult(ckpt.path, ckpt.description, seed, settings, loaded_primer, files, decode_seconds)
+                "program": program, "ended": sum(s.ended for s in samples), "controls": controls(ckpt.tokenizer),
+                **({"bars": bars, "seconds": seconds, "stop": stop.describe(), "reached": sum(s.reached for s in samples)}
+                   if stop else {})}
+    return GenerateResult(bundle_of(ckpt.path) or ckpt.path, ckpt.description, seed, settings, loaded_primer, files,
+                          decode_seconds)

@@ -14,6 +14,29 @@ from ..core.atomic import atomic_write_bytes
 from ..core.events import Piece
 from .writers import bar_lines, midi_bytes
 
+FLUIDSYNTH = "fluidsynth"
+SINE = "pretty_midi sine synthesis"
+
+
+def audio_backend() -> tuple[str, str]:
+    """(the renderer `write_wav` will use, why): FluidSynth when pyfluidsynth imports (its C library
+    found) and pretty_midi's soundfont is there, else the sine synthesis. Nothing is rendered."""
+    try:
+        import fluidsynth  # noqa: F401  (pyfluidsynth; loading it loads the FluidSynth library)
+    except ImportError:
+        return SINE, "pyfluidsynth is not installed (pip install pyfluidsynth, with the FluidSynth library)"
+    except OSError as e:  # the module is there, its C library is not
+        return SINE, f"the FluidSynth library did not load ({e})"
+    try:
+        from importlib.resources import files
+
+        soundfont = files("pretty_midi") / "TimGM6mb.sf2"
+    except (ImportError, ModuleNotFoundError, TypeError) as e:
+        return SINE, f"pretty_midi's soundfont was not found ({e})"
+    if not soundfont.is_file():
+        return SINE, f"pretty_midi's soundfont {soundfont} is missing"
+    return FLUIDSYNTH, f"General MIDI soundfont {soundfont}"
+
 
 def write_wav(piece: Piece, path, sample_rate: int = 22050) -> tuple[Path, str]:
     """Render audio: FluidSynth with pretty_midi's General MIDI soundfont when available, else
@@ -26,10 +49,10 @@ def write_wav(piece: Piece, path, sample_rate: int = 22050) -> tuple[Path, str]:
     pm = pretty_midi.PrettyMIDI(io.BytesIO(midi_bytes(piece)))
     try:
         audio = pm.fluidsynth(fs=sample_rate)
-        renderer = "fluidsynth"
-    except Exception:  # pyfluidsynth or the FluidSynth library missing
+        renderer = FLUIDSYNTH
+    except Exception:  # pyfluidsynth or the FluidSynth library missing (`audio_backend` says which)
         audio = pm.synthesize(fs=sample_rate)
-        renderer = "pretty_midi sine synthesis"
+        renderer = SINE
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     pcm = (audio / peak * 0.9 * 32767).astype("<i2") if peak > 0 else np.zeros(1, "<i2")
     buf = io.BytesIO()

@@ -4,6 +4,9 @@
     tokenizer.json       the tokenizer the model was trained with
     config.json          training config + model config (enough to rebuild the model)
     split.json           which pieces went to training and which to validation
+    sampling.json        optional: the sampling settings chosen for the model
+    form.json            optional: form plans learned from the training pieces
+    critic.json          optional: the critic that ranks candidates
     history.csv          one row per finished epoch
     metrics.json         summary figures of the run (best validation loss, per token and per quarter note)
     last_state.json      the resumable state: epoch, counters, and the names of the two files below
@@ -42,6 +45,8 @@ TOKENIZER = "tokenizer.json"
 CONFIG = "config.json"
 FORM = "form.json"  # form plans learned from the training pieces (tokens/form.py)
 CRITIC = "critic.json"  # the critic generation ranks candidates with (analysis/critic.py)
+SAMPLING = "sampling.json"  # the sampling settings chosen for the model (generation/settings.py)
+TRAINED = "TRAINED.md"  # how a shipped model was trained, for people
 SPLIT = "split.json"
 HISTORY = "history.csv"
 METRICS = "metrics.json"

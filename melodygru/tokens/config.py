@@ -131,6 +131,18 @@ class TokenizerConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def musical_tempos(edges) -> list[float]:
+    """The bpm each TEMPO bin decodes to, for bins between `edges`: the whole bpm nearest the bin's
+    (geometric) centre, so a sample plays at 122 bpm, not 122.04, where the bin holds it; else the
+    centre itself. Either way it encodes to its own bin again (`Tokenizer.tempo_bin`)."""
+    out = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        centre = math.sqrt(lo * hi)
+        whole = float(round(centre))
+        out.append(whole if lo <= whole < hi else centre)
+    return out
+
+
 @dataclass
 class EncodeStats:
     """What encoding kept and lost; every lossy step is counted here."""

@@ -37,15 +37,7 @@ from ..core.atomic import atomic_write_text
 from ..core.errors import TokenizerError
 from ..core.events import DEFAULT_TEMPO, KeySignature, Note, Piece, Tempo, TimeSignature
 from ..core.keys import estimate_key, key_name, sharps_of
-from .config import (
-    DENOMINATORS,
-    DRUM_PROGRAM,
-    FORMAT,
-    FORMAT_VERSION,
-    SPECIALS,
-    EncodeStats,
-    TokenizerConfig,
-)
+from .config import DENOMINATORS, DRUM_PROGRAM, FORMAT, FORMAT_VERSION, SPECIALS, EncodeStats, TokenizerConfig, musical_tempos
 from .grammar import Grammar, GrammarState
 
 
@@ -121,6 +113,7 @@ class Tokenizer:
         edges = np.geomspace(c.tempo_min, c.tempo_max, c.tempo_bins + 1)
         self._tempo_edges = edges
         self.tempo_centers = np.sqrt(edges[:-1] * edges[1:])
+        self.tempo_bpms = musical_tempos(edges)  # what a TEMPO token decodes to: a whole bpm
 
     # ------------------------------------------------------------------ identity
     def __len__(self) -> int:
@@ -420,7 +413,7 @@ class Tokenizer:
             elif kind == "POS":
                 pos = bar_start + int(g.position_of[tok])
             elif kind == "TEMPO":
-                tempos.append(Tempo(pos / spq, float(self.tempo_centers[tok - self.tempo_offset])))
+                tempos.append(Tempo(pos / spq, self.tempo_bpms[tok - self.tempo_offset]))
             elif kind == "PROGRAM":
                 p = tok - self.program_offset
                 is_drum = p == DRUM_PROGRAM

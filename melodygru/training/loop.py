@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..core.errors import CheckpointError, MelodyGRUError
+from ..core.progress import progress as progress_display
 from ..core.units import LN2
 from ..model import rundir as rd
 from ..model.network import build_model, copy_weights, count_params, gpu_available
@@ -382,22 +382,17 @@ class Trainer(RunSetup, ResumableSchedule):
         steps = len(windows) // gb
         iterator = iter(data.distributed_dataset(windows, self.strategy, gb))
         self._set_dropout_seeds(epoch)
-        bar = None
-        if self.progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=steps, desc=f"epoch {epoch}", unit="step", leave=False, file=sys.stderr)
+        # a bar on a terminal only: in a log the epoch's own line (`log`) is its one line
+        bar = progress_display(steps, f"epoch {epoch}", "step", enabled=self.progress, line=False)
         acc = np.zeros(2)
         done = 0
         while done < steps:
             k = min(cfg.steps_per_execution, steps - done)
             acc += self.train_steps(iterator, tf.constant(k)).numpy()
             done += k
-            if bar:
-                bar.update(k)
+            bar.update(k)
         seconds = time.perf_counter() - t0
-        if bar:
-            bar.close()
+        bar.close()
         return {
             "epoch": epoch,
             "loss": float(acc[0] / max(acc[1], 1.0)),
