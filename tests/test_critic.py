@@ -238,6 +238,15 @@ def test_sampling_json_sets_candidates(run_dir, tmp_path):
         (run / "sampling.json").write_text(json.dumps({"candidates": bad}))
         with pytest.raises(CheckpointError):
             recommended_sampling(run)
+    (run / "sampling.json").write_text(json.dumps({"candidates": 4, "selection": "matched", "match_all": 0.1}))
+    assert recommended_sampling(run)["match_all"] == 0.1
+    res = CliRunner().invoke(main, ["generate", "--checkpoint", str(run), "--out", str(tmp_path / "m"),
+                                    "--length", "32", "--num-samples", "10", "--json"])
+    assert res.exit_code == 0 and json.loads(res.output)["match_all"] == 0.1
+    for bad in (-1, "0.1", 11):
+        (run / "sampling.json").write_text(json.dumps({"match_all": bad}))
+        with pytest.raises(CheckpointError, match="match_all"):
+            recommended_sampling(run)
 
 
 def test_critic_command_refits_and_reports(tmp_path, monkeypatch):
@@ -271,6 +280,13 @@ def test_critic_command_refits_and_reports(tmp_path, monkeypatch):
     res = runner.invoke(main, ["critic", "--checkpoint", str(run), "--samples", "20", "--length", "64", "-q",
                                "--max-file-mb", "0.0001", "--no-cache"])  # every training file is too large
     assert res.exit_code != 0 and len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
+    fitted = json.loads((run / "critic.json").read_text())
+    del fitted["all_mean"], fitted["all_sd"]  # a critic fitted before it kept them
+    (run / "critic.json").write_text(json.dumps(fitted))
+    res = runner.invoke(main, ["critic", "--checkpoint", str(run), "--reference-only", "-q"])
+    assert res.exit_code == 0, res.output
+    now = json.loads((run / "critic.json").read_text())
+    assert now["coef"] == fitted["coef"] and len(now["all_mean"]) == len(F.CRITIC_FEATURE_NAMES)
     res = runner.invoke(main, ["critic", "--checkpoint", str(tmp_path / "nowhere")])
     assert res.exit_code != 0 and len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
 
@@ -426,6 +442,45 @@ def test_matched_choice_keeps_the_sets_spread_where_each_samples_best_would_not(
     # a far worse score is not bought for the spread: candidate 0 is then the only sane one
     scores[1:] -= 1000.0
     assert (K.matched_choice(scores, values, critic) == 0).all()
+
+
+
+def test_match_all_brings_every_features_spread_to_the_real_pieces():
+    """Feature 0 of the matched ones is fine in every candidate; an unmatched feature (one of all
+    CRITIC_FEATURE_NAMES) is what the best candidates get wrong: only `every_weight` sees it."""
+    n, cands, m, f = 60, 12, len(K.MATCHED), len(F.CRITIC_FEATURE_NAMES)
+    other = next(i for i, name in enumerate(F.CRITIC_FEATURE_NAMES) if name not in K.MATCHED)
+    critic = SimpleNamespace(ref_mean=np.full(m, 5.0), ref_sd=np.full(m, 2.0), all_mean=np.full(f, 5.0),
+                             all_sd=np.full(f, 2.0))
+    values = np.full((cands, n, m), 5.0)
+    every = np.full((cands, n, f), 5.0)
+    every[:, :, other] = 5.0 + 2.0 * np.linspace(-2, 2, cands)[:, None]
+    scores = -0.01 * np.arange(cands)[:, None] + 0.001 * np.random.default_rng(0).random((cands, n))
+    assert (K.matched_choice(scores, values, critic, every=every) == 0).all()  # every_weight 0: as before
+    keep = K.matched_choice(scores, values, critic, every=every, every_weight=0.5)
+    z = (every[keep, np.arange(n), other] - 5.0) / 2.0
+    assert abs(z.mean()) < 0.15 and abs(z.std() - 1.0) < 0.15
+    no_reference = SimpleNamespace(ref_mean=critic.ref_mean, ref_sd=critic.ref_sd, all_mean=None, all_sd=None)
+    assert (K.matched_choice(scores, values, no_reference, every=every, every_weight=0.5) == 0).all()
+
+
+def test_a_critic_keeps_the_real_spread_of_every_feature(chorales):
+    R, _ = F.feature_matrix(chorales[:20], critic=True)
+    J, _ = F.feature_matrix(_junk(chorales[:20], 3), critic=True)
+    critic = K.fit_critic(R, J)
+    assert critic.all_mean.shape == critic.all_sd.shape == (len(F.CRITIC_FEATURE_NAMES),)
+    filled = np.where(np.isfinite(R), R, np.nanmean(np.where(np.isfinite(R), R, np.nan), axis=0))
+    at = [F.CRITIC_FEATURE_NAMES.index(n) for n in K.MATCHED]
+    assert critic.all_mean[at] == pytest.approx(critic.ref_mean)
+    again = K.Critic.from_dict(json.loads(json.dumps(critic.to_dict())))
+    assert again.all_mean == pytest.approx(critic.all_mean) and again.all_sd == pytest.approx(critic.all_sd)
+    older = {k: v for k, v in critic.to_dict().items() if k not in ("all_mean", "all_sd")}  # a critic of session 9
+    old = K.Critic.from_dict(older)
+    assert old.all_mean is None
+    added = old.with_reference(R)
+    assert added.all_mean == pytest.approx(filled.mean(axis=0)) and (added.coef == critic.coef).all()
+    with pytest.raises(ValueError, match="every feature"):
+        K.Critic.from_dict({**critic.to_dict(), "all_sd": [0.0] * len(F.CRITIC_FEATURE_NAMES)})
 
 
 def test_matched_selection_through_the_command_line(run_dir, tmp_path):

@@ -20,6 +20,7 @@ it reads, so one fitted before a feature was added keeps working (it reads the o
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,6 +85,8 @@ class Critic:
     high: np.ndarray | None = None  # as in critics fitted before version 4)
     ref_mean: np.ndarray | None = None  # the real pieces' mean and sd of each MATCHED feature
     ref_sd: np.ndarray | None = None  # (None: no matched choice, as before version 4)
+    all_mean: np.ndarray | None = None  # the real pieces' mean and sd of every CRITIC_FEATURE_NAMES
+    all_sd: np.ndarray | None = None  # feature (None: matched over MATCHED only, as before)
 
     def __post_init__(self):
         object.__setattr__(self, "_columns", [CRITIC_FEATURE_NAMES.index(n) for n in self.features])
@@ -131,7 +134,20 @@ class Critic:
                 "coef": self.coef.tolist(), "intercept": float(self.intercept), "info": self.info,
                 **({"low": self.low.tolist(), "high": self.high.tolist()} if self.low is not None else {}),
                 **({"ref_mean": self.ref_mean.tolist(), "ref_sd": self.ref_sd.tolist()}
-                   if self.ref_mean is not None else {})}
+                   if self.ref_mean is not None else {}),
+                **({"all_mean": self.all_mean.tolist(), "all_sd": self.all_sd.tolist()}
+                   if self.all_mean is not None else {})}
+
+    def with_reference(self, real: np.ndarray) -> "Critic":
+        """This critic with the real pieces' mean and sd of every feature (`all_mean`, `all_sd`)
+        from `real` (pieces x `CRITIC_FEATURE_NAMES`; an undefined value counts as the real
+        pieces' mean of that feature), its weights unchanged."""
+        R = np.atleast_2d(np.asarray(real, float))
+        R = np.where(np.isfinite(R), R, np.nan)
+        counted = np.isfinite(R).any(axis=0)
+        column = np.where(counted, np.nanmean(np.where(counted, R, 0.0), axis=0), 0.0)
+        R = np.where(np.isfinite(R), R, column)
+        return dataclasses.replace(self, all_mean=R.mean(axis=0), all_sd=np.maximum(R.std(axis=0), 1e-6))
 
     @classmethod
     def from_dict(cls, d: dict) -> "Critic":
@@ -164,7 +180,10 @@ class Critic:
                                    "one low <= high per two-sided feature", lambda lo, hi: (lo <= hi).all())
         ref_mean, ref_sd = _optional_pair(d, ("ref_mean", "ref_sd"), len(MATCHED), "reference spread",
                                           "one mean and sd > 0 per matched feature", lambda m, sd: (sd > 0).all())
-        return cls(*arrays, intercept, dict(info), tuple(features), tuple(two_sided), low, high, ref_mean, ref_sd)
+        all_mean, all_sd = _optional_pair(d, ("all_mean", "all_sd"), len(CRITIC_FEATURE_NAMES), "reference of every "
+                                          "feature", "one mean and sd > 0 per feature", lambda m, sd: (sd > 0).all())
+        return cls(*arrays, intercept, dict(info), tuple(features), tuple(two_sided), low, high, ref_mean, ref_sd,
+                   all_mean, all_sd)
 
 
 def _optional_pair(d: dict, keys: tuple[str, str], size: int, what: str, rule: str, ok) -> tuple:
@@ -231,8 +250,10 @@ def fit_critic(real: np.ndarray, samples: np.ndarray, C: float = 1.0, folds: int
             "cross_validated_accuracy": round(accuracy, 4),
             "samples_outside_real_range": round(float(outside.mean()), 4)}
     matched = X[len(samples):, [CRITIC_FEATURE_NAMES.index(n) for n in MATCHED]]  # the real rows, filled
+    every = X[len(samples):, :n]
     return Critic(fill, centre, mean, scale, model.coef_[0].astype(float), float(model.intercept_[0]), info,
-                  low=low, high=high, ref_mean=matched.mean(axis=0), ref_sd=np.maximum(matched.std(axis=0), 1e-6))
+                  low=low, high=high, ref_mean=matched.mean(axis=0), ref_sd=np.maximum(matched.std(axis=0), 1e-6),
+                  all_mean=every.mean(axis=0), all_sd=np.maximum(every.std(axis=0), 1e-6))
 
 
 def weighted_choice(scores, rng: np.random.Generator) -> np.ndarray:
@@ -255,7 +276,7 @@ def weighted_choice(scores, rng: np.random.Generator) -> np.ndarray:
 
 
 def matched_choice(scores, values, critic: Critic, weight: float = MATCH_WEIGHT, passes: int = 3,
-                   keep_mode: bool = False) -> np.ndarray:
+                   keep_mode: bool = False, every=None, every_weight: float = 0.0) -> np.ndarray:
     """For (candidates x samples) scores and (candidates x samples x MATCHED) feature values, one
     candidate per sample, chosen for the whole set at once: the sum of the kept scores minus
     `weight` x samples x the set's distance from the real pieces (per MATCHED feature, the squared
@@ -267,7 +288,12 @@ def matched_choice(scores, values, critic: Critic, weight: float = MATCH_WEIGHT,
     candidates in another mode (major or minor) than its plain draw (candidate 0) are never kept,
     so the set keeps the model's own share of minor pieces instead (measured worse on the Bach
     model, whose plain draws are too often major: benchmarks/results/quality-probes-session8.md).
-    Coordinate ascent from the best candidate of each, `passes` sweeps over the samples."""
+    With `every` (candidates x samples x all `CRITIC_FEATURE_NAMES`) and `every_weight` > 0, for
+    a critic that knows the real spread of every feature (`all_mean`), each feature's distance
+    counts too, at `every_weight` (a MATCHED one then at `weight` + `every_weight`): the
+    listening test reads the whole of a piece, and a set matched on 13 features still differs
+    from the corpus in the others. Coordinate ascent from the best candidate of each, `passes`
+    sweeps over the samples."""
     scores = np.where(np.isfinite(np.asarray(scores, float)), scores, -1e12)  # unreadable: never over a real one
     cands, n = scores.shape
     if n < MATCH_MIN_SAMPLES:  # a few samples' spread says little; matching it would pick extremes
@@ -278,6 +304,10 @@ def matched_choice(scores, values, critic: Critic, weight: float = MATCH_WEIGHT,
     other = np.isfinite(mode[:1]) & np.isfinite(mode) & (mode != mode[:1])
     scores = np.where(other & keep_mode, np.minimum(scores, -1e9), scores)
     Z = (values - critic.ref_mean) / critic.ref_sd
+    w = np.full(Z.shape[-1], float(weight))
+    if every is not None and every_weight > 0 and critic.all_mean is not None:
+        Z = np.concatenate([Z, (np.asarray(every, float) - critic.all_mean) / critic.all_sd], axis=-1)
+        w = np.r_[w, np.full(len(critic.all_mean), float(every_weight))]
     Z = np.where(np.isfinite(Z), Z, 0.0)  # an undefined feature counts as typical
     keep = np.argmax(scores, axis=0)
     for _ in range(passes if n > 1 else 0):
@@ -286,8 +316,8 @@ def matched_choice(scores, values, critic: Critic, weight: float = MATCH_WEIGHT,
             rest_sum, rest_sq = kept.sum(axis=0) - kept[i], (kept ** 2).sum(axis=0) - kept[i] ** 2
             m = (rest_sum + Z[:, i]) / n  # [cands, features]: the set's mean with candidate k at i
             sd = np.sqrt(np.maximum((rest_sq + Z[:, i] ** 2) / n - m ** 2, 0.0))
-            distance = (m ** 2).sum(axis=1) + ((sd - 1.0) ** 2).sum(axis=1)
-            keep[i] = int(np.argmax(scores[:, i] - weight * n * distance))
+            distance = ((m ** 2 + (sd - 1.0) ** 2) * w).sum(axis=1)
+            keep[i] = int(np.argmax(scores[:, i] - n * distance))
     return keep
 
 

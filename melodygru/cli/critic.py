@@ -29,8 +29,12 @@ from .options import verbose_option
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
               help="Token cache folder. [default: $MELODYGRU_CACHE_DIR or the user cache dir]")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@click.option("--reference-only", is_flag=True,
+              help="Keep the fitted critic; add the training pieces' mean and spread of every feature (what "
+                   "sampling.json's match_all needs), drawing no samples.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def critic(checkpoint, num_samples, length, seed, jobs, max_file_mb, no_cache, cache_dir, as_json, quiet):
+def critic(checkpoint, num_samples, length, seed, jobs, max_file_mb, no_cache, cache_dir, reference_only, as_json,
+           quiet):
     """Fit the critic of a run: a logistic regression over musical features that tells the model's
     samples from the pieces it trained on, saved as critic.json in the run directory.
 
@@ -48,7 +52,8 @@ def critic(checkpoint, num_samples, length, seed, jobs, max_file_mb, no_cache, c
     from ..evaluation.critic import fit_run_critic
 
     result = fit_run_critic(checkpoint, num_samples, length, seed, jobs=jobs, max_file_mb=max_file_mb,
-                            cache_dir=cache_dir, use_cache=not no_cache, progress=not quiet)
+                            cache_dir=cache_dir, use_cache=not no_cache, progress=not quiet,
+                            reference_only=reference_only)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=1))
     else:

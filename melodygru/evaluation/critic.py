@@ -52,7 +52,7 @@ class CriticResult:
 
 
 def fit_run_critic(run_dir, num_samples: int = 1000, length: int = 512, seed: int = 0, C: float = 1.0,
-                   training=None, **corpus_kw) -> CriticResult:
+                   training=None, reference_only: bool = False, **corpus_kw) -> CriticResult:
     """Sample `num_samples` pieces from the run (its sampling.json, one candidate each), fit a critic
     between them and the run's training pieces, and write `critic.json` (atomically).
 
@@ -86,6 +86,17 @@ def fit_run_critic(run_dir, num_samples: int = 1000, length: int = 512, seed: in
     # as a sample of `length` tokens: then how long a sample lasts is compared like with like, and
     # a choice that kept only tunes ending early would be told from the corpus
     training = [tok.decode(p.ids[:length + 1], source=p.source) for p in training]
+    if reference_only:  # the fitted critic kept; the real pieces' spread of every feature added
+        from ..generation.choose import read_critic
+
+        fitted = read_critic(ckpt.path)
+        if fitted is None:
+            raise MelodyGRUError(f"{ckpt.path} has no critic.json to add a reference to: fit one first")
+        R, _ = feature_matrix(training, critic=True)
+        critic = fitted.with_reference(R)
+        path = Path(ckpt.path) / rd.CRITIC
+        rd.write_json(path, critic.to_dict())
+        return CriticResult(path, critic, time.perf_counter() - start)
     rec = recommended_sampling(ckpt.path)
     form = rec["form"] and bool(ckpt.plans)
     samples = sample(ckpt, length, num_samples, rec["temperature"], rec["top_k"], rec["top_p"], seed,

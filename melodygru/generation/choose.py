@@ -44,7 +44,7 @@ def key_penalties(pieces, keyed: bool, requested: bool = False) -> np.ndarray:
 
 
 def choose(rounds: list[list[Sample]], critic: Critic, selection: str, seed: int, length: int = 0,
-           keyed: bool = False, requested: bool = False) -> list[Sample]:
+           keyed: bool = False, requested: bool = False, match_all: float = 0.0) -> list[Sample]:
     """Sample i of the result is candidate k of sample i (`rounds[k][i]`), chosen by the critic:
     the best score ('best'), a draw weighted by exp(score) ('weighted', seeded by `seed`), or
     for the whole set at once ('matched': `analysis.critic.matched_choice`; a critic fitted before
@@ -53,7 +53,9 @@ def choose(rounds: list[list[Sample]], critic: Critic, selection: str, seed: int
     model with key tokens), a candidate whose notes are off its key loses `KEY_PENALTY`
     (`key_penalties`: not clearly in it when the key was `requested`, else clearly in another);
     a requested key is a rule, not a preference: where any candidate of a sample is in it, the
-    ones out of it are not chosen, however the critic likes them."""
+    ones out of it are not chosen, however the critic likes them. `match_all` > 0: the matched
+    choice also brings every other feature's spread to the real pieces', at that weight each (a
+    critic that knows them: `Critic.all_mean`)."""
     empty = np.full(len(CRITIC_FEATURE_NAMES), np.nan)
     feats = [[critic_features(s.piece) for s in r] for r in rounds]
     X = np.array([[empty if f is None else f for f in row] for row in feats])
@@ -70,7 +72,7 @@ def choose(rounds: list[list[Sample]], critic: Critic, selection: str, seed: int
         keep = weighted_choice(scores, np.random.default_rng([seed, len(rounds)]))
     elif selection == "matched" and critic.ref_mean is not None:
         keep = matched_choice(scores, critic.matched_values(X.reshape(-1, X.shape[-1])).reshape(*X.shape[:2], -1),
-                              critic)
+                              critic, every=X, every_weight=match_all)
     else:
         keep = best_of(scores)
     return [dataclasses.replace(rounds[k][i], critic_score=float(scores[k, i]) if np.isfinite(scores[k, i]) else None,

@@ -95,7 +95,8 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
            form: bool = False, kind_temperatures: dict | None = None, monophonic: bool = False,
            candidates: int = 1, selection: str = "best", voices: int = 0,
            scale_penalty: float = 0.0, resample_every: int = 0, key: tuple[int, bool] | None = None,
-           meter: tuple[int, int] | None = None, style: str | None = None, stop: Stop | None = None) -> list[Sample]:
+           meter: tuple[int, int] | None = None, style: str | None = None, stop: Stop | None = None,
+           match_all: float = 0.0) -> list[Sample]:
     """Sample `num_samples` pieces of `length` new tokens each (fewer if `allow_end` and EOS came,
     or where `stop` cuts them).
 
@@ -121,6 +122,8 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
             candidate with probability proportional to exp(score) (`analysis.critic.weighted_choice`),
             'matched' chooses for all samples together (`analysis.critic.matched_choice`; with
             `resample_every` the final choice is then 'best').
+        match_all: with the 'matched' selection, the weight of every other critic feature's spread
+            in the choice (`analysis.critic.matched_choice`; 0: the 13 matched features only).
         resample_every: with candidates, every this many tokens (0: never) the critic scores each
             candidate's music so far and the candidates of each sample are drawn again by
             exp(score gain) (`choose.resample_groups`: sequential Monte Carlo), so the rest of the
@@ -199,7 +202,7 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
 
         redraw_off_key(rounds, draw, CANDIDATE_ROWS)
     return choose(rounds, checkpoint.critic, selection, seed, length, checkpoint.tokenizer.config.key_tokens,
-                  key is not None)
+                  key is not None, float(match_all))
 
 
 def _derived_seed(*parts) -> int:
@@ -326,7 +329,7 @@ def generate(checkpoint=None, length: int | None = DEFAULT_LENGTH, num_samples: 
              candidates: int | None = None, selection: str | None = None, voices: int | None = None,
              scale_penalty: float | None = None, resample_every: int | None = None,
              key: str | None = None, meter: str | None = None, style: str | None = None,
-             bars: int | None = None, seconds: float | None = None) -> GenerateResult:
+             bars: int | None = None, seconds: float | None = None, match_all: float | None = None) -> GenerateResult:
     """Load a run directory, sample, and write the files: everything `melodygru generate` does.
 
     Args:
@@ -337,7 +340,7 @@ def generate(checkpoint=None, length: int | None = DEFAULT_LENGTH, num_samples: 
             or seconds (primer included; with both, whichever comes first; see `length.py`). The
             model's own early end is then off unless `allow_end` is given.
         temperature, top_k, top_p, allow_end, form, monophonic, voices, candidates, selection, scale_penalty,
-            resample_every: None takes the run directory's
+            resample_every, match_all: None takes the run directory's
             recommended value (`recommended_sampling`: its sampling.json, else 1.0 / 0 / 1.0 / off / off / off,
             and `DEFAULT_CANDIDATES` candidates when the run has a critic, else 1). An explicit
             temperature also replaces the recommended per-kind temperatures, and explicit voices
@@ -390,18 +393,21 @@ def generate(checkpoint=None, length: int | None = DEFAULT_LENGTH, num_samples: 
     voices = recommended["voices"] if voices is None else voices
     scale_penalty = recommended["scale_penalty"] if scale_penalty is None else scale_penalty
     resample_every = recommended["resample_every"] if resample_every is None else resample_every
+    match_all = recommended["match_all"] if match_all is None else match_all
     loaded_primer = load_primer(primer, ckpt.tokenizer, primer_bars) if primer is not None else None
     start = time.perf_counter()
     samples = sample(ckpt, length, num_samples, temperature, top_k, top_p, seed, loaded_primer,
                      allow_end, tempo, program, form=form, kind_temperatures=kinds, monophonic=monophonic,
                      candidates=candidates, selection=selection, voices=voices, scale_penalty=scale_penalty,
-                     resample_every=resample_every, key=wanted_key, meter=wanted_meter, style=style, stop=stop)
+                     resample_every=resample_every, key=wanted_key, meter=wanted_meter, style=style, stop=stop,
+                     match_all=match_all)
     decode_seconds = time.perf_counter() - start
     files = write_samples(samples, out_dir, audio=audio, plot=plot, force=force)
     settings = {"length": length, "num_samples": num_samples, "temperature": temperature, "top_k": top_k,
                 "top_p": top_p, "temperatures": kinds, "allow_end": allow_end, "form": form,
                 "monophonic": monophonic, "voices": voices, "candidates": candidates, "selection": selection,
                 "scale_penalty": scale_penalty, "resample_every": resample_every if candidates > 1 else 0,
+                "match_all": match_all if candidates > 1 and selection == "matched" else 0.0,
                 "tempo": tempo, "key": long_key_name(*wanted_key) if wanted_key else None, "meter": "%d/%d" % wanted_meter if wanted_meter else None,
                 "style": style_name(style) if style is not None else None,
                 "program": program, "ended": sum(s.ended for s in samples), "controls": controls(ckpt.tokenizer),

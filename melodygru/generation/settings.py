@@ -15,8 +15,9 @@ SAMPLING_FILE = "sampling.json"
 # what `generate` uses when neither the options nor the run's sampling.json say otherwise
 SAMPLING_DEFAULTS = {"temperature": 1.0, "top_k": 0, "top_p": 1.0, "temperatures": {}, "form": False,
                      "allow_end": False, "monophonic": False, "candidates": None, "selection": "best", "voices": 0,
-                     "scale_penalty": 0.0, "resample_every": 0}
+                     "scale_penalty": 0.0, "resample_every": 0, "match_all": 0.0}
 MAX_SCALE_PENALTY = 20.0
+MAX_MATCH_ALL = 10.0
 SELECTIONS = ("best", "weighted", "matched")
 DEFAULT_CANDIDATES = 16  # candidates per sample when the run has a critic and sampling.json does not say
 MAX_CANDIDATES = 1024
@@ -51,6 +52,8 @@ def recommended_sampling(run_dir: Path) -> dict:
     model of melodies), `voices` (at most this many notes sounding at once, 0 = no limit),
     `scale_penalty` (nats off every pitch outside the scale of the notes so far, see `sample`),
     `resample_every` (tokens between the critic's resamplings of the candidates, 0 = never),
+    `match_all` (0..10: with the 'matched' selection, the weight of every critic feature's
+    spread besides the 13 matched ones, see `analysis.critic.matched_choice`; 0 = off),
     `candidates` (1..1024: candidates per sample the critic chooses among; left out:
     `DEFAULT_CANDIDATES` when the run has a critic, else 1) and `selection` ('best', 'matched' or
     'weighted', see `sample`); what it leaves out, or a missing file, takes
@@ -77,6 +80,7 @@ def recommended_sampling(run_dir: Path) -> dict:
         "voices": (lambda v: 0 <= v <= 128 and float(v).is_integer(), "a whole number in 0..128"),
         "scale_penalty": (lambda v: 0 <= v <= MAX_SCALE_PENALTY, f"a number in 0..{MAX_SCALE_PENALTY:g}"),
         "resample_every": (lambda v: v >= 0 and float(v).is_integer(), "a whole number >= 0"),
+        "match_all": (lambda v: 0 <= v <= MAX_MATCH_ALL, f"a number in 0..{MAX_MATCH_ALL:g}"),
     }
     for key, (ok, what) in checks.items():
         if key not in data:
