@@ -169,6 +169,33 @@ def test_a_requested_key_is_a_rule_and_a_drawn_one_a_preference():
     assert choose(rounds[:1], FondCritic(), "weighted", 0, keyed=True, requested=True)[0].candidate == 0
 
 
+def test_a_drawn_key_keeps_the_mode_of_the_plain_draw():
+    """A sample whose plain draw (candidate 0) drew a minor key keeps a minor candidate, however
+    much the critic prefers one in major, so the set's share of minor keys is what the model drew."""
+    from melodygru.generation.choose import choose, other_mode
+    from melodygru.generation.files import Sample
+
+    b_minor = scale_piece(71, MINOR, KeySignature(0, sharps_of(2, False), "minor"))
+    d_major = scale_piece(62, MAJOR, KeySignature(0, sharps_of(2, False), "major"))
+    no_key = scale_piece(62, MAJOR)
+
+    from melodygru.analysis.features import CRITIC_FEATURE_NAMES
+
+    class MajorCritic:  # far prefers a candidate in major
+        info, ref_mean = {}, None
+
+        def score_features(self, X):
+            return 30.0 * (1.0 - X[:, CRITIC_FEATURE_NAMES.index("minor_mode")])
+
+    rounds = [[Sample(np.zeros(1, int), b_minor, 1, False), Sample(np.zeros(1, int), d_major, 1, False)],
+              [Sample(np.zeros(1, int), d_major, 1, False), Sample(np.zeros(1, int), b_minor, 1, False)]]
+    assert other_mode(rounds).tolist() == [[False, False], [True, True]]
+    assert [s.candidate for s in choose(rounds, MajorCritic(), "best", 0, keyed=True, keep_mode=True)] == [0, 0]
+    assert [s.candidate for s in choose(rounds, MajorCritic(), "best", 0, keyed=True)] == [1, 0]  # not asked: free
+    assert [s.candidate for s in choose(rounds, MajorCritic(), "best", 0)] == [1, 0]  # no key model: no rule
+    unstated = [[Sample(np.zeros(1, int), no_key, 1, False)], [Sample(np.zeros(1, int), b_minor, 1, False)]]
+    assert not other_mode(unstated).any()  # a plain draw without a key signature binds nothing
+
 def test_samples_with_no_candidate_in_the_requested_key_draw_fresh_ones():
     from melodygru.generation.choose import KEY_REDRAWS, redraw_off_key
     from melodygru.generation.files import Sample

@@ -44,7 +44,8 @@ def key_penalties(pieces, keyed: bool, requested: bool = False) -> np.ndarray:
 
 
 def choose(rounds: list[list[Sample]], critic: Critic, selection: str, seed: int, length: int = 0,
-           keyed: bool = False, requested: bool = False, match_all: float = 0.0) -> list[Sample]:
+           keyed: bool = False, requested: bool = False, match_all: float = 0.0,
+           keep_mode: bool = False) -> list[Sample]:
     """Sample i of the result is candidate k of sample i (`rounds[k][i]`), chosen by the critic:
     the best score ('best'), a draw weighted by exp(score) ('weighted', seeded by `seed`), or
     for the whole set at once ('matched': `analysis.critic.matched_choice`; a critic fitted before
@@ -53,7 +54,12 @@ def choose(rounds: list[list[Sample]], critic: Critic, selection: str, seed: int
     model with key tokens), a candidate whose notes are off its key loses `KEY_PENALTY`
     (`key_penalties`: not clearly in it when the key was `requested`, else clearly in another);
     a requested key is a rule, not a preference: where any candidate of a sample is in it, the
-    ones out of it are not chosen, however the critic likes them. `match_all` > 0: the matched
+    ones out of it are not chosen, however the critic likes them. With `keep_mode`, a key the
+    model drew keeps its mode: a candidate whose KEY is major where its sample's plain draw
+    (candidate 0) drew minor, or the other way round, is not chosen (`other_mode`), so the set's
+    share of minor keys is the model's own, drawn at temperature 1 as the corpus's (the critic
+    and the key check prefer clear major keys: the shipped folk model wrote half the corpus's
+    share without it; on the Bach model it costs quality, see the README). `match_all` > 0: the matched
     choice also brings every other feature's spread to the real pieces', at that weight each (a
     critic that knows them: `Critic.all_mean`)."""
     empty = np.full(len(CRITIC_FEATURE_NAMES), np.nan)
@@ -67,6 +73,8 @@ def choose(rounds: list[list[Sample]], critic: Critic, selection: str, seed: int
     scores -= penalties
     if requested:  # a key asked for: a candidate out of it is kept only where no candidate of its sample is in it
         scores = np.where((penalties > 0) & (penalties == 0).any(axis=0, keepdims=True), -np.inf, scores)
+    elif keyed and keep_mode:  # a key drawn: every candidate of a sample keeps the mode its plain draw drew
+        scores = np.where(other_mode(rounds), -np.inf, scores)
     scores = np.where([[f is None for f in row] for row in feats], -np.inf, scores)
     if selection == "weighted":
         keep = weighted_choice(scores, np.random.default_rng([seed, len(rounds)]))
@@ -77,6 +85,17 @@ def choose(rounds: list[list[Sample]], critic: Critic, selection: str, seed: int
         keep = best_of(scores)
     return [dataclasses.replace(rounds[k][i], critic_score=float(scores[k, i]) if np.isfinite(scores[k, i]) else None,
                                 candidate=int(k)) for i, k in enumerate(keep)]
+
+
+def other_mode(rounds: list[list[Sample]]) -> np.ndarray:
+    """(candidates x samples): whether candidate k of sample i states a key (its first key
+    signature) in the other mode than candidate 0 of the same sample does."""
+    def mode(s: Sample):
+        return s.piece.key_signatures[0].mode if s.piece.key_signatures else None
+
+    first = [mode(s) for s in rounds[0]]
+    return np.array([[mode(s) is not None and f is not None and mode(s) != f for s, f in zip(r, first)]
+                     for r in rounds], bool)
 
 
 KEY_REDRAWS = 3  # fresh rounds of candidates, at most, for a sample none of whose candidates is in the key asked for

@@ -15,7 +15,7 @@ SAMPLING_FILE = "sampling.json"
 # what `generate` uses when neither the options nor the run's sampling.json say otherwise
 SAMPLING_DEFAULTS = {"temperature": 1.0, "top_k": 0, "top_p": 1.0, "temperatures": {}, "form": False,
                      "allow_end": False, "monophonic": False, "candidates": None, "selection": "best", "voices": 0,
-                     "scale_penalty": 0.0, "resample_every": 0, "match_all": 0.0}
+                     "scale_penalty": 0.0, "resample_every": 0, "match_all": 0.0, "keep_mode": False}
 MAX_SCALE_PENALTY = 20.0
 MAX_MATCH_ALL = 10.0
 SELECTIONS = ("best", "weighted", "matched")
@@ -54,6 +54,8 @@ def recommended_sampling(run_dir: Path) -> dict:
     `resample_every` (tokens between the critic's resamplings of the candidates, 0 = never),
     `match_all` (0..10: with the 'matched' selection, the weight of every critic feature's
     spread besides the 13 matched ones, see `analysis.critic.matched_choice`; 0 = off),
+    `keep_mode` (true: each sample's candidates keep the mode of the key its plain draw drew, for a
+    model with key tokens, see `choose.choose`),
     `candidates` (1..1024: candidates per sample the critic chooses among; left out:
     `DEFAULT_CANDIDATES` when the run has a critic, else 1) and `selection` ('best', 'matched' or
     'weighted', see `sample`); what it leaves out, or a missing file, takes
@@ -93,7 +95,7 @@ def recommended_sampling(run_dir: Path) -> dict:
         if data["selection"] not in SELECTIONS:
             raise CheckpointError(f"checkpoint {run_dir}: {SAMPLING_FILE} selection must be one of {', '.join(SELECTIONS)}")
         out["selection"] = data["selection"]
-    for key in ("form", "allow_end", "monophonic"):
+    for key in ("form", "allow_end", "monophonic", "keep_mode"):
         if key in data:
             if not isinstance(data[key], bool):
                 raise CheckpointError(f"checkpoint {run_dir}: {SAMPLING_FILE} {key} must be true or false")
