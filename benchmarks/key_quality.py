@@ -51,6 +51,8 @@ def held_out_minor_share(run: Path, limit: int = 200) -> tuple[float, int]:
             key = music21_key(write_midi(tok.decode(held[i].ids), Path(tmp) / f"{i}.mid"))
             if key is not None:
                 keys.append(key)
+    if not keys:
+        sys.exit(f"error: music21 finds no key in any held-out piece of {run}")
     return float(np.mean([minor for _, minor in keys])), len(keys)
 
 
@@ -90,6 +92,8 @@ def main() -> int:
     else:
         share = sum(k.lower().endswith("minor") for k in keys) / len(keys)
     plan = counts(keys, args.num_samples, share)
+    if args.out.exists() and any(f.suffix != ".mid" for f in args.out.rglob("*") if f.is_file()):
+        sys.exit(f"error: {args.out} holds other files than this script's MIDI files: give an empty or new folder")
     if args.out.exists():
         shutil.rmtree(args.out)
     args.out.mkdir(parents=True)

@@ -230,6 +230,19 @@ def test_samples_with_no_candidate_in_the_requested_key_draw_fresh_ones():
     assert [c[1] for c in calls] == list(range(1, KEY_REDRAWS + 1)) and rounds == [[out], [out]]
 
 
+# ------------------------------------------------------------------------------ tokens
+def test_a_key_token_follows_bos_and_decodes_to_the_key_signature():
+    piece = scale_piece(62, MINOR)  # D minor
+    ids = KEYED.encode(piece)
+    assert [KEYED.vocab[i] for i in ids[:3]] == ["BOS", "KEY_Dm", "BAR"]
+    assert KEYED.key_of(ids) == (2, True) and PLAIN.key_of(PLAIN.encode(piece)) is None
+    out = KEYED.decode(ids, strict=True)
+    assert out.key_signatures == [KeySignature(0.0, -1, "minor")]
+    assert out.notes == PLAIN.decode(PLAIN.encode(piece), strict=True).notes
+    # every other token keeps its id: the key tokens come last
+    assert KEYED.vocab[:len(PLAIN)] == PLAIN.vocab and len(KEYED) == len(PLAIN) + 24
+
+
 def test_the_grammar_wants_exactly_one_key_first():
     ids = KEYED.encode(scale_piece(60, MAJOR)).tolist()
     g = KEYED.grammar

@@ -403,3 +403,38 @@ def test_shell_completion_works_in_bash_and_has_zsh_and_fish_scripts(tmp_path):
     out = subprocess.run(["bash", "--norc", "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["generate", "--bars"], out.stdout + out.stderr
+
+
+def test_cache_clear_leaves_look_alike_files_alone(tmp_path):
+    """Only what the cache writes (tokens/<tag>/<xx>/<sha256>.npz) is removed, not any .npz below it."""
+    from melodygru.corpus.cache import cache_usage, clear_cache
+
+    mine = tmp_path / "tokens" / "r1e1-0123abcd-mb20" / "ab" / ("ab" + "0" * 62 + ".npz")
+    theirs = [tmp_path / "tokens" / "mydata" / "weights.npz", tmp_path / "tokens" / "r1e1-0123abcd-mb20" / "ab" / "x.npz"]
+    for f in [mine] + theirs:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(b"12345")
+    assert cache_usage(tmp_path)[1] == 1
+    clear_cache(tmp_path)
+    assert not mine.exists() and all(f.exists() for f in theirs)
+
+
+def test_a_bundle_with_a_damaged_zip_directory_is_one_line(tmp_path):
+    import zipfile
+
+    from melodygru.core.errors import CheckpointError
+    from melodygru.model.bundle import export_bundle, open_bundle
+
+    bad = tmp_path / "bad.mgru"
+    with zipfile.ZipFile(bad, "w") as z:
+        z.writestr("manifest.json", "{}")
+    raw = bytearray(bad.read_bytes())
+    at = raw.rfind(b"PK\x01\x02")  # the central directory entry: flag the name UTF-8, then break it
+    raw[at + 8] |= 0x08
+    raw[at + 46] = 0xFF
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="not a usable melodygru bundle|not a directory"):
+        open_bundle(bad)
+    run = Path(__file__).resolve().parents[1] / "checkpoints" / "bach"
+    with pytest.raises(CheckpointError, match="run's own files"):
+        export_bundle(run, run / "model.keras")

@@ -180,8 +180,11 @@ class Critic:
                                    "one low <= high per two-sided feature", lambda lo, hi: (lo <= hi).all())
         ref_mean, ref_sd = _optional_pair(d, ("ref_mean", "ref_sd"), len(MATCHED), "reference spread",
                                           "one mean and sd > 0 per matched feature", lambda m, sd: (sd > 0).all())
-        all_mean, all_sd = _optional_pair(d, ("all_mean", "all_sd"), len(CRITIC_FEATURE_NAMES), "reference of every "
-                                          "feature", "one mean and sd > 0 per feature", lambda m, sd: (sd > 0).all())
+        all_mean = all_sd = None
+        if len(d.get("all_mean") or []) == len(CRITIC_FEATURE_NAMES):  # fitted with other features: none
+            all_mean, all_sd = _optional_pair(d, ("all_mean", "all_sd"), len(CRITIC_FEATURE_NAMES), "reference of "
+                                              "every feature", "one mean and sd > 0 per feature",
+                                              lambda m, sd: (sd > 0).all())
         return cls(*arrays, intercept, dict(info), tuple(features), tuple(two_sided), low, high, ref_mean, ref_sd,
                    all_mean, all_sd)
 

@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -94,11 +95,15 @@ def _load_entry(path: Path) -> dict | None:
 
 
 # ---------------------------------------------------------------------- size and clearing
+_TAG = re.compile(r"r\d+e\d+-[0-9a-f]+-mb[0-9.e+-]+")  # the folder of one reader, encoding and settings
 def _entries(cache_dir: Path):
     """Every file the cache wrote (entries and writers' temporaries), as (path, bytes)."""
     for top, _dirs, names in os.walk(Path(cache_dir) / TOKENS):
+        parts = Path(top).relative_to(Path(cache_dir) / TOKENS).parts
+        if len(parts) != 2 or not _TAG.fullmatch(parts[0]) or not re.fullmatch(r"[0-9a-f]{2}", parts[1]):
+            continue  # only the folders the cache writes: tokens/<tag>/<xx>/
         for name in names:
-            if name.endswith(".npz") or is_temporary(name):
+            if re.fullmatch(r"[0-9a-f]{64}\.npz", name) or is_temporary(name):
                 p = Path(top) / name
                 try:
                     yield p, p.lstat().st_size

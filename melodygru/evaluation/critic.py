@@ -75,6 +75,13 @@ def fit_run_critic(run_dir, num_samples: int = 1000, length: int = 512, seed: in
     ckpt = load_checkpoint(run_dir, with_critic=False)  # an old or broken critic.json is what this replaces
     tok = ckpt.tokenizer
     rng = np.random.default_rng(seed)
+    fitted = None
+    if reference_only:  # checked before the corpus is read
+        from ..generation.choose import read_critic
+
+        fitted = read_critic(ckpt.path)
+        if fitted is None:
+            raise MelodyGRUError(f"{ckpt.path} has no critic.json to add a reference to: fit one first")
     if training is None:
         found = run_pieces(ckpt.path, tok, **corpus_kw)
         if found is None or not found[1]:
@@ -85,15 +92,15 @@ def fit_run_critic(run_dir, num_samples: int = 1000, length: int = 512, seed: in
     # each training piece as far as its first `length` tokens go (the whole piece when shorter),
     # as a sample of `length` tokens: then how long a sample lasts is compared like with like, and
     # a choice that kept only tunes ending early would be told from the corpus
+    originals = training
     training = [tok.decode(p.ids[:length + 1], source=p.source) for p in training]
     if reference_only:  # the fitted critic kept; the real pieces' spread of every feature added
-        from ..generation.choose import read_critic
-
-        fitted = read_critic(ckpt.path)
-        if fitted is None:
-            raise MelodyGRUError(f"{ckpt.path} has no critic.json to add a reference to: fit one first")
-        R, _ = feature_matrix(training, critic=True)
+        fitted_length = fitted.info.get("length") if isinstance(fitted.info.get("length"), int) else length
+        real = [tok.decode(p.ids[:fitted_length + 1], source=p.source) for p in originals]
+        R, _ = feature_matrix(real, critic=True)
         critic = fitted.with_reference(R)
+        if not (np.isfinite(critic.all_mean).all() and np.isfinite(critic.all_sd).all()):
+            raise MelodyGRUError(f"cannot add a reference to {ckpt.path}'s critic: no training piece has features")
         path = Path(ckpt.path) / rd.CRITIC
         rd.write_json(path, critic.to_dict())
         return CriticResult(path, critic, time.perf_counter() - start)

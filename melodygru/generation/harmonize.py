@@ -10,7 +10,9 @@ mask that changes at every step (`_Row.allowed`), on top of the grammar's:
 * a lower note lasts only as long as it stays below every melody note it would sound with (its
   pitch, and then its DUR tokens, are limited by `_Row.room`);
 * the piece ends (EOS) right after the melody's last note;
-* the bass of a melody onset makes no parallel fifth or octave with the melody (`outer_parallels`);
+* the bass of a melody onset makes no parallel fifth or octave with the melody against the group
+  before it (`outer_parallels`; a repeated bar's copied first chord is not checked again: 0.06
+  of each per 100 melody notes were measured on the held-out chorales);
 * where the melody repeats an earlier bar note for note, the row writes that bar's harmony again
   (`_Row._repeat`): chorales repeat their phrases with their harmony.
 
@@ -137,7 +139,7 @@ class _Row:
         within the voices; a bar after a copied one copies the next bar where it can."""
         steps, start, b = self.state.bar_steps, self.bar_start, len(self.bars) - 1
         mine = self._bar_melody(start, steps)
-        if not mine or self._crosses(start):
+        if not mine or self._crosses(start) or start + steps > self.end:  # never past the melody's end
             return []
         order = sorted(range(b), key=lambda a: (a != self.copied_from + 1, a))  # the next one first
         for a in order:

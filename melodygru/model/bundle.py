@@ -53,6 +53,8 @@ def export_bundle(run_dir, out_file) -> list[str]:
     """
     run_dir, out_file = Path(run_dir), Path(out_file)
     check_run_dir(run_dir)
+    if out_file.resolve().parent == run_dir.resolve() and out_file.name in MEMBERS + (MANIFEST,):
+        raise CheckpointError(f"{out_file} is one of the run's own files: write the bundle elsewhere")
     try:
         config = json.loads((run_dir / CONFIG).read_text(encoding="utf-8"))
         json.loads((run_dir / TOKENIZER).read_text(encoding="utf-8"))
@@ -137,6 +139,8 @@ def _extract(path: Path) -> Path:
                               "nor a bundle from `melodygru export` (not a zip file)") from None
     except OSError as e:
         raise CheckpointError(f"checkpoint {path}: {e.strerror or e}") from None
+    except (ValueError, EOFError, zlib.error, NotImplementedError) as e:  # e.g. a name flagged UTF-8 that is not
+        _refuse(path, f"its zip directory is damaged ({type(e).__name__})")
     with z:
         infos = _checked_members(path, z)
         manifest = _manifest(path, z, infos)
