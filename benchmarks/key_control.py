@@ -38,9 +38,10 @@ def music21_key(path) -> tuple[int, bool] | None:
     return k.tonic.pitchClass, k.mode == "minor"
 
 
-def training_keys(run: Path, limit: int = 200) -> list[tuple[int, bool]]:
-    """music21's keys of up to `limit` of the run's training pieces (split.json), drawn at random,
-    decoded from their tokens and written to MIDI the way samples are."""
+def training_keys(run: Path, limit: int = 200, held_out: bool = False) -> list[tuple[int, bool]]:
+    """music21's keys of up to `limit` of the run's training pieces (split.json; with `held_out`,
+    its validation pieces), drawn at random, decoded from their tokens and written to MIDI the way
+    samples are."""
     import numpy as np
 
     from melodygru.evaluation.evaluate import run_pieces
@@ -51,12 +52,12 @@ def training_keys(run: Path, limit: int = 200) -> list[tuple[int, bool]]:
     found = run_pieces(run, tok, cache_dir=os.environ.get("MELODYGRU_CACHE_DIR"), progress=False)
     if found is None:
         return []
-    train = found[1]
-    pick = np.random.default_rng(0).choice(len(train), min(limit, len(train)), replace=False)
+    pieces = found[0] if held_out else found[1]
+    pick = np.random.default_rng(0).choice(len(pieces), min(limit, len(pieces)), replace=False)
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in sorted(pick):
-            key = music21_key(write_midi(tok.decode(train[i].ids), Path(tmp) / f"{i}.mid"))
+            key = music21_key(write_midi(tok.decode(pieces[i].ids), Path(tmp) / f"{i}.mid"))
             if key is not None:
                 out.append(key)
     return out

@@ -33,24 +33,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from key_control import music21_key  # noqa: E402  (the same key-finder as the key check)
+from key_control import music21_key, training_keys  # noqa: E402  (the same key-finder as the key check)
 
 
 def held_out_minor_share(run: Path, limit: int = 200) -> tuple[float, int]:
     """The share of (up to `limit`, drawn at random) held-out pieces music21 hears in minor."""
-    from melodygru.evaluation.evaluate import run_pieces
-    from melodygru.io.writers import write_midi
-    from melodygru.tokens.tokenizer import Tokenizer
-
-    tok = Tokenizer.load(run / "tokenizer.json")
-    held = run_pieces(run, tok, cache_dir=os.environ.get("MELODYGRU_CACHE_DIR"), progress=False)[0]
-    pick = np.random.default_rng(0).choice(len(held), min(limit, len(held)), replace=False)
-    keys = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for i in sorted(pick):
-            key = music21_key(write_midi(tok.decode(held[i].ids), Path(tmp) / f"{i}.mid"))
-            if key is not None:
-                keys.append(key)
+    keys = training_keys(run, limit, held_out=True)
     if not keys:
         sys.exit(f"error: music21 finds no key in any held-out piece of {run}")
     return float(np.mean([minor for _, minor in keys])), len(keys)
