@@ -419,3 +419,19 @@ def test_meter_edge_cases_are_one_line_errors(keyed_run, tmp_path):
     assert res.exit_code == 0, res.output
     s = json.loads(res.output)["samples"][0]
     assert _midi_meters(s["midi"]) == [(3, 4)] and _midi_keys(s["midi"]) == ["G"]
+
+
+def test_the_key_rule_keeps_a_sample_in_key_where_it_can():
+    """`key_rule` (used by the plain choice and by `--resample-every`'s final choice): a candidate
+    out of the key asked for is never chosen where its sample has one in it, whatever it scores;
+    a sample with none in it keeps all its scores."""
+    from melodygru.analysis.critic import best_of, weighted_choice
+    from melodygru.generation.choose import key_rule
+
+    scores = np.array([[30.0, 5.0], [0.0, 9.0]])  # candidates x samples
+    penalties = np.array([[10.0, 10.0], [0.0, 10.0]])  # sample 0: only candidate 1 in key; sample 1: none
+    ruled = key_rule(scores, penalties)
+    assert ruled[0, 0] == -np.inf and ruled[1, 0] == 0.0 and ruled[:, 1].tolist() == [5.0, 9.0]
+    assert best_of(ruled).tolist() == [1, 1]
+    for seed in range(20):
+        assert weighted_choice(ruled, np.random.default_rng(seed))[0] == 1

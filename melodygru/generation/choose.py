@@ -72,7 +72,7 @@ def choose(rounds: list[list[Sample]], critic: Critic, selection: str, seed: int
     penalties = key_penalties([s.piece for r in rounds for s in r], keyed, requested).reshape(scores.shape)
     scores -= penalties
     if requested:  # a key asked for: a candidate out of it is kept only where no candidate of its sample is in it
-        scores = np.where((penalties > 0) & (penalties == 0).any(axis=0, keepdims=True), -np.inf, scores)
+        scores = key_rule(scores, penalties)
     elif keyed and keep_mode:  # a key drawn: every candidate of a sample keeps the mode its plain draw drew
         scores = np.where(other_mode(rounds), -np.inf, scores)
     scores = np.where([[f is None for f in row] for row in feats], -np.inf, scores)
@@ -85,6 +85,14 @@ def choose(rounds: list[list[Sample]], critic: Critic, selection: str, seed: int
         keep = best_of(scores)
     return [dataclasses.replace(rounds[k][i], critic_score=float(scores[k, i]) if np.isfinite(scores[k, i]) else None,
                                 candidate=int(k)) for i, k in enumerate(keep)]
+
+
+def key_rule(scores, penalties) -> np.ndarray:
+    """(candidates x samples) scores with -inf for every candidate out of the key asked for
+    (penalty > 0) of a sample that has a candidate in it: a requested key is a rule. A sample
+    with none in it keeps its scores (one out of the key is still chosen, never none)."""
+    penalties = np.asarray(penalties, float)
+    return np.where((penalties > 0) & (penalties == 0).any(axis=0, keepdims=True), -np.inf, scores)
 
 
 def other_mode(rounds: list[list[Sample]]) -> np.ndarray:

@@ -34,7 +34,7 @@ from ..model.rundir import FORM, RUN_FILES, check_run_dir
 from ..tokens.form import MAX_BARS, plan_matrix
 from ..tokens.styles import style_name
 from .checkpoint import Checkpoint, load_run
-from .choose import choose, clean_scores, key_penalties, limit_voices, read_critic, redraw_off_key, resample_groups
+from .choose import choose, clean_scores, key_penalties, key_rule, limit_voices, read_critic, redraw_off_key, resample_groups
 from .files import GenerateResult, Sample, write_samples  # noqa: F401  (GenerateResult: part of this API)
 from .length import CHECK_EVERY, DEFAULT_LENGTH, Stop, clip, cut_at_end
 from .primer import (Primer, check_key, check_meter, check_style, controls, forced_ids, load_primer, meter_token, parse_meter,
@@ -236,13 +236,15 @@ def _sample_population(checkpoint, length, num_samples, args, seed, rest, candid
 
         drawn = _sample_once(checkpoint, length, groups * candidates, *args, call_seed, *rest, every=every,
                              steer=steer)
-        final = np.array([critic.score(s.piece) for s in drawn]) - key_penalties([s.piece for s in drawn], keyed,
-                                                                                 requested)
-        final = final.reshape(groups, candidates)
+        penalties = key_penalties([s.piece for s in drawn], keyed, requested).reshape(groups, candidates)
+        final = np.array([critic.score(s.piece) for s in drawn]).reshape(groups, candidates) - penalties
         if selection == "weighted":  # by the gain since the last resampling (candidates x samples)
-            keep = weighted_choice((clean_scores(final) - clean_scores(previous.reshape(groups, candidates))).T, rng)
+            gain = (clean_scores(final) - clean_scores(previous.reshape(groups, candidates))).T
         else:
-            keep = best_of(clean_scores(final).T)
+            gain = clean_scores(final).T
+        if requested:  # the key asked for is a rule here too (`choose.key_rule`)
+            gain = key_rule(gain, penalties.T)
+        keep = weighted_choice(gain, rng) if selection == "weighted" else best_of(gain)
         for g, k in enumerate(keep):
             score = final[g, k]
             out.append(dataclasses.replace(drawn[g * candidates + k], critic_score=float(score) if np.isfinite(score)
