@@ -435,3 +435,45 @@ def test_the_key_rule_keeps_a_sample_in_key_where_it_can():
     assert best_of(ruled).tolist() == [1, 1]
     for seed in range(20):
         assert weighted_choice(ruled, np.random.default_rng(seed))[0] == 1
+
+
+def test_mode_share_brings_the_chosen_share_in_minor_to_the_corpus():
+    """A critic that far prefers major keeps no sample in minor; with `mode_share` one bonus for
+    every candidate in minor makes the kept share the critic's training pieces' (half here), for
+    the best, the matched and (in expectation) the weighted choice, and a requested key turns it
+    off."""
+    from melodygru.analysis.critic import MATCHED
+    from melodygru.analysis.features import CRITIC_FEATURE_NAMES
+    from melodygru.generation.choose import choose, expected_share, share_bonus
+    from melodygru.generation.files import Sample
+
+    minor_at, length_at = CRITIC_FEATURE_NAMES.index("minor_mode"), CRITIC_FEATURE_NAMES.index("length_quarters")
+
+    class MajorCritic:  # 30 for major, plus a little for length, so each sample's gap differs
+        info = {}
+        ref_mean = np.where(np.array(MATCHED) == "minor_mode", 0.5, 0.0)
+        ref_sd = np.ones(len(MATCHED))
+        all_mean = None
+
+        def score_features(self, X):
+            return 30.0 * (1.0 - X[:, minor_at]) - 0.05 * X[:, length_at]
+
+        def matched_values(self, X):
+            return np.zeros((len(X), len(MATCHED)))
+
+    def s(p):
+        return Sample(np.zeros(1, int), p, 1, False)
+
+    rounds = [[s(scale_piece(62, MAJOR, repeats=r)) for r in range(1, 11)],
+              [s(scale_piece(71, MINOR, repeats=11 - r)) for r in range(1, 11)]]
+    minor = lambda kept: sum(k.candidate == 1 for k in kept) / len(kept)  # noqa: E731
+    assert minor(choose(rounds, MajorCritic(), "best", 0)) == 0.0
+    assert minor(choose(rounds, MajorCritic(), "best", 0, mode_share=True)) == 0.5
+    assert minor(choose(rounds, MajorCritic(), "matched", 0, mode_share=True)) == 0.5
+    assert minor(choose(rounds, MajorCritic(), "best", 0, keyed=True, requested=True, mode_share=True)) == 0.0
+    weighted = [minor(choose(rounds, MajorCritic(), "weighted", seed, mode_share=True)) for seed in range(40)]
+    assert 0.4 <= np.mean(weighted) <= 0.6 and min(weighted) < max(weighted)
+    # the bonus itself: the closest share, the smallest bonus among equals
+    assert share_bonus(lambda b: 0.5, 0.5) == 0.0
+    assert abs(share_bonus(lambda b: float(np.clip(0.2 + b / 10, 0, 1)), 0.5) - 3.0) < 1e-3
+    assert abs(expected_share(np.array([[0.0, 0.0], [0.0, np.log(3.0)]]), np.array([[0, 0], [1, 1]])) - 0.625) < 1e-9

@@ -45,7 +45,7 @@ def key_penalties(pieces, keyed: bool, requested: bool = False) -> np.ndarray:
 
 def choose(rounds: list[list[Sample]], critic: Critic, selection: str, seed: int, length: int = 0,
            keyed: bool = False, requested: bool = False, match_all: float = 0.0,
-           keep_mode: bool = False) -> list[Sample]:
+           keep_mode: bool = False, mode_share: bool = False) -> list[Sample]:
     """Sample i of the result is candidate k of sample i (`rounds[k][i]`), chosen by the critic:
     the best score ('best'), a draw weighted by exp(score) ('weighted', seeded by `seed`), or
     for the whole set at once ('matched': `analysis.critic.matched_choice`; a critic fitted before
@@ -61,7 +61,9 @@ def choose(rounds: list[list[Sample]], critic: Critic, selection: str, seed: int
     and the key check prefer clear major keys: the shipped folk model wrote half the corpus's
     share without it; on the Bach model it costs quality, see the README). `match_all` > 0: the matched
     choice also brings every other feature's spread to the real pieces', at that weight each (a
-    critic that knows them: `Critic.all_mean`)."""
+    critic that knows them: `Critic.all_mean`). `mode_share` (no key asked for, a critic that knows
+    the real share of pieces in minor): every candidate in minor gains one bonus in score, the one
+    with which the set's share in minor is the training pieces' (`share_bonus`)."""
     empty = np.full(len(CRITIC_FEATURE_NAMES), np.nan)
     feats = [[critic_features(s.piece) for s in r] for r in rounds]
     X = np.array([[empty if f is None else f for f in row] for row in feats])
@@ -76,15 +78,70 @@ def choose(rounds: list[list[Sample]], critic: Critic, selection: str, seed: int
     elif keyed and keep_mode:  # a key drawn: every candidate of a sample keeps the mode its plain draw drew
         scores = np.where(other_mode(rounds), -np.inf, scores)
     scores = np.where([[f is None for f in row] for row in feats], -np.inf, scores)
-    if selection == "weighted":
-        keep = weighted_choice(scores, np.random.default_rng([seed, len(rounds)]))
-    elif selection == "matched" and critic.ref_mean is not None:
-        keep = matched_choice(scores, critic.matched_values(X.reshape(-1, X.shape[-1])).reshape(*X.shape[:2], -1),
-                              critic, every=X, every_weight=match_all)
-    else:
-        keep = best_of(scores)
+    matched = selection == "matched" and critic.ref_mean is not None
+    values = critic.matched_values(X.reshape(-1, X.shape[-1])).reshape(*X.shape[:2], -1) if matched else None
+
+    def pick(s):
+        if selection == "weighted":
+            return weighted_choice(s, np.random.default_rng([seed, len(rounds)]))
+        return matched_choice(s, values, critic, every=X, every_weight=match_all) if matched else best_of(s)
+
+    target = mode_target(critic) if mode_share and not requested else None
+    if target is not None and len(rounds) > 1:
+        minor = np.nan_to_num(X[..., CRITIC_FEATURE_NAMES.index("minor_mode")]) > 0.5
+        share = (lambda b: expected_share(scores + b * minor, minor)) if selection == "weighted" else \
+            (lambda b: float(minor[pick(scores + b * minor), np.arange(minor.shape[1])].mean()))
+        scores = scores + share_bonus(share, target) * minor
+    keep = pick(scores)
     return [dataclasses.replace(rounds[k][i], critic_score=float(scores[k, i]) if np.isfinite(scores[k, i]) else None,
                                 candidate=int(k)) for i, k in enumerate(keep)]
+
+
+def mode_target(critic: Critic) -> float | None:
+    """The share of the critic's training pieces in minor (by its own key estimate, the
+    `minor_mode` feature), or None for a critic that does not know it."""
+    from ..analysis.critic import MATCHED
+
+    if critic.ref_mean is None or "minor_mode" not in MATCHED:
+        return None
+    value = float(np.asarray(critic.ref_mean)[MATCHED.index("minor_mode")])
+    return value if 0.0 <= value <= 1.0 else None
+
+
+def expected_share(scores, flags) -> float:
+    """The expected share of samples whose chosen candidate is flagged, for a choice weighted by
+    exp(score) within each sample (candidates x samples; a sample with no finite score keeps its
+    first candidate, as `weighted_choice` does)."""
+    scores = np.asarray(scores, float)
+    top = scores.max(axis=0)
+    none = ~np.isfinite(top)
+    w = np.exp(scores - np.where(none, 0.0, top))
+    w[:, none] = 0.0
+    w[0, none] = 1.0
+    return float(((w / w.sum(axis=0)) * flags).sum(axis=0).mean())
+
+
+BONUS_RANGE = 30.0  # the most a flagged candidate's score may gain or lose in `share_bonus` (scores span about 20)
+
+
+def share_bonus(share, target: float, steps: int = 24) -> float:
+    """The bonus b in [-BONUS_RANGE, BONUS_RANGE] added to the score of every flagged candidate
+    for which `share(b)` (the chosen set's share of flagged candidates, non-decreasing in b) comes
+    closest to `target`; of equally close ones, the smallest in size. Bisection, `steps` calls."""
+    at_zero = share(0.0)
+    best_b, best_gap = 0.0, abs(at_zero - target)
+    lo, hi = (0.0, BONUS_RANGE) if at_zero < target else (-BONUS_RANGE, 0.0)
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        got = share(mid)
+        gap = abs(got - target)
+        if gap < best_gap - 1e-12 or (abs(gap - best_gap) <= 1e-12 and abs(mid) < abs(best_b)):
+            best_b, best_gap = mid, gap
+        if got < target:
+            lo = mid
+        else:
+            hi = mid
+    return best_b
 
 
 def key_rule(scores, penalties) -> np.ndarray:

@@ -96,7 +96,7 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
            candidates: int = 1, selection: str = "best", voices: int = 0,
            scale_penalty: float = 0.0, resample_every: int = 0, key: tuple[int, bool] | None = None,
            meter: tuple[int, int] | None = None, style: str | None = None, stop: Stop | None = None,
-           match_all: float = 0.0, keep_mode: bool = False) -> list[Sample]:
+           match_all: float = 0.0, keep_mode: bool = False, mode_share: bool = False) -> list[Sample]:
     """Sample `num_samples` pieces of `length` new tokens each (fewer if `allow_end` and EOS came,
     or where `stop` cuts them).
 
@@ -126,6 +126,10 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
             in the choice (`analysis.critic.matched_choice`; 0: the 13 matched features only).
         keep_mode: a model with key tokens keeps, among each sample's candidates, the mode (major
             or minor) of the key its plain draw drew (`choose.choose`).
+        mode_share: with no `key` asked for, the chosen candidates' share in minor (the critic's
+            own key estimate) is brought to its training pieces' share: every candidate in minor
+            gains the one score bonus that does it (`choose.share_bonus`; plain choice only, not
+            with `resample_every`).
         resample_every: with candidates, every this many tokens (0: never) the critic scores each
             candidate's music so far and the candidates of each sample are drawn again by
             exp(score gain) (`choose.resample_groups`: sequential Monte Carlo), so the rest of the
@@ -204,7 +208,7 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
 
         redraw_off_key(rounds, draw, CANDIDATE_ROWS)
     return choose(rounds, checkpoint.critic, selection, seed, length, checkpoint.tokenizer.config.key_tokens,
-                  key is not None, float(match_all), bool(keep_mode))
+                  key is not None, float(match_all), bool(keep_mode), bool(mode_share))
 
 
 def _derived_seed(*parts) -> int:
@@ -334,7 +338,7 @@ def generate(checkpoint=None, length: int | None = DEFAULT_LENGTH, num_samples: 
              scale_penalty: float | None = None, resample_every: int | None = None,
              key: str | None = None, meter: str | None = None, style: str | None = None,
              bars: int | None = None, seconds: float | None = None, match_all: float | None = None,
-             keep_mode: bool | None = None) -> GenerateResult:
+             keep_mode: bool | None = None, mode_share: bool | None = None) -> GenerateResult:
     """Load a run directory, sample, and write the files: everything `melodygru generate` does.
 
     Args:
@@ -345,7 +349,7 @@ def generate(checkpoint=None, length: int | None = DEFAULT_LENGTH, num_samples: 
             or seconds (primer included; with both, whichever comes first; see `length.py`). The
             model's own early end is then off unless `allow_end` is given.
         temperature, top_k, top_p, allow_end, form, monophonic, voices, candidates, selection, scale_penalty,
-            resample_every, match_all, keep_mode: None takes the run directory's
+            resample_every, match_all, keep_mode, mode_share: None takes the run directory's
             recommended value (`recommended_sampling`: its sampling.json, else 1.0 / 0 / 1.0 / off / off / off,
             and `DEFAULT_CANDIDATES` candidates when the run has a critic, else 1). An explicit
             temperature also replaces the recommended per-kind temperatures, and explicit voices
@@ -400,13 +404,14 @@ def generate(checkpoint=None, length: int | None = DEFAULT_LENGTH, num_samples: 
     resample_every = recommended["resample_every"] if resample_every is None else resample_every
     match_all = recommended["match_all"] if match_all is None else match_all
     keep_mode = recommended["keep_mode"] if keep_mode is None else keep_mode
+    mode_share = recommended["mode_share"] if mode_share is None else mode_share
     loaded_primer = load_primer(primer, ckpt.tokenizer, primer_bars) if primer is not None else None
     start = time.perf_counter()
     samples = sample(ckpt, length, num_samples, temperature, top_k, top_p, seed, loaded_primer,
                      allow_end, tempo, program, form=form, kind_temperatures=kinds, monophonic=monophonic,
                      candidates=candidates, selection=selection, voices=voices, scale_penalty=scale_penalty,
                      resample_every=resample_every, key=wanted_key, meter=wanted_meter, style=style, stop=stop,
-                     match_all=match_all, keep_mode=keep_mode)
+                     match_all=match_all, keep_mode=keep_mode, mode_share=mode_share)
     decode_seconds = time.perf_counter() - start
     files = write_samples(samples, out_dir, audio=audio, plot=plot, force=force)
     settings = {"length": length, "num_samples": num_samples, "temperature": temperature, "top_k": top_k,
@@ -415,6 +420,7 @@ def generate(checkpoint=None, length: int | None = DEFAULT_LENGTH, num_samples: 
                 "scale_penalty": scale_penalty, "resample_every": resample_every if candidates > 1 else 0,
                 "match_all": match_all if candidates > 1 and selection == "matched" else 0.0,
                 "keep_mode": bool(keep_mode and candidates > 1 and ckpt.tokenizer.config.key_tokens),
+                "mode_share": bool(mode_share and candidates > 1 and not wanted_key and not resample_every),
                 "tempo": tempo, "key": long_key_name(*wanted_key) if wanted_key else None, "meter": "%d/%d" % wanted_meter if wanted_meter else None,
                 "style": style_name(style) if style is not None else None,
                 "program": program, "ended": sum(s.ended for s in samples), "controls": controls(ckpt.tokenizer),

@@ -15,7 +15,8 @@ SAMPLING_FILE = "sampling.json"
 # what `generate` uses when neither the options nor the run's sampling.json say otherwise
 SAMPLING_DEFAULTS = {"temperature": 1.0, "top_k": 0, "top_p": 1.0, "temperatures": {}, "form": False,
                      "allow_end": False, "monophonic": False, "candidates": None, "selection": "best", "voices": 0,
-                     "scale_penalty": 0.0, "resample_every": 0, "match_all": 0.0, "keep_mode": False}
+                     "scale_penalty": 0.0, "resample_every": 0, "match_all": 0.0, "keep_mode": False,
+                     "mode_share": False}
 MAX_SCALE_PENALTY = 20.0
 MAX_MATCH_ALL = 10.0
 SELECTIONS = ("best", "weighted", "matched")
@@ -56,6 +57,9 @@ def recommended_sampling(run_dir: Path) -> dict:
     spread besides the 13 matched ones, see `analysis.critic.matched_choice`; 0 = off),
     `keep_mode` (true: each sample's candidates keep the mode of the key its plain draw drew, for a
     model with key tokens, see `choose.choose`),
+    `mode_share` (true: with no key asked for, the chosen candidates' share in minor is brought to
+    the critic's training pieces' by one score bonus for every candidate in minor, see
+    `choose.share_bonus`),
     `candidates` (1..1024: candidates per sample the critic chooses among; left out:
     `DEFAULT_CANDIDATES` when the run has a critic, else 1) and `selection` ('best', 'matched' or
     'weighted', see `sample`); what it leaves out, or a missing file, takes
@@ -95,7 +99,7 @@ def recommended_sampling(run_dir: Path) -> dict:
         if data["selection"] not in SELECTIONS:
             raise CheckpointError(f"checkpoint {run_dir}: {SAMPLING_FILE} selection must be one of {', '.join(SELECTIONS)}")
         out["selection"] = data["selection"]
-    for key in ("form", "allow_end", "monophonic", "keep_mode"):
+    for key in ("form", "allow_end", "monophonic", "keep_mode", "mode_share"):
         if key in data:
             if not isinstance(data[key], bool):
                 raise CheckpointError(f"checkpoint {run_dir}: {SAMPLING_FILE} {key} must be true or false")
