@@ -65,6 +65,7 @@ def create_app(out_dir, models_dir=None, max_upload: int = MAX_UPLOAD, outputs: 
     jobs = JobQueue(run, log)
     app = Flask(__name__, static_folder=str(STATIC), static_url_path="/static")
     app.config.update(MAX_CONTENT_LENGTH=int(max_upload), JSON_SORT_KEYS=False)
+    app.url_map.merge_slashes = False  # '/files//etc/passwd' is refused as it is, not redirected to another name
     app.extensions["melodygru"] = {"catalogue": catalogue, "jobs": jobs, "library": library}
 
     @app.before_request
@@ -143,7 +144,7 @@ def create_app(out_dir, models_dir=None, max_upload: int = MAX_UPLOAD, outputs: 
         upload = request.files.get("file")
         if upload is not None:
             data, name = upload.read(), upload.filename or "upload"
-        elif request.mimetype == "multipart/form-data":
+        elif request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
             raise RequestError("send the primer as the form field 'file'")
         else:
             data, name = request.get_data(), request.args.get("name", "upload")
