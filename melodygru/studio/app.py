@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import sys
+import traceback
 from pathlib import Path
 
 from flask import Flask, jsonify, request, send_file
@@ -19,13 +20,12 @@ from ..generation.generate import DEFAULT_CHECKPOINT
 from .jobs import JobQueue
 from .models import Catalogue
 from .pieces import Library, Outputs, make_pieces, piece_row
-from .request import PRIMER_ID, RequestError, check_controls, parse_generate
+from .request import RequestError, check_controls, is_loopback, parse_generate
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_UPLOAD = 4 * 1024 * 1024  # bytes of a request body: a primer MIDI file is a few KiB
 MAX_PRIMER_MB = 2.0
 WAIT_S = 900  # a waiting POST /api/generate answers 202 with its job id after this long
-LOOPBACK_NAMES = {"localhost", "127.0.0.1", "[::1]", "::1"}
 
 
 def create_app(out_dir, models_dir=None, max_upload: int = MAX_UPLOAD, outputs: Outputs = Outputs(),
@@ -89,7 +89,7 @@ def create_app(out_dir, models_dir=None, max_upload: int = MAX_UPLOAD, outputs: 
 
     @app.errorhandler(Exception)
     def crashed(e):
-        log(f"internal error: {type(e).__name__}: {e}")
+        log(f"internal error: {type(e).__name__}: {e}\n{traceback.format_exc()}")
         return _error(f"internal error: {type(e).__name__}", 500)
 
     @app.get("/")
@@ -161,10 +161,9 @@ def create_app(out_dir, models_dir=None, max_upload: int = MAX_UPLOAD, outputs: 
 
 
 def _loopback_host(host: str) -> bool:
-    """Whether a Host header names this machine by a loopback name (a port may follow)."""
-    if host.startswith("["):
-        return host.partition("]")[0] + "]" in LOOPBACK_NAMES
-    return host.partition(":")[0] in LOOPBACK_NAMES
+    """Whether a Host header names this machine by a loopback name or address (a port may follow)."""
+    name = host.partition("]")[0] + "]" if host.startswith("[") else host.rpartition(":")[0] if ":" in host else host
+    return is_loopback(name)
 
 
 def _error(message: str, status: int):

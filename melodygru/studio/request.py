@@ -1,6 +1,7 @@
-"""What a studio request may ask for: every field of `POST /api/generate` checked against its type
-and limit before anything is queued, with a one-line reason when it is refused (`RequestError`,
-which carries the HTTP status the API answers with).
+"""Who may ask the studio and what for: a loopback address (`is_loopback`), and every field of
+`POST /api/generate` checked against its type and limit before anything is queued, with a
+one-line reason when it is refused (`RequestError`, which carries the HTTP status the API
+answers with).
 
 The limits keep one request from holding a model's worker for long: a studio serves one person
 at a time, and a piece of `MAX_LENGTH` tokens is already a few minutes of music.
@@ -9,6 +10,7 @@ at a time, and a piece of `MAX_LENGTH` tokens is already a few minutes of music.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -157,3 +159,13 @@ def check_controls(req: GenerateRequest, name: str, found: dict) -> None:
     if req.style is not None and req.style not in found.get("style", []):
         styles = ", ".join(found.get("style", [])) or "none: it was trained without styles"
         raise RequestError(f"model {name} has no style {_shown(req.style)} (its styles: {styles})")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is reachable only from this machine (localhost, 127.x.x.x, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False

@@ -7,23 +7,13 @@ page's polling and files while a piece is being made.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 
 from ..core.errors import MelodyGRUError
+from .request import is_loopback
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` is reachable only from this machine (localhost, 127.x.x.x, ::1)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:  # a host name: it may resolve to anything
-        return False
 
 
 def exposure_warning(host: str, port: int) -> str | None:
@@ -44,14 +34,23 @@ def make_studio_server(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, out_d
     Raises:
         MelodyGRUError: the address cannot be listened on (in use, not this machine's, no permission).
     """
-    from werkzeug.serving import make_server
+    import socket
+
+    from werkzeug.serving import get_sockaddr, make_server, select_address_family
 
     from .app import MAX_UPLOAD, create_app
 
     if quiet:  # one line per request (the page polls twice a second) would bury the job lines
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app = create_app(out_dir, models_dir, max_upload=max_upload or MAX_UPLOAD, check_host=is_loopback(host), log=log)
-    try:
-        return make_server(host, port, app, threaded=True)
+    try:  # bound here, not by Werkzeug, which prints its own lines and exits when the port is taken
+        family = select_address_family(host, port)
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(get_sockaddr(host, int(port), family))
+            sock.listen(128)
+            server = make_server(host, port, app, threaded=True, fd=sock.fileno())  # a copy of the socket
     except (OSError, OverflowError) as e:
         raise MelodyGRUError(f"cannot listen on {host}:{port}: {getattr(e, 'strerror', None) or e}") from None
+    server.port = server.server_port = server.socket.getsockname()[1]
+    return server
