@@ -126,6 +126,25 @@ def test_generate_writes_files_that_parse_and_loads_the_model_once(app, client):
     assert "attachment" in download.headers["Content-Disposition"]
 
 
+def test_bars_without_a_length_draw_enough_tokens_for_them(client):
+    piece = generate(client, length=None, bars=2, seed=3).get_json()["pieces"][0]
+    assert piece["bars"] <= 2 and piece["tokens"] > 32
+
+
+def test_a_model_is_loaded_again_only_when_its_files_change(models_dir, tmp_path):
+    from melodygru.studio.models import Catalogue
+
+    shutil.copytree(models_dir / "tiny", tmp_path / "runs" / "mine")
+    catalogue = Catalogue(tmp_path / "runs")
+    model = catalogue.find("mine")
+    first = catalogue.load(model)
+    assert catalogue.load(model) is first and catalogue.loads == 1 and catalogue.is_loaded(model)
+    stat = (model.path / "model.keras").stat()
+    os.utime(model.path / "model.keras", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # trained further
+    assert not catalogue.is_loaded(model)
+    assert catalogue.load(model) is not first and catalogue.loads == 2
+
+
 def test_a_job_reports_its_progress_until_its_pieces_are_there(client):
     r = generate(client, wait=False)
     assert r.status_code == 202
@@ -168,12 +187,20 @@ BAD_GENERATE = [
     ({"primer": "../../etc/passwd"}, 400, "primer must be an id"),
     ({"primer": "0123456789abcdef"}, 404, "no primer"),
     ({"path": "/etc/passwd"}, 400, "unknown field"),
+    ({"bars": 10**6}, 400, "bars"),
+    ({"wait": "no"}, 400, "wait"),
 ]
 
 
 @pytest.mark.parametrize("body, status, says", BAD_GENERATE, ids=lambda x: str(x)[:30])
 def test_a_bad_generate_request_gets_a_4xx_with_one_line(client, body, status, says):
     assert says in one_line_error(generate(client, **body), status)
+
+
+@pytest.mark.parametrize("body", [b"", b"not json", b"[" * 200_000, b"\xff\xfe", b"[1, 2]", b"null"])
+def test_a_body_that_is_not_a_json_object_gets_a_400(client, body):
+    r = client.post("/api/generate", data=body, content_type="application/json")
+    assert "JSON" in one_line_error(r, 400)
 
 
 def test_the_folk_model_refuses_a_path_as_its_key_or_style(client):

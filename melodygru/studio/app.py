@@ -6,6 +6,7 @@ nothing a request sends becomes part of a path.
 
 from __future__ import annotations
 
+import json
 import secrets
 import sys
 import traceback
@@ -52,7 +53,8 @@ def create_app(out_dir, models_dir=None, max_upload: int = MAX_UPLOAD, outputs: 
 
     def run(job):
         model = catalogue.find(job.request.model)
-        job.stage = "loading the model"
+        if not catalogue.is_loaded(model):
+            job.stage = "loading the model"
         checkpoint = catalogue.load(model)
         files, report = make_pieces(checkpoint, job.request.settings(), job.primer, out_dir, outputs,
                                     stage=lambda text: setattr(job, "stage", text))
@@ -104,9 +106,10 @@ def create_app(out_dir, models_dir=None, max_upload: int = MAX_UPLOAD, outputs: 
 
     @app.post("/api/generate")
     def generate():
-        body = request.get_json(silent=True)
-        if body is None:
-            raise RequestError("the body must be JSON (Content-Type: application/json), e.g. {\"model\": \"bach\"}")
+        try:  # json.loads, not get_json: a body nested 10^5 deep is a RecursionError, refused all the same
+            body = json.loads(request.get_data(cache=False))
+        except (ValueError, RecursionError):
+            raise RequestError("the body must be JSON, e.g. {\"model\": \"bach\", \"length\": 256}") from None
         req = parse_generate(body, DEFAULT_CHECKPOINT.name)
         model = catalogue.find(req.model)
         about = catalogue.about(model)

@@ -3,7 +3,8 @@
 a name. A request names a model; no string of a request ever becomes part of a path.
 
 A model is loaded the first time it is asked for and kept (one `Checkpoint` per run directory,
-however many requests use it); what the page needs to show before that (its shape, the controls it
+however many requests use it; loaded again only when its files change, as a run trained further
+while the studio runs); what the page needs to show before that (its shape, the controls it
 understands, its recommended settings) is read from its small JSON files.
 """
 
@@ -20,7 +21,7 @@ from ..generation.checkpoint import Checkpoint
 from ..generation.generate import DEFAULT_CHECKPOINT, load_checkpoint
 from ..generation.primer import controls
 from ..generation.settings import recommended_sampling
-from ..model.rundir import CONFIG, RUN_FILES, TOKENIZER, read_json
+from ..model.rundir import CONFIG, CRITIC, FORM, RUN_FILES, TOKENIZER, read_json
 from ..tokens.tokenizer import Tokenizer
 from .request import RequestError
 
@@ -83,7 +84,7 @@ class Catalogue:
         self.shipped = Path(shipped)
         self.loads = 0  # run directories loaded so far (a test proves each is loaded once)
         self._lock = threading.Lock()  # load_checkpoint's own cache is not made for threads
-        self._loaded: dict[Path, Checkpoint] = {}
+        self._loaded: dict[Path, tuple[tuple, Checkpoint]] = {}  # run directory -> (its files' stamp, model)
         self._about: dict[tuple, dict] = {}
 
     def models(self) -> dict[str, Model]:
@@ -122,16 +123,24 @@ class Catalogue:
             CheckpointError: the run directory cannot be loaded.
         """
         with self._lock:
-            if model.path not in self._loaded:
-                self._loaded[model.path] = load_checkpoint(model.path)
+            stamp = _stamp(model.path)
+            if self._loaded.get(model.path, (None,))[0] != stamp:
+                self._loaded[model.path] = (stamp, load_checkpoint(model.path))
                 self.loads += 1
-            return self._loaded[model.path]
+            return self._loaded[model.path][1]
+
+    def is_loaded(self, model: Model) -> bool:
+        """Whether the model is loaded (and its files unchanged since)."""
+        try:
+            return self._loaded.get(model.path, (None,))[0] == _stamp(model.path)
+        except OSError:
+            return False
 
     def about(self, model: Model) -> dict:
         """What the page shows of a model without loading it: its shape, the controls it
         understands (keys, styles, meters), its recommended settings, whether it is loaded.
         A run directory whose files cannot be read gets an 'error' instead."""
-        row = {"name": model.name, "source": model.source, "loaded": model.path in self._loaded}
+        row = {"name": model.name, "source": model.source, "loaded": self.is_loaded(model)}
         try:
             stamp = (model.path,) + tuple((model.path / n).stat().st_mtime_ns for n in (CONFIG, TOKENIZER))
             if stamp not in self._about:
@@ -139,6 +148,12 @@ class Catalogue:
             return {**row, **self._about[stamp]}
         except (CheckpointError, OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             return {**row, "error": str(e).strip().split("\n")[0][:300]}
+
+
+def _stamp(path: Path) -> tuple:
+    """The sizes and modification times of the files a loaded model is made of."""
+    names = RUN_FILES + tuple(n for n in (FORM, CRITIC) if (path / n).exists())
+    return tuple((n, (path / n).stat().st_mtime_ns, (path / n).stat().st_size) for n in names)
 
 
 def _read_about(path: Path) -> dict:

@@ -143,6 +143,6 @@ class Library:
             raise RequestError(f"not a file name this server writes: {name[:80]!r}")
         with self._lock:
             path = self._files.get(name)
-        if path is None or not path.is_file() or path.parent != self.out_dir:
+        if path is None or path.is_symlink() or not path.is_file():  # a link put there later: not ours
             raise RequestError(f"no file {name} in this session", 404)
         return path, KINDS[path.suffix][1]

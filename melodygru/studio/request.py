@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from ..core.errors import MelodyGRUError
 from ..core.keys import long_key_name, parse_key
+from ..generation.length import Stop
 from ..generation.primer import parse_meter
 
 MAX_LENGTH = 4096  # new tokens per piece: ~1,000-2,000 notes, minutes of music
@@ -121,9 +122,11 @@ def parse_generate(body, default_model: str) -> GenerateRequest:
     primer = _text(body, "primer", 16)
     if primer is not None and not PRIMER_ID.fullmatch(primer):
         raise RequestError(f"primer must be an id from POST /api/primer, got {_shown(primer)}")
+    bars = _whole(body, "bars", 1, MAX_BARS)
+    budget = min(MAX_LENGTH, Stop(bars).budget()) if bars is not None else 256  # no length: enough for the bars
     return GenerateRequest(
         model=model,
-        length=_whole(body, "length", 1, MAX_LENGTH, 256),
+        length=_whole(body, "length", 1, MAX_LENGTH, budget),
         num_samples=_whole(body, "num_samples", 1, MAX_SAMPLES, 1),
         temperature=_number(body, "temperature", 0.0, MAX_TEMPERATURE),
         top_k=_whole(body, "top_k", 0, MAX_TOP_K),
@@ -133,7 +136,7 @@ def parse_generate(body, default_model: str) -> GenerateRequest:
         primer=primer,
         primer_bars=_whole(body, "primer_bars", 0, MAX_PRIMER_BARS, 4),
         candidates=_whole(body, "candidates", 1, MAX_CANDIDATES),
-        bars=_whole(body, "bars", 1, MAX_BARS),
+        bars=bars,
         wait=wait,
     )
 
