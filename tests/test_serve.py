@@ -107,6 +107,14 @@ def test_models_lists_the_shipped_ones_and_the_runs_under_the_folder(client):
     assert set(by_name["bach"]["defaults"]) == {"temperature", "top_k", "top_p"}
 
 
+def test_the_page_and_its_script_and_style_come_from_this_server_only(client):
+    page = client.get("/").get_data(as_text=True)
+    assert "<title>melodygru studio</title>" in page
+    for text in (page, client.get("/static/studio.js").get_data(as_text=True),
+                 client.get("/static/studio.css").get_data(as_text=True)):
+        assert len(text) > 500 and "://" not in text  # no CDN, no font or script from elsewhere: works offline
+
+
 def test_generate_writes_files_that_parse_and_loads_the_model_once(app, client):
     catalogue = app.extensions["melodygru"]["catalogue"]
     settings = dict(num_samples=2, temperature=0.9, top_k=20, top_p=0.95)
@@ -367,3 +375,19 @@ def test_serve_on_a_port_in_use_is_a_one_line_error(tmp_path):
         res = CliRunner().invoke(main, ["serve", "--port", str(port), "--out", str(tmp_path / "out")])
     assert res.exit_code == 2 and "cannot listen on 127.0.0.1" in res.output, res.output
     assert len(res.output.strip().splitlines()) == 1
+
+
+def test_melodygru_serve_beyond_localhost_warns(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+    from werkzeug.serving import BaseWSGIServer
+
+    from melodygru.cli.app import main
+
+    served = []
+    monkeypatch.setattr(BaseWSGIServer, "serve_forever", lambda self, *a, **k: served.append(self.server_port))
+    res = CliRunner().invoke(main, ["serve", "--host", "0.0.0.0", "--port", "0", "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert "warning: serving on 0.0.0.0" in res.output and "no login" in res.output
+    assert f"melodygru studio on http://0.0.0.0:{served[0]}/" in res.output and served[0] > 0
+    res = CliRunner().invoke(main, ["serve", "--port", "0", "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0 and "warning" not in res.output and "http://127.0.0.1:" in res.output

@@ -66,7 +66,8 @@ def create_app(out_dir, models_dir=None, max_upload: int = MAX_UPLOAD, outputs: 
 
     jobs = JobQueue(run, log)
     app = Flask(__name__, static_folder=str(STATIC), static_url_path="/static")
-    app.config.update(MAX_CONTENT_LENGTH=int(max_upload), JSON_SORT_KEYS=False)
+    app.config.update(MAX_CONTENT_LENGTH=int(max_upload))
+    app.json.sort_keys = False  # a piece row reads in its own order: id, files, numbers
     app.url_map.merge_slashes = False  # '/files//etc/passwd' is refused as it is, not redirected to another name
     app.extensions["melodygru"] = {"catalogue": catalogue, "jobs": jobs, "library": library}
 
