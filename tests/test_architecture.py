@@ -20,7 +20,8 @@ ALLOWED = {
     "training": {"core", "tokens", "model"},
     "generation": {"core", "io", "tokens", "analysis", "model"},
     "evaluation": {"core", "io", "tokens", "analysis", "corpus", "model", "generation"},
-    "cli": {"core", "io", "tokens", "analysis", "corpus", "model", "training", "generation", "evaluation"},
+    "studio": {"core", "io", "tokens", "analysis", "model", "generation"},
+    "cli": {"core", "io", "tokens", "analysis", "corpus", "model", "training", "generation", "evaluation", "studio"},
 }
 MAX_LINES = 460
 

@@ -5,7 +5,7 @@ prints the result. TensorFlow is imported only inside the commands that run a mo
 May import every other wing; nothing imports cli.
 """
 
-from . import cache, critic, export, generate, harmonize, info, prepare, roundtrip, train  # noqa: F401  (each module adds its command to `main`)
+from . import cache, critic, export, generate, harmonize, info, prepare, roundtrip, serve, train  # noqa: F401  (each module adds its command to `main`)
 from .app import main
 from .evaluate import register
 

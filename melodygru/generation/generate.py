@@ -342,7 +342,8 @@ def generate(checkpoint=None, length: int | None = DEFAULT_LENGTH, num_samples: 
     """Load a run directory, sample, and write the files: everything `melodygru generate` does.
 
     Args:
-        checkpoint: run directory; None is the shipped default model.
+        checkpoint: run directory; None is the shipped default model; or a `Checkpoint` already
+            loaded (by `load_checkpoint`), used as it is: a server keeps one per model.
         length: new tokens per sample (after the primer), at most; None: `DEFAULT_LENGTH`, or with
             `bars` / `seconds` a budget that fits them (`Stop.budget`).
         bars, seconds: stop every sample at the piece's first bar line at or after this many bars
@@ -378,7 +379,7 @@ def generate(checkpoint=None, length: int | None = DEFAULT_LENGTH, num_samples: 
     except ValueError as e:
         raise MelodyGRUError(str(e)) from None
     wanted_meter = parse_meter(meter) if meter is not None else None
-    ckpt = load_checkpoint(checkpoint)
+    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
     if wanted_key is not None:
         check_key(ckpt.tokenizer, ckpt.path, primer)
     if wanted_meter is not None:
