@@ -241,3 +241,11 @@ def test_piano_roll_colours_instruments_and_gives_drums_a_lane(tmp_path):
     assert (68, 68, 68) in present  # the drums' lane
     one = write_piano_roll(Piece([Note(0, 1, 60)]), tmp_path / "one.png")
     assert one.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_stray_score_or_audio_file_keeps_its_number(tmp_path):
+    from melodygru.generation.files import reserve_stems
+
+    for name in ("sample-001.ogg", "sample-002.svg", "sample-003.musicxml", "sample-004.flac"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [p.name for p in reserve_stems(tmp_path, 1)] == ["sample-005"]

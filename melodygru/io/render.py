@@ -53,11 +53,16 @@ def write_piano_roll(piece: Piece, path, title: str = "") -> Path:
         hits = [Rectangle((n.onset, lane[n.pitch] - 0.4), 0.12, 0.8) for n in drums]
         ax.add_collection(PatchCollection(hits, facecolor=DRUM_COLOUR, edgecolor="none"))
         ax.axhspan(lane[sounds[-1]] - 0.6, low - 1.4, color="#f0f0f0", zorder=0)
-        ax.text(0, low - 1.5 - len(sounds) / 2, "drums ", ha="right", va="center", fontsize=8)
     for x in bar_lines(piece):
         ax.axvline(x, color="#bbbbbb", linewidth=0.5, zorder=0)
     ax.set_xlim(0, end)
     ax.set_ylim((lane[sounds[-1]] - 1) if drums else low, high)
+    if drums:  # pitch numbers above the lane, each drum sound's name on its row
+        ticks = [t for t in ax.get_yticks() if low <= t <= high]
+        ax.set_yticks(ticks + [lane[p] for p in sounds],
+                      [f"{t:g}" for t in ticks] + [pretty_midi.note_number_to_drum_name(p) or f"drum {p}" for p in sounds])
+        for label in ax.get_yticklabels()[len(ticks):]:
+            label.set_fontsize(6)
     ax.set_xlabel("quarter notes")
     ax.set_ylabel("MIDI pitch")
     legend = [Patch(facecolor=c, edgecolor="#222222", label=pretty_midi.program_to_instrument_name(p))
