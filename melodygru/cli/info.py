@@ -43,13 +43,16 @@ def collect(cache_dir=None) -> dict:
     """Everything `info` reports, as plain data."""
     from ..core.tfenv import devices
     from ..corpus.cache import cache_usage
-    from ..io.audio import audio_backend
+    from ..io.audio import FLUIDSYNTH, audio_backend
 
     versions = {"melodygru": __version__, "Python": platform.python_version(),
                 **{name: _version(dist) for name, dist in PACKAGES}}
     renderer, why = audio_backend()
+    sound = {"renderer": renderer, "detail": why}
+    if renderer == FLUIDSYNTH:
+        sound = {"renderer": renderer, "detail": f"General MIDI SoundFont {why}", "soundfont": why}
     folder, files, size = cache_usage(cache_dir)
-    return {"versions": versions, "devices": devices(), "audio": {"renderer": renderer, "detail": why},
+    return {"versions": versions, "devices": devices(), "audio": sound,
             "cache": {"folder": str(folder), "files": files, "bytes": size}, "models": shipped_models()}
 
 

@@ -281,9 +281,12 @@ def build_score(piece: Piece, title: str = "", report: ScoreReport | None = None
     if not keys or min(keys) > 0:
         keys[Fraction(0)] = (changes[0][1], changes[0][2], speller(changes[0][1], changes[0][2]))
     first = keys[min(keys)]
-    report.key = music21.key.KeySignature(first[0]).asKey(first[1]).name
+    report.key = music21.key.KeySignature(first[0]).asKey(first[1]).name.replace("-", "b")  # "Ab major"
     report.key_estimated = estimated
-    tempos = [(_on_grid(t.time), t.bpm) for t in piece.tempos]
+    tempos = []  # a metronome mark where the tempo changes (a repeated bar's copy of the same one is not)
+    for t in piece.tempos:
+        if not tempos or round(tempos[-1][1], 1) != round(t.bpm, 1):
+            tempos.append((_on_grid(t.time), t.bpm))
 
     score = music21.stream.Score()
     score.metadata = music21.metadata.Metadata()
