@@ -151,12 +151,19 @@ def test_unknown_audio_format_is_a_usage_error(tmp_path):
 
 # --------------------------------------------------------------------------- the score
 def parsed_notes(path):
-    """(onset, midi pitch) of every note music21 reads back from a MusicXML file, ties joined."""
+    """(the score, [(onset, midi pitch)] of every note music21 reads back from a MusicXML file): a
+    tied chain counts once, at its first note (music21's own `stripTies` joins ties across voices
+    wrongly, so chains are read here)."""
     from music21 import converter
 
-    score = converter.parse(str(path)).stripTies()
-    return score, sorted((float(n.getOffsetInHierarchy(score)), p.midi) for n in score.recurse().notes
-                         if not n.isRest for p in getattr(n, "pitches", ()) if p is not None)
+    score = converter.parse(str(path))
+    found = []
+    for n in score.recurse().notes:
+        for head in (n.notes if n.isChord else [n]):
+            tie = head.tie or n.tie
+            if getattr(head, "pitch", None) is not None and (tie is None or tie.type == "start"):
+                found.append((float(n.getOffsetInHierarchy(score)), head.pitch.midi))
+    return score, sorted(found)
 
 
 def engraves_cleanly(xml_path, capfd):
@@ -227,6 +234,27 @@ def test_a_key_change_and_a_meter_change(tmp_path):
     assert files.svg is None and got == [(n.onset, n.pitch) for n in notes]
     assert [k.sharps for k in score.recurse().getElementsByClass(key.KeySignature)] == [-1, 3]
     assert [m.ratioString for m in score.recurse().getElementsByClass(meter.TimeSignature)] == ["4/4", "3/4"]
+
+
+def test_dense_and_odd_pieces_still_make_scores(tmp_path, capfd):
+    """Eight staggered overlapping notes on one staff keep at most four voices (the rest cut short,
+    said so), with every onset and pitch kept; notes off the grid are rounded, said so; an empty
+    piece and a drums-only piece are scores too."""
+    from music21 import stream
+
+    dense = Piece([Note(i * 0.5, 4.0 - i * 0.25, 64 + i) for i in range(8)], [], [TimeSignature(0, 4, 4)])
+    files = write_score(dense, tmp_path / "dense.musicxml")
+    score, got = parsed_notes(files.musicxml)
+    assert got == [(n.onset, n.pitch) for n in dense.notes] and files.report.shortened > 0
+    assert "shortened to keep 4 voices a staff" in files.report.describe()
+    assert max(len(m.getElementsByClass(stream.Voice)) for m in score.recurse().getElementsByClass(stream.Measure)) <= 4
+    engraves_cleanly(files.musicxml, capfd)
+    odd = write_score(Piece([Note(0.02, 0.97, 60), Note(1.0, 1.0, 62)]), tmp_path / "odd.musicxml", svg=False)
+    assert odd.report.moved_to_grid == 1 and parsed_notes(odd.musicxml)[1] == [(0.0, 60), (1.0, 62)]
+    empty = write_score(Piece([]), tmp_path / "empty.musicxml")
+    assert parsed_notes(empty.musicxml)[1] == [] and empty.svg.stat().st_size > 0
+    drums = write_score(Piece([Note(i / 2, 0.25, 36 + i % 10, is_drum=True) for i in range(16)]), tmp_path / "d.musicxml")
+    assert drums.report.parts == ["Drums"] and drums.report.drums == 16 and drums.svg.stat().st_size > 0
 
 
 # --------------------------------------------------------------------------- the piano roll

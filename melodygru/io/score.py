@@ -29,6 +29,7 @@ from ..core.keys import estimate_key, sharps_of
 from .writers import bar_lines
 
 GRID = 12  # steps per quarter note a score is written on: lcm(4, 3), 16ths and 8th-note triplets
+MAX_VOICES = 4  # voices a staff may have: MuseScore shows four
 MIDDLE_C = 60  # a grand staff's split: this pitch and above on the treble staff
 TREBLE_LOWEST, BASS_HIGHEST = 55, 64  # one staff holds a part within three ledger lines of its clef
 SVG_OPTIONS = {"pageWidth": 2100, "pageHeight": 60000, "adjustPageHeight": True, "scale": 40,
@@ -56,6 +57,7 @@ class ScoreReport:
     key_estimated: bool = False
     moved_to_grid: int = 0  # notes whose onset or length was rounded to the 1/12-quarter grid
     unisons: int = 0  # notes of one part sounding a pitch it already sounds at that onset: written once
+    shortened: int = 0  # notes cut short where a staff already had `MAX_VOICES` voices sounding
     drums: int = 0  # drum notes, written on the percussion part
     pages: int = 0  # pages verovio engraved (0: no SVG)
 
@@ -66,13 +68,15 @@ class ScoreReport:
             said.insert(0, ", ".join(self.parts))
         if self.moved_to_grid:
             said.append(f"{self.moved_to_grid} note(s) rounded to the 1/{GRID * 4} note grid")
+        if self.shortened:
+            said.append(f"{self.shortened} note(s) shortened to keep {MAX_VOICES} voices a staff")
         if self.unisons:
             said.append(f"{self.unisons} unison(s) written once")
         return "; ".join(said)
 
     def as_dict(self) -> dict:
         return {"parts": self.parts, "key": self.key, "key_estimated": self.key_estimated,
-                "moved_to_grid": self.moved_to_grid, "unisons": self.unisons, "drums": self.drums,
+                "moved_to_grid": self.moved_to_grid, "unisons": self.unisons, "shortened": self.shortened, "drums": self.drums,
                 "pages": self.pages}
 
 
@@ -142,16 +146,26 @@ def _events(notes: list[Note], report: ScoreReport, drums: bool = False):
     return sorted((o, d, tuple(sorted(p))) for (o, d), p in groups.items())
 
 
-def _voices(events) -> list[list]:
-    """Greedy voices: each event goes to the first voice free at its onset."""
+def _voices(events, report: ScoreReport) -> list[list]:
+    """Greedy voices: each event goes to the first voice free at its onset. A staff has at most
+    `MAX_VOICES` (MuseScore's limit): where every one is still sounding, the one that would end
+    first is cut short at the new onset (or joins its chord, when it started there too)."""
     voices: list[list] = []
     for e in events:
-        for v in voices:
-            if v[-1][0] + v[-1][1] <= e[0]:
-                v.append(e)
-                break
-        else:
+        free = next((v for v in voices if v[-1][0] + v[-1][1] <= e[0]), None)
+        if free is not None:
+            free.append(e)
+        elif len(voices) < MAX_VOICES:
             voices.append([e])
+        else:
+            v = min(voices, key=lambda v: v[-1][0] + v[-1][1])
+            onset, length, pitches = v[-1]
+            report.shortened += 1
+            if onset == e[0]:
+                v[-1] = (onset, min(length, e[1]), tuple(sorted(set(pitches) | set(e[2]))))
+            else:
+                v[-1] = (onset, e[0] - onset, pitches)
+                v.append(e)
     return voices
 
 
@@ -206,11 +220,11 @@ def _element(onset, length, pitches, tie, spell, drums: bool):
     return el
 
 
-def _measures(events, bars, clef_name, meters, keys, tempos, drums: bool):
+def _measures(events, bars, clef_name, meters, keys, tempos, drums: bool, report: ScoreReport):
     """One staff's measures: every voice cut at the bar lines (tied over them), gaps as rests."""
     import music21
 
-    voices = _voices(events)
+    voices = _voices(events, report)
     measures = []
     for i, (start, end) in enumerate(bars):
         m = music21.stream.Measure(number=i + 1)
@@ -314,7 +328,7 @@ def build_score(piece: Piece, title: str = "", report: ScoreReport | None = None
             part.insert(0, _instrument(program, is_drum))
             part.partName = inst.partName
             for m in _measures(_events(notes, report, is_drum), bars, clef_name, meter_at, keys,
-                               tempos if top else [], is_drum):
+                               tempos if top else [], is_drum, report):
                 part.append(m)
             top = False
             parts.append(part)
