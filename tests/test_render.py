@@ -203,6 +203,8 @@ def test_a_hand_built_piece_as_a_score(tmp_path, capfd):
     assert names[61] == "C#" and names[66] == "F#" and names[70] == "B-"  # D major's C# and F#, its flat 6th
     assert len(score.parts) == 4  # violin, the piano's two staves, drums
     engraves_cleanly(files.musicxml, capfd)
+    again = write_score(piece, tmp_path / "again" / "hand.musicxml")  # the same piece, the same files
+    assert again.musicxml.read_bytes() == files.musicxml.read_bytes() and again.svg.read_text() == files.svg.read_text()
 
 
 def test_a_chorale_as_a_score(tmp_path, capfd):

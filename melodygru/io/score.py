@@ -325,7 +325,10 @@ def build_score(piece: Piece, title: str = "", report: ScoreReport | None = None
         parts = []
         for clef_name, notes in staves:
             part = music21.stream.PartStaff() if len(staves) > 1 else music21.stream.Part()
-            part.insert(0, _instrument(program, is_drum))
+            part.id = f"P{len(score.parts) + 1}"  # fixed ids: the same piece, the same file
+            staff_inst = _instrument(program, is_drum)
+            staff_inst.instrumentId, staff_inst.partId = f"I{len(score.parts) + 1}", f"P{len(score.parts) + 1}"
+            part.insert(0, staff_inst)
             part.partName = inst.partName
             for m in _measures(_events(notes, report, is_drum), bars, clef_name, meter_at, keys,
                                tempos if top else [], is_drum, report):
@@ -362,6 +365,7 @@ def engrave_svg(xml: bytes) -> tuple[str, int]:
     verovio.enableLog(verovio.LOG_ERROR)
     tk = verovio.toolkit()
     tk.setOptions(SVG_OPTIONS)
+    tk.resetXmlIdSeed(1)  # element ids from a fixed seed (0 would seed from the clock): the same score, the same SVG
     if not tk.loadData(xml.decode("utf-8")):
         raise MelodyGRUError("verovio could not read the MusicXML score")
     pages = tk.getPageCount()
