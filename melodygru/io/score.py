@@ -72,6 +72,8 @@ class ScoreReport:
             said.append(f"{self.shortened} note(s) shortened to keep {MAX_VOICES} voices a staff")
         if self.unisons:
             said.append(f"{self.unisons} unison(s) written once")
+        if self.pages > 1:
+            said.append(f"the SVG holds page 1 of {self.pages} (the MusicXML all of them)")
         return "; ".join(said)
 
     def as_dict(self) -> dict:
