@@ -346,9 +346,12 @@ def build_score(piece: Piece, title: str = "", report: ScoreReport | None = None
 # --------------------------------------------------------------------------- files
 def musicxml_bytes(piece: Piece, title: str = "", report: ScoreReport | None = None) -> bytes:
     """The piece as MusicXML (see `build_score`)."""
+    import re
+
     from music21.musicxml.m21ToXml import GeneralObjectExporter
 
-    return GeneralObjectExporter(build_score(piece, title, report)).parse()
+    xml = GeneralObjectExporter(build_score(piece, title, report)).parse()
+    return re.sub(rb"\s*<encoding-date>[^<]*</encoding-date>", b"", xml, count=1)  # today's date: files would differ
 
 
 def engrave_svg(xml: bytes) -> tuple[str, int]:
