@@ -200,7 +200,8 @@ def _instrument(program: int, drums: bool):
     return inst
 
 
-def _element(onset, length, pitches, tie, spell, drums: bool):
+def _element(length, pitches, tie, spell, drums: bool):
+    """A note, chord, drum hit or drum chord of `length` quarters, tied as `tie` says."""
     import music21
 
     ql = float(length)
@@ -253,8 +254,8 @@ def _measures(events, bars, clef_name, meters, keys, tempos, drums: bool, report
                     v.insert(float(at - start), music21.note.Rest(quarterLength=float(a - at)))
                 tie = ("continue" if onset < start and onset + length > end else "stop" if onset < start
                        else "start" if onset + length > end else None)
-                spell = keys_at(keys, a)
-                v.insert(float(a - start), _element(onset, b - a, pitches, tie, spell, drums))
+                spell = _key_at(keys, a)
+                v.insert(float(a - start), _element(b - a, pitches, tie, spell, drums))
                 at = b
             if at < end and (k == 0 or at > start):
                 v.insert(float(at - start), music21.note.Rest(quarterLength=float(end - at)))
@@ -263,7 +264,7 @@ def _measures(events, bars, clef_name, meters, keys, tempos, drums: bool, report
     return measures
 
 
-def keys_at(keys: dict, t):
+def _key_at(keys: dict, t):
     """The speller of the key in force at time `t` (`keys`: bar start -> (sharps, mode, speller))."""
     now = None
     for start in sorted(keys):
