@@ -350,7 +350,7 @@ def test_a_broken_or_hostile_bundle_is_one_line_and_nothing_is_written(tmp_path,
 
 # --------------------------------------------------------------------------- 7. info and cache
 def test_info_names_versions_device_audio_backend_cache_and_models(tmp_path):
-    from melodygru.io.render import audio_backend
+    from melodygru.io.audio import audio_backend
 
     env = {"MELODYGRU_CACHE_DIR": str(tmp_path / "cache")}
     proc = cli("info", env=env)

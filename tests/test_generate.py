@@ -170,6 +170,30 @@ def test_audio_and_plot(run_dir, tmp_path):
                    for line in res.output.splitlines())
 
 
+def test_score_and_compressed_audio(run_dir, tmp_path):
+    """--score writes MusicXML and its SVG page beside the MIDI file; --audio-format ogg (implying
+    --audio) an Ogg file; the renderer and the score's key are printed and in --json."""
+    import soundfile
+    from music21 import converter
+
+    out = json.loads(ok(gen(run_dir, tmp_path, "--length", 48, "--seed", 1, "--audio-format", "ogg", "--score",
+                            "--json")).output)
+    [s] = out["samples"]
+    assert s["audio"].endswith("sample-001.ogg") and s["svg"].endswith("sample-001.svg")
+    assert s["audio_renderer"].startswith(("FluidSynth (TimGM6mb.sf2)", "plucked-tone fallback: "))
+    assert "key " in s["score_report"]
+    data, rate = soundfile.read(s["audio"])
+    assert rate == 22050 and abs(len(data) / rate - s["seconds"]) < 1.5 and np.abs(data).max() > 0.3
+    written = read_file(s["midi"])[0]
+    score = converter.parse(s["musicxml"])
+    heads = [(n.getOffsetInHierarchy(score), h.pitch.midi) for n in score.recurse().notes
+             for h in (n.notes if n.isChord else [n]) if (h.tie or n.tie) is None or (h.tie or n.tie).type == "start"]
+    assert sorted(heads) == sorted({(n.onset, n.pitch) for n in written.notes})  # unisons once
+    assert "<svg" in Path(s["svg"]).read_text()[:2000]
+    again = ok(gen(run_dir, tmp_path, "--length", 48, "--seed", 1, "--score"))
+    assert str(tmp_path / "sample-002.musicxml") in again.output  # sample-001's files are never touched
+
+
 def test_allow_end_stops_samples_at_eos(run_dir, tmp_path):
     """--allow-end lets a sample stop where the model ends the piece; without it every sample has
     all its tokens. Top-k and top-p are off, so both runs draw the same tokens until the EOS."""

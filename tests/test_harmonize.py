@@ -55,6 +55,8 @@ def test_the_melody_is_kept_and_the_voices_lie_below_it(soprano, tmp_path):
 
         score = converter.parse(s["score"])
         assert len(score.parts) >= 2 and len(score.flatten().notes) > 0
+        assert score.parts[0].partName == "Bright Acoustic Piano"  # the melody's own part, on top
+        assert "<svg" in open(s["svg"]).read()[:2000] and "key " in s["score_report"]
 
 
 def test_a_waltz_melody_keeps_its_meter(tmp_path):

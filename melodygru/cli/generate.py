@@ -1,4 +1,5 @@
-"""`melodygru generate`: sample new pieces from a run directory and write them as files.
+"""`melodygru generate`: sample new pieces from a run directory and write them as files (MIDI, and
+with options audio, a piano roll and sheet music).
 """
 
 
@@ -117,15 +118,22 @@ _meter_option = _checked("..generation.primer", "parse_meter")
               help="General MIDI program (instrument, 0-127) for every pitched note. [default: the primer's, or piano]")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("samples"), show_default=True,
               help="Folder for the files (created if needed).")
-@click.option("--audio", is_flag=True, help="Also write a .wav (FluidSynth when installed, else simple synthesis).")
-@click.option("--plot", is_flag=True, help="Also write a piano-roll .png.")
+@click.option("--audio", is_flag=True,
+              help="Also write audio: FluidSynth with a General MIDI SoundFont when installed (pip install -e "
+                   "\".[audio]\" and apt-get install libfluidsynth3), else a plucked-tone fallback, named in the output.")
+@click.option("--audio-format", type=click.Choice(["wav", "flac", "ogg"]), default=None,
+              help="Audio file format (implies --audio): flac is lossless and about half a WAV, ogg (Vorbis) about a "
+                   "tenth. [default: wav]")
+@click.option("--plot", is_flag=True, help="Also write a piano-roll .png (a colour per instrument, drums in their own lane).")
+@click.option("--score", is_flag=True,
+              help="Also write sheet music: a .musicxml score (opens in MuseScore) and its engraved page as .svg.")
 @click.option("--force", is_flag=True,
               help="Number the files from sample-001 and overwrite; without it, existing files are never "
                    "touched and new ones take the next free numbers.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 def generate(checkpoint, length, bars, seconds, num_samples, temperature, top_k, top_p, seed, primer, primer_bars, allow_end,
              monophonic, form, candidates, selection, resample_every, voices, scale_penalty, key, meter, style,
-             help_controls, tempo, program, out_dir, audio, plot, force, as_json):
+             help_controls, tempo, program, out_dir, audio, audio_format, plot, score, force, as_json):
     """Sample new pieces from a trained model and write them as MIDI files.
 
     Every sample follows the tokenizer's grammar, so it always decodes to valid music. For every
@@ -143,7 +151,8 @@ def generate(checkpoint, length, bars, seconds, num_samples, temperature, top_k,
 
     result = run(checkpoint, length=length, num_samples=num_samples, temperature=temperature, top_k=top_k,
                  top_p=top_p, seed=seed, primer=primer, primer_bars=primer_bars, allow_end=allow_end,
-                 tempo=tempo, program=program, out_dir=out_dir, audio=audio, plot=plot, force=force, form=form,
+                 tempo=tempo, program=program, out_dir=out_dir, audio=audio or audio_format is not None,
+                 audio_format=audio_format or "wav", plot=plot, score=score, force=force, form=form,
                  monophonic=monophonic, candidates=candidates, selection=selection, voices=voices,
                  scale_penalty=scale_penalty, resample_every=resample_every, key=key,
                  meter=meter, style=style, bars=bars, seconds=seconds)

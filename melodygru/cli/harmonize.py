@@ -29,7 +29,7 @@ from .options import checkpoint_path, verbose_option
               help="At most this many notes sound at once, the melody's included (0: no limit).")
 @click.option("--piece", type=click.IntRange(1), default=1, show_default=True,
               help="Which piece of a file of several tunes (an ABC book) to harmonize.")
-@click.option("--score", is_flag=True, help="Also write each harmonization as MusicXML.")
+@click.option("--score", is_flag=True, help="Also write each harmonization as MusicXML and its engraved page as SVG.")
 @click.option("--force", is_flag=True, help="Number the files from sample-001 and overwrite.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 def harmonize(melody, checkpoint, out_dir, num_samples, candidates, seed, temperature, voices, piece, score, force,

@@ -1,6 +1,6 @@
 """`melodygru info`: what this installation is made of, for a bug report or a first look: versions,
-the device TensorFlow runs on, the audio renderer `--audio` uses, the token cache and the shipped
-models."""
+the device TensorFlow runs on, the audio renderer `--audio` uses (FluidSynth with its SoundFont, or
+the fallback and why), the token cache and the shipped models."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from ..core.units import human_bytes
 from .app import main
 
 PACKAGES = (("TensorFlow", "tensorflow"), ("Keras", "keras"), ("music21", "music21"),
-            ("pretty_midi", "pretty_midi"), ("mido", "mido"), ("numpy", "numpy"), ("click", "click"))
+            ("pretty_midi", "pretty_midi"), ("mido", "mido"), ("numpy", "numpy"), ("click", "click"),
+            ("soundfile", "soundfile"), ("verovio", "verovio"), ("pyfluidsynth", "pyfluidsynth"))
 
 
 @main.command()
@@ -42,13 +43,16 @@ def collect(cache_dir=None) -> dict:
     """Everything `info` reports, as plain data."""
     from ..core.tfenv import devices
     from ..corpus.cache import cache_usage
-    from ..io.render import audio_backend
+    from ..io.audio import FLUIDSYNTH, audio_backend
 
     versions = {"melodygru": __version__, "Python": platform.python_version(),
                 **{name: _version(dist) for name, dist in PACKAGES}}
     renderer, why = audio_backend()
+    sound = {"renderer": renderer, "detail": why}
+    if renderer == FLUIDSYNTH:
+        sound = {"renderer": renderer, "detail": f"General MIDI SoundFont {why}", "soundfont": why}
     folder, files, size = cache_usage(cache_dir)
-    return {"versions": versions, "devices": devices(), "audio": {"renderer": renderer, "detail": why},
+    return {"versions": versions, "devices": devices(), "audio": sound,
             "cache": {"folder": str(folder), "files": files, "bytes": size}, "models": shipped_models()}
 
 

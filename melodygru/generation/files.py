@@ -1,5 +1,5 @@
-"""Writing generated samples: file names that never overwrite (unless forced), MIDI, audio and
-piano-roll files, the per-file summary `generate` prints and the command's whole report
+"""Writing generated samples: file names that never overwrite (unless forced), MIDI, audio
+(WAV, FLAC or Ogg), piano-roll PNG and score (MusicXML and SVG) files, the per-file summary `generate` prints and the command's whole report
 (`GenerateResult`).
 """
 
@@ -20,7 +20,7 @@ from ..io.writers import WriteReport, bar_lines, seconds, write_midi_with_report
 if TYPE_CHECKING:
     from .primer import Primer
 
-OUTPUT_SUFFIXES = (".mid", ".wav", ".png")
+OUTPUT_SUFFIXES = (".mid", ".wav", ".flac", ".ogg", ".png", ".musicxml", ".svg")  # every file a sample may have
 
 
 @dataclass
@@ -46,7 +46,7 @@ class SampleFiles:
     """What was written for one sample, with the numbers printed for every file."""
 
     midi: Path
-    wav: Path | None
+    wav: Path | None  # the audio file, of any --audio-format
     png: Path | None
     notes: int
     seconds: float
@@ -56,14 +56,21 @@ class SampleFiles:
     renderer: str | None = None
     report: WriteReport = field(default_factory=WriteReport)
     critic_score: float | None = None  # the critic's log-odds that it is real, when chosen among candidates
+    musicxml: Path | None = None
+    svg: Path | None = None
+    score: str = ""  # the score's parts, key and what writing it changed (`io.score.ScoreReport.describe`)
 
     @property
     def paths(self) -> list[Path]:
-        return [p for p in (self.midi, self.wav, self.png) if p is not None]
+        return [p for p in (self.midi, self.wav, self.png, self.musicxml, self.svg) if p is not None]
 
     def as_dict(self) -> dict:
-        return {"midi": str(self.midi), "wav": str(self.wav) if self.wav else None,
-                "png": str(self.png) if self.png else None, "notes": self.notes,
+        return {"midi": str(self.midi), "wav": str(self.wav) if self.wav else None,  # "wav": any audio format
+                "audio": str(self.wav) if self.wav else None,
+                "png": str(self.png) if self.png else None,
+                "musicxml": str(self.musicxml) if self.musicxml else None, "svg": str(self.svg) if self.svg else None,
+                **({"score_report": self.score} if self.score else {}),
+                "notes": self.notes,
                 "seconds": round(self.seconds, 3), "bars": self.bars, "tokens": self.tokens,
                 "ended_with_eos": self.ended, "audio_renderer": self.renderer, "written": self.report.as_dict(),
                 **({"critic_score": round(self.critic_score, 4)} if self.critic_score is not None else {})}
@@ -78,7 +85,7 @@ def count_bars(piece: Piece) -> int:
 def reserve_stems(out_dir, count: int, force: bool = False, prefix: str = "sample") -> list[Path]:
     """`count` output stems `out_dir/prefix-NNN`: the first free numbers, or 1..count with `force`.
 
-    A number is free when none of its .mid/.wav/.png exists; it is claimed by creating the .mid
+    A number is free when none of its files (`OUTPUT_SUFFIXES`) exists; it is claimed by creating the .mid
     exclusively, so two runs writing into one folder at once never pick the same name.
     """
     out_dir = Path(out_dir)
@@ -105,24 +112,33 @@ def reserve_stems(out_dir, count: int, force: bool = False, prefix: str = "sampl
 
 
 def write_samples(samples: list[Sample], out_dir, audio: bool = False, plot: bool = False,
-                  force: bool = False) -> list[SampleFiles]:
-    """Write each sample as MIDI (and WAV / piano-roll PNG) under fresh names; see `reserve_stems`."""
+                  force: bool = False, audio_format: str = "wav", score: bool = False) -> list[SampleFiles]:
+    """Write each sample as MIDI (and audio in `audio_format`, a piano-roll PNG, a MusicXML score
+    with its engraved SVG page) under fresh names; see `reserve_stems`."""
     stems = reserve_stems(out_dir, len(samples), force=force)
     written = []
     try:
         for s, stem in zip(samples, stems):
             midi, report = write_midi_with_report(s.piece, stem.with_suffix(".mid"))
-            wav = renderer = png = None
+            wav = renderer = png = xml = svg = None
+            described = ""
             if audio:
-                from ..io.render import write_wav
+                from ..io.audio import write_audio
 
-                wav, renderer = write_wav(s.piece, stem.with_suffix(".wav"))
+                wav, rendered = write_audio(s.piece, stem.with_suffix("." + audio_format), audio_format)
+                renderer = rendered.describe()
             if plot:
                 from ..io.render import write_piano_roll
 
                 png = write_piano_roll(s.piece, stem.with_suffix(".png"), title=stem.name)
+            if score:
+                from ..io.score import write_score
+
+                sheet = write_score(s.piece, stem.with_suffix(".musicxml"), title=stem.name)
+                xml, svg, described = sheet.musicxml, sheet.svg, sheet.report.describe()
             written.append(SampleFiles(midi, wav, png, len(s.piece.notes), seconds(s.piece),
-                                       count_bars(s.piece), len(s.ids), s.ended, renderer, report, s.critic_score))
+                                       count_bars(s.piece), len(s.ids), s.ended, renderer, report, s.critic_score,
+                                       xml, svg, described))
     finally:
         if not force:  # names claimed but never written (an error on the way): give them back
             for stem in stems[len(written):]:
@@ -185,7 +201,7 @@ class GenerateResult:
             out.append(f"primer {p.source}: first {p.bars} bars, {p.notes} notes kept verbatim{lossy}")
         for f in self.files:
             for path in f.paths:
-                extra = f" ({f.renderer})" if path == f.wav else ""
+                extra = f" ({f.renderer})" if path == f.wav else f" ({f.score})" if path == f.musicxml and f.score else ""
                 if path == f.midi and f.report.describe():  # never silently: what the file could not hold
                     extra = f"  [{f.report.describe()}]"
                 out.append(f"{path}  {f.notes} notes  {f.seconds:.1f} s  {f.bars} bars{extra}")

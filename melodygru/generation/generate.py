@@ -5,7 +5,7 @@ A run directory holds everything sampling needs (STYLE.md example 3): `model.ker
 a `CheckpointError` with one line saying which.
 
 Output files are never overwritten unless `force=True`: each sample takes the first free number
-`sample-001`, `sample-002`, ... for which no `.mid`, `.wav` or `.png` of that name exists yet, so
+`sample-001`, `sample-002`, ... for which no file of that name (`files.OUTPUT_SUFFIXES`) exists yet, so
 a second run adds files next to the first run's instead of replacing them. With `force`, samples
 are numbered from 001 and replace what is there.
 
@@ -333,6 +333,7 @@ def generate(checkpoint=None, length: int | None = DEFAULT_LENGTH, num_samples: 
              top_k: int | None = None, top_p: float | None = None, seed: int | None = None, primer=None, primer_bars: int = 4,
              allow_end: bool | None = None, tempo: float | None = None, program: int | None = None,
              out_dir="samples", audio: bool = False, plot: bool = False, force: bool = False,
+             audio_format: str = "wav", score: bool = False,
              form: bool | None = None, monophonic: bool | None = None,
              candidates: int | None = None, selection: str | None = None, voices: int | None = None,
              scale_penalty: float | None = None, resample_every: int | None = None,
@@ -361,6 +362,8 @@ def generate(checkpoint=None, length: int | None = DEFAULT_LENGTH, num_samples: 
         style: a style of a model trained with styles (`--help-controls` lists them).
         primer: path of a MIDI or score file whose first `primer_bars` bars (0: all) open every sample.
         tempo: see `sample`; one a MIDI file cannot store is refused before anything is loaded.
+        audio, audio_format, plot, score: the files written beside each MIDI file: audio (wav, flac
+            or ogg; `io/audio.py`), a piano-roll PNG, a MusicXML score with its SVG page (`io/score.py`).
         Other arguments: see `sample` and `write_samples`.
 
     Raises:
@@ -414,7 +417,7 @@ def generate(checkpoint=None, length: int | None = DEFAULT_LENGTH, num_samples: 
                      resample_every=resample_every, key=wanted_key, meter=wanted_meter, style=style, stop=stop,
                      match_all=match_all, keep_mode=keep_mode, mode_share=mode_share)
     decode_seconds = time.perf_counter() - start
-    files = write_samples(samples, out_dir, audio=audio, plot=plot, force=force)
+    files = write_samples(samples, out_dir, audio=audio, plot=plot, force=force, audio_format=audio_format, score=score)
     settings = {"length": length, "num_samples": num_samples, "temperature": temperature, "top_k": top_k,
                 "top_p": top_p, "temperatures": kinds, "allow_end": allow_end, "form": form,
                 "monophonic": monophonic, "voices": voices, "candidates": candidates, "selection": selection,

@@ -349,7 +349,7 @@ class HarmonizeResult:
             out.append(f"{f['midi']}  {f['notes']} notes  {f['seconds']:.1f} s  melody kept {f['melody_kept']:.0%}, "
                        f"{f['below_melody']:.0%} of the other notes below it, 3+ voices at "
                        f"{f['three_voices']:.0%} of its onsets, parallel fifths / octaves with the bass "
-                       f"{f['parallel_fifths']} / {f['parallel_octaves']}" + (f"  score {f['score']}" if f.get("score") else ""))
+                       f"{f['parallel_fifths']} / {f['parallel_octaves']}" + (f"  score {f['score']} and {f['svg']}" if f.get("score") else ""))
         return out
 
 
@@ -358,7 +358,8 @@ def harmonize_file(melody_path, checkpoint=None, out_dir="harmonized", num_sampl
                    score: bool = False, force: bool = False) -> HarmonizeResult:
     """Everything `melodygru harmonize` does: read the melody file (its `piece`-th piece, for a
     file of several tunes), harmonize its top line and write MIDI (melody and harmony on their own
-    tracks) and, with `score`, MusicXML next to each file.
+    tracks) and, with `score`, MusicXML and its engraved SVG page next to each file (the melody on
+    a part of its own above the harmony's grand staff).
 
     Raises:
         MelodyGRUError: an unreadable melody, a piece number it lacks, or what `harmonize` raises.
@@ -366,7 +367,7 @@ def harmonize_file(melody_path, checkpoint=None, out_dir="harmonized", num_sampl
     import time
 
     from ..io.readers import read_file
-    from ..io.render import write_musicxml
+    from ..io.score import write_score
     from .files import write_samples
     from .generate import load_checkpoint
 
@@ -383,6 +384,7 @@ def harmonize_file(melody_path, checkpoint=None, out_dir="harmonized", num_sampl
     for s, f in zip(samples, write_samples(samples, out_dir, force=force)):
         row = {**f.as_dict(), **check_harmony(melody, s.piece, ckpt.tokenizer.config.steps_per_quarter)}
         if score:
-            row["score"] = str(write_musicxml(f.midi, f.midi.with_suffix(".musicxml")))
+            sheet = write_score(s.piece, f.midi.with_suffix(".musicxml"), title=f.midi.stem)
+            row.update(score=str(sheet.musicxml), svg=str(sheet.svg), score_report=sheet.report.describe())
         files.append(row)
     return HarmonizeResult(str(melody_path), len(melody), files, seconds)

@@ -1,110 +1,82 @@
-"""Rendering a piece for people: WAV audio (FluidSynth with a General MIDI soundfont when
-pyfluidsynth is installed, pretty_midi's sine synthesis otherwise), a piano-roll PNG, and a
-MusicXML score of a written MIDI file (music21).
+"""A piano-roll PNG of a piece: time in quarter notes across, pitch up, bar lines from the meters,
+each General MIDI instrument in its own colour with a legend, and the drums in a lane of their own
+below the pitched notes (one row per drum sound that plays).
+
+Audio lives in `io/audio.py`, sheet music (MusicXML and SVG) in `io/score.py`.
 """
 
 
 from __future__ import annotations
 
 import io
-import tempfile
 from pathlib import Path
 
 from ..core.atomic import atomic_write_bytes
 from ..core.events import Piece
-from .writers import bar_lines, midi_bytes
+from .writers import bar_lines
 
-FLUIDSYNTH = "fluidsynth"
-SINE = "pretty_midi sine synthesis"
-
-
-def audio_backend() -> tuple[str, str]:
-    """(the renderer `write_wav` will use, why): FluidSynth when pyfluidsynth imports (its C library
-    found) and pretty_midi's soundfont is there, else the sine synthesis. Nothing is rendered."""
-    try:
-        import fluidsynth  # noqa: F401  (pyfluidsynth; loading it loads the FluidSynth library)
-    except ImportError:
-        return SINE, "pyfluidsynth is not installed (pip install pyfluidsynth, with the FluidSynth library)"
-    except OSError as e:  # the module is there, its C library is not
-        return SINE, f"the FluidSynth library did not load ({e})"
-    try:
-        from importlib.resources import files
-
-        soundfont = files("pretty_midi") / "TimGM6mb.sf2"
-    except (ImportError, ModuleNotFoundError, TypeError) as e:
-        return SINE, f"pretty_midi's soundfont was not found ({e})"
-    if not soundfont.is_file():
-        return SINE, f"pretty_midi's soundfont {soundfont} is missing"
-    return FLUIDSYNTH, f"General MIDI soundfont {soundfont}"
+# tab10's colours, without its grey (kept for bar lines), then tab20's lighter ones
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf",
+           "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5")
+DRUM_COLOUR = "#444444"
 
 
-def write_wav(piece: Piece, path, sample_rate: int = 22050) -> tuple[Path, str]:
-    """Render audio: FluidSynth with pretty_midi's General MIDI soundfont when available, else
-    pretty_midi's own sine synthesis. Returns (path, renderer used)."""
-    import wave
-
-    import numpy as np
-    import pretty_midi
-
-    pm = pretty_midi.PrettyMIDI(io.BytesIO(midi_bytes(piece)))
-    try:
-        audio = pm.fluidsynth(fs=sample_rate)
-        renderer = FLUIDSYNTH
-    except Exception:  # pyfluidsynth or the FluidSynth library missing (`audio_backend` says which)
-        audio = pm.synthesize(fs=sample_rate)
-        renderer = SINE
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-    pcm = (audio / peak * 0.9 * 32767).astype("<i2") if peak > 0 else np.zeros(1, "<i2")
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(sample_rate)
-        w.writeframes(pcm.tobytes())
-    path = Path(path)
-    atomic_write_bytes(path, buf.getvalue())
-    return path, renderer
+def instrument_colours(piece: Piece) -> dict[int, str]:
+    """program -> colour for the pitched programs of a piece, in order of program number."""
+    programs = sorted({n.program for n in piece.notes if not n.is_drum})
+    return {p: PALETTE[i % len(PALETTE)] for i, p in enumerate(programs)}
 
 
 def write_piano_roll(piece: Piece, path, title: str = "") -> Path:
-    """A piano-roll PNG: time in quarter notes across, pitch up, bar lines from the meters."""
+    """Write the piece's piano roll as a PNG (atomically); see the module docstring."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import pretty_midi
     from matplotlib.collections import PatchCollection
-    from matplotlib.patches import Rectangle
+    from matplotlib.patches import Patch, Rectangle
 
     end = max(piece.end, 1.0)
-    fig, ax = plt.subplots(figsize=(min(40, 4 + end / 8), 4), dpi=100)
-    rects = [Rectangle((n.onset, n.pitch - 0.4), max(n.duration, 0.05), 0.8) for n in piece.notes]
-    ax.add_collection(PatchCollection(rects, facecolor="#3b6ea5", edgecolor="#1d3a5c", linewidth=0.3))
+    pitched = [n for n in piece.notes if not n.is_drum]
+    drums = [n for n in piece.notes if n.is_drum]
+    pitches = [n.pitch for n in pitched] or [60]
+    low, high = min(pitches) - 2, max(pitches) + 2
+    sounds = sorted({n.pitch for n in drums})
+    lane = {p: low - 2 - i for i, p in enumerate(sounds)}  # one row per drum sound, below a gap
+    colours = instrument_colours(piece)
+    fig, ax = plt.subplots(figsize=(min(40, 4 + end / 8), 4 + 0.12 * len(sounds)), dpi=100)
+    for program, colour in colours.items():
+        rects = [Rectangle((n.onset, n.pitch - 0.4), max(n.duration, 0.05), 0.8) for n in pitched if n.program == program]
+        ax.add_collection(PatchCollection(rects, facecolor=colour, edgecolor="#222222", linewidth=0.3))
+    if drums:
+        hits = [Rectangle((n.onset, lane[n.pitch] - 0.4), 0.12, 0.8) for n in drums]
+        ax.add_collection(PatchCollection(hits, facecolor=DRUM_COLOUR, edgecolor="none"))
+        ax.axhspan(lane[sounds[-1]] - 0.6, low - 1.4, color="#f0f0f0", zorder=0)
     for x in bar_lines(piece):
         ax.axvline(x, color="#bbbbbb", linewidth=0.5, zorder=0)
-    pitches = [n.pitch for n in piece.notes] or [60]
     ax.set_xlim(0, end)
-    ax.set_ylim(min(pitches) - 2, max(pitches) + 2)
+    ax.set_ylim((lane[sounds[-1]] - 1) if drums else low, high)
+    if drums:  # pitch numbers above the lane, each drum sound's name on its row
+        ticks = [t for t in ax.get_yticks() if low <= t <= high]
+        ax.set_yticks(ticks + [lane[p] for p in sounds],
+                      [f"{t:g}" for t in ticks] + [pretty_midi.note_number_to_drum_name(p) or f"drum {p}" for p in sounds])
+        for label in ax.get_yticklabels()[len(ticks):]:
+            label.set_fontsize(6)
     ax.set_xlabel("quarter notes")
     ax.set_ylabel("MIDI pitch")
+    legend = [Patch(facecolor=c, edgecolor="#222222", label=pretty_midi.program_to_instrument_name(p))
+              for p, c in colours.items()]
+    if drums:
+        legend.append(Patch(facecolor=DRUM_COLOUR, label="Drums"))
+    if legend:
+        ax.legend(handles=legend, loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=7, frameon=False)
     if title:
         ax.set_title(title)
     fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", bbox_inches="tight")
     plt.close(fig)
     path = Path(path)
     atomic_write_bytes(path, buf.getvalue())
-    return path
-
-
-def write_musicxml(midi_path, path) -> Path:
-    """A MusicXML score of a written MIDI file, one part per track, as music21 reads the file
-    (its quantization, meter and key signature); written atomically."""
-    import music21
-
-    path = Path(path)
-    score = music21.converter.parse(str(midi_path), quantizePost=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        written = Path(score.write("musicxml", fp=str(Path(tmp) / "score.musicxml")))
-        atomic_write_bytes(path, written.read_bytes())
     return path
