@@ -31,9 +31,9 @@ class Outputs:
     """The files every piece gets besides its MIDI file.
 
     Attributes:
-        audio: a WAV file (`io.render.write_wav`), played by the page.
+        audio: a WAV file (`io.audio`), played by the page.
         plot: a piano-roll PNG (`io.render.write_piano_roll`).
-        score: a MusicXML score (`io.render.write_musicxml`).
+        score: a MusicXML score and its engraved SVG page (`io.score`).
     """
 
     audio: bool = True
@@ -60,19 +60,10 @@ def make_pieces(checkpoint, settings: dict, primer: Path | None, out_dir: Path, 
     from ..generation.generate import generate
 
     s = dict(settings)
-    stage("sampling" + (" and rendering audio" if outputs.audio else ""))
+    stage("sampling" + (" and rendering audio" if outputs.audio else "") + (" and engraving scores" if outputs.score else ""))
     result = generate(checkpoint, length=s.pop("length"), num_samples=s.pop("num_samples"), primer=primer,
                       primer_bars=s.pop("primer_bars"), out_dir=out_dir, audio=outputs.audio, plot=outputs.plot,
-                      **s)
-    if outputs.score:
-        from ..io.render import write_musicxml
-
-        for i, f in enumerate(result.files):
-            stage(f"engraving score {i + 1} of {len(result.files)}")
-            try:
-                write_musicxml(f.midi, f.midi.with_suffix(".musicxml"))
-            except Exception:  # music21 could not read it back: the piece says its score is missing
-                pass
+                      score=outputs.score, **s)
     report = result.as_dict()
     report.pop("samples", None)
     return result.files, report
