@@ -1,0 +1,115 @@
+"""The four polyphonic benchmarks (benchmarks/polyphonic.py): the MIDI they write and the tokens they train
+on keep every (step, pitch) of each dataset's test split, on each dataset's own step length, and a smoke
+run on `--limit` trains, scores and writes its result.
+
+Timings of the conversion check on the 2-core machine (write + check, under another job, session of
+issue 16): JSB 1.1 s, Piano-midi.de 3.6 s, Nottingham 14 s, MuseData 32 s. MuseData's whole test split
+runs only with `-m slow`; by default its first 40 test pieces (about a third of its steps) are checked.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "polyphonic.py"
+
+
+@pytest.fixture(scope="module")
+def poly():
+    spec = importlib.util.spec_from_file_location("polyphonic", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def pieces(n: int, seed: int = 0, lead: int = 0):
+    """Pieces as the data has them: sorted pitch lists, some steps empty, optionally starting silent."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        steps = [[] for _ in range(lead)]
+        for _ in range(int(rng.integers(8, 40))):
+            voices = int(rng.choice([3, 2, 1, 1, 0]))
+            steps.append(sorted(int(p) for p in rng.choice(np.arange(21, 109), voices, replace=False)))
+        steps.append([60])  # a piece ends on a sounding step, as every test piece of the data does
+        out.append(steps)
+    return out
+
+
+def test_an_eighth_note_grid_keeps_every_step_and_a_change_is_caught(poly, tmp_path):
+    data = pieces(4, lead=3)  # leading silence must keep its steps
+    steps = poly.write_split(data, tmp_path / "test", 2)
+    assert steps == {f"{i:03d}.mid": len(p) for i, p in enumerate(data)}
+    assert poly.check_test_encoding(tmp_path / "test", data, 2) == sum(len(s) for p in data for s in p)
+    with pytest.raises(SystemExit, match="test piece 0"):  # read on the quarter grid, the steps are wrong
+        poly.check_test_encoding(tmp_path / "test", data, 1)
+    data[2][5] = data[2][5][:-1] if data[2][5] else [64]
+    with pytest.raises(SystemExit, match="test piece 2"):
+        poly.check_test_encoding(tmp_path / "test", data, 2)
+
+
+@pytest.mark.parametrize("name, first", [("jsb", None), ("piano-midi", None), ("nottingham", None),
+                                         ("musedata", 40),
+                                         pytest.param("musedata", None, marks=pytest.mark.slow)])
+def test_the_tokens_keep_every_step_of_each_test_split(poly, tmp_path, name, first):
+    ds = poly.DATASETS[name]
+    path = poly.DATA_ROOT / ds.path
+    if not path.is_file():
+        pytest.skip(f"{path} is not on this machine")
+    test = json.loads(path.read_text())["test"][:first]
+    poly.write_split(test, tmp_path / "test", ds.steps_per_quarter)
+    assert poly.check_test_encoding(tmp_path / "test", test, ds.steps_per_quarter) == sum(len(set(s)) for p in test for s in p)
+
+
+def test_each_dataset_has_its_step_and_the_lstm_matches_the_grus_size(poly):
+    assert {n: d.steps_per_quarter for n, d in poly.DATASETS.items()} == {"jsb": 1, "nottingham": 2, "musedata": 2, "piano-midi": 2}
+    from melodygru.tokens.config import TokenizerConfig
+    from melodygru.tokens.tokenizer import Tokenizer
+
+    for spq in (1, 2):
+        vocab = Tokenizer(TokenizerConfig(**poly.tokenizer_config(spq))).vocab_size
+        gru = poly.param_count("gru", 256, 2, 128, vocab)
+        assert abs(poly.param_count("lstm", poly.lstm_units(vocab), 2, 128, vocab) - gru) / gru < 0.01
+
+
+def test_the_time_plan_fits_whole_epochs_after_a_restart(poly):
+    assert poly.planned_epochs(2, 60.0, 30.0, 3600.0) == 2 + 59  # (3600 - 30) // 60
+    assert poly.planned_epochs(2, 60.0, 30.0, 50.0) == 2  # no room for another epoch: keep what is done
+    assert poly.planned_epochs(2, 0.0, 30.0, 50.0) == 2
+
+
+def smoke(tmp_path, *options):
+    data = {split: pieces(3, seed=i) for i, split in enumerate(("train", "valid", "test"))}
+    (tmp_path / "tiny.json").write_text(json.dumps(data))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, str(SCRIPT), "--dataset", "nottingham", "--data", str(tmp_path / "tiny.json"),
+           "--work", str(tmp_path / "work"), "--limit", "3", *options]
+    kept = sorted((ROOT / "benchmarks" / "results").iterdir())
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads((tmp_path / "work" / "run-gru" / "nottingham_result.json").read_text())
+    assert result["test_steps"] == sum(len(p) for p in data["test"]) and result["step"] == "eighth-note"
+    assert "test NLL per step:" in done.stdout
+    assert sorted((ROOT / "benchmarks" / "results").iterdir()) == kept  # a --limit run is not a result
+    return result
+
+
+def test_a_smoke_run_trains_scores_and_writes_its_result(tmp_path):
+    result = smoke(tmp_path, "--", "--preset", "tiny", "--epochs", "1", "--seq-len", "32")
+    assert result["epochs"] == 1 and result["time_plan"] is None
+
+
+def test_a_smoke_run_on_a_time_budget_calibrates_then_resumes(tmp_path):
+    result = smoke(tmp_path, "--minutes", "0.6", "--", "--preset", "tiny", "--seq-len", "32", "--patience", "0")
+    plan = result["time_plan"]
+    assert plan["calibration_epochs"] >= 2 and plan["planned_epochs"] >= plan["calibration_epochs"]
+    assert result["train_wall_seconds"] < 0.6 * 60 + 20  # the budget, and the last Ctrl-C's wind-down
