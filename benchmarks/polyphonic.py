@@ -77,7 +77,7 @@ class Dataset:
 # How each figure was checked (benchmarks/results/polyphonic-published.md has the details): "table" was read in
 # the paper's own table by the session that converted the data (../shared/data/poly/README.md); "cited" is a
 # figure as other work cites it, not yet read in its paper. Figures no source at hand states are left out.
-TABLE = "read in the paper's table"
+TABLE = "read in the paper's table (../shared/data/poly/README.md)"
 CITED = "as cited, not confirmed"
 BLW = "Boulanger-Lewandowski et al. 2012"
 CHUNG = "Chung et al. 2014, Table 2"
@@ -96,6 +96,7 @@ DATASETS = {
         ("TCN", 3.07, BAI, TABLE),
         ("GRU (Bai et al.)", 3.46, BAI, TABLE),
         ("LSTM (Bai et al.)", 3.29, BAI, TABLE),
+        ("RNN-RBM", 2.39, BLW, CITED),
         ("RNN-NADE", 2.31, BLW, CITED),
     ), "nottingham"),
     "musedata": Dataset("musedata", "MuseData", "poly/musedata.json", 2, 85.0, (
@@ -142,25 +143,49 @@ PROVISIONAL_EPOCHS = 10_000  # that long plan: the rate stays at its peak for th
 GRU_SHAPE = {"units": 256, "layers": 2, "emb": 128}  # the `small` preset, which the LSTM matches
 
 
-def write_split(pieces, out_dir: Path, steps_per_quarter: int = 1) -> dict[str, int]:
-    """One MIDI file per piece, each step a note of one step's length per pitch (at 120 bpm, a quarter
-    note = 0.5 s); returns {file name: number of steps}."""
-    import pretty_midi
+TICKS_PER_QUARTER = 480
 
+
+def _vlq(n: int) -> bytes:
+    """A MIDI variable-length quantity."""
+    out = [n & 0x7F]
+    n >>= 7
+    while n:
+        out.append(0x80 | (n & 0x7F))
+        n >>= 7
+    return bytes(reversed(out))
+
+
+def midi_file(piece, steps_per_quarter: int = 1) -> bytes:
+    """A format-0 Standard MIDI File of one piece at 120 bpm: every pitch of every step a note one step
+    long, re-struck at each step it sounds in. Written here, not with melodygru's own writer, so the
+    check reads back a file the package did not make; the note-offs of a tick come before its note-ons,
+    so a re-struck pitch ends and starts again at the step boundary."""
+    step = TICKS_PER_QUARTER // steps_per_quarter
+    events = []  # (tick, 0 = off before 1 = on, pitch)
+    for i, pitches in enumerate(piece):
+        for p in sorted(set(pitches)):
+            events += [(i * step, 1, int(p)), ((i + 1) * step, 0, int(p))]
+    events.sort()
+    track = bytearray(b"\x00\xff\x51\x03" + (500_000).to_bytes(3, "big"))  # a quarter note = 0.5 s
+    tick = 0
+    for t, on, p in events:
+        track += _vlq(t - tick) + bytes([0x90 if on else 0x80, p, 80 if on else 0])
+        tick = t
+    track += b"\x00\xff\x2f\x00"
+    header = b"MThd" + (6).to_bytes(4, "big") + (0).to_bytes(2, "big") + (1).to_bytes(2, "big") + TICKS_PER_QUARTER.to_bytes(2, "big")
+    return header + b"MTrk" + len(track).to_bytes(4, "big") + bytes(track)
+
+
+def write_split(pieces, out_dir: Path, steps_per_quarter: int = 1) -> dict[str, int]:
+    """One MIDI file per piece (`midi_file`); returns {file name: number of steps}."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("*.mid"):  # a run with another --limit left other files
         old.unlink()
-    step = 0.5 / steps_per_quarter
     steps = {}
     for n, piece in enumerate(pieces):
-        pm = pretty_midi.PrettyMIDI(initial_tempo=120.0, resolution=480)
-        inst = pretty_midi.Instrument(program=0, name="piece")
-        for i, pitches in enumerate(piece):
-            for p in sorted(set(pitches)):
-                inst.notes.append(pretty_midi.Note(velocity=80, pitch=int(p), start=i * step, end=(i + 1) * step))
-        pm.instruments.append(inst)
         name = f"{n:03d}.mid"
-        pm.write(str(out_dir / name))
+        (out_dir / name).write_bytes(midi_file(piece, steps_per_quarter))
         steps[name] = len(piece)
     return steps
 
