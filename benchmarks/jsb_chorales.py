@@ -19,8 +19,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import polyphonic  # noqa: E402
-from polyphonic import check_test_encoding, ending_on_c, lstm_units, melodygru, param_count, write_split  # noqa: E402,F401
+import polyphonic
+from polyphonic import (  # noqa: F401
+    check_test_encoding,
+    ending_on_c,
+    lstm_units,
+    melodygru,
+    param_count,
+    write_split,
+)
 
 TOKENIZER_CONFIG = polyphonic.tokenizer_config(1)  # one step = one quarter note
 PUBLISHED = [(model, nll, source) for model, nll, source, _ in polyphonic.DATASETS["jsb"].published]

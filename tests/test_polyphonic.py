@@ -123,7 +123,7 @@ def smoke(tmp_path, *options):
     cmd = [sys.executable, str(SCRIPT), "--dataset", "nottingham", "--data", str(tmp_path / "tiny.json"),
            "--work", str(tmp_path / "work"), "--limit", "3", *options]
     kept = sorted((ROOT / "benchmarks" / "results").iterdir())
-    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = json.loads((tmp_path / "work" / "run-gru" / "nottingham_result.json").read_text())
     assert result["test_steps"] == sum(len(p) for p in data["test"]) and result["step"] == "eighth-note"
