@@ -116,16 +116,17 @@ def test_a_time_budget_stops_after_calibrating_and_resumes_with_the_epochs_that_
     assert plan["seconds_per_epoch"] == 7.0 and not plan["stopped_by_time"]
 
 
-def smoke(tmp_path, *options):
+def smoke(tmp_path, arch, *options):
     data = {split: pieces(3, seed=i) for i, split in enumerate(("train", "valid", "test"))}
     (tmp_path / "tiny.json").write_text(json.dumps(data))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     cmd = [sys.executable, str(SCRIPT), "--dataset", "nottingham", "--data", str(tmp_path / "tiny.json"),
-           "--work", str(tmp_path / "work"), "--limit", "3", *options]
+           "--work", str(tmp_path / "work"), "--limit", "3", "--arch", arch, *options]
     kept = sorted((ROOT / "benchmarks" / "results").iterdir())
     done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    result = json.loads((tmp_path / "work" / "run-gru" / "nottingham_result.json").read_text())
+    result = json.loads((tmp_path / "work" / f"run-{arch}" / "nottingham_result.json").read_text())
+    assert result["cell"] == arch
     assert result["test_steps"] == sum(len(p) for p in data["test"]) and result["step"] == "eighth-note"
     assert "test NLL per step:" in done.stdout
     assert sorted((ROOT / "benchmarks" / "results").iterdir()) == kept  # a --limit run is not a result
@@ -133,13 +134,14 @@ def smoke(tmp_path, *options):
 
 
 def test_a_smoke_run_trains_scores_and_writes_its_result(tmp_path):
-    result = smoke(tmp_path, "--", "--preset", "tiny", "--epochs", "1", "--seq-len", "32")
+    # the LSTM: `evaluate` must score a run of either cell (the GRU's runs are scored in the slow test)
+    result = smoke(tmp_path, "lstm", "--", "--preset", "tiny", "--epochs", "1", "--seq-len", "32")
     assert result["epochs"] == 1 and result["time_plan"] is None
 
 
 @pytest.mark.slow
 def test_a_smoke_run_on_a_time_budget_calibrates_then_resumes(tmp_path):  # 41 s on the 2-core machine
-    result = smoke(tmp_path, "--minutes", "0.6", "--", "--preset", "tiny", "--seq-len", "32", "--patience", "0")
+    result = smoke(tmp_path, "gru", "--minutes", "0.6", "--", "--preset", "tiny", "--seq-len", "32", "--patience", "0")
     plan = result["time_plan"]
     assert plan["calibration_epochs"] >= 2 and plan["planned_epochs"] >= plan["calibration_epochs"]
     assert result["train_wall_seconds"] < 0.6 * 60 + 20  # the budget, and the last Ctrl-C's wind-down
