@@ -189,7 +189,7 @@ def _load_model(run_dir: Path, vocab_size: int | None = None):
     if not (run_dir / rd.CONFIG).is_file():
         raise CheckpointError(f"checkpoint {run_dir} is incomplete: missing {rd.CONFIG}")
     try:
-        model, _, model_config = rd.load_trained(run_dir, compute_dtype="float32")
+        model, _, model_config = rd.load_trained(run_dir, compute_dtype="float32", gru_only=False)
     except CheckpointError as e:
         # one line (Keras' messages for damaged files run over several), files named inside run_dir
         first = (str(e).splitlines() or [""])[0].rstrip().replace(f"{run_dir}{os.sep}", "")

@@ -284,15 +284,16 @@ def check_run_dir(path: Path, hint: str | None = None) -> None:
         )
 
 
-def check_config(path: Path, config: dict, tokenizer) -> None:
-    """Refuse a config.json that describes another vocabulary than tokenizer.json."""
+def check_config(path: Path, config: dict, tokenizer, gru_only: bool = True) -> None:
+    """Refuse a config.json that describes another vocabulary than tokenizer.json, or (`gru_only`)
+    another cell than the GRU the sampler's decoder steps."""
     model_cfg = config.get("model")
     if isinstance(model_cfg, dict) and "vocab_size" in model_cfg and model_cfg["vocab_size"] != len(tokenizer):
         raise CheckpointError(
             f"checkpoint {path}: tokenizer has {len(tokenizer)} tokens but the model was built for "
             f"{model_cfg['vocab_size']} (config.json's vocab_size); the files come from different runs"
         )
-    if isinstance(model_cfg, dict) and model_cfg.get("cell", "gru") != "gru":
+    if gru_only and isinstance(model_cfg, dict) and model_cfg.get("cell", "gru") != "gru":
         raise CheckpointError(f"checkpoint {path}: a {model_cfg['cell']!r} model; generate samples GRU models only")
     digest = config.get("tokenizer_digest")
     if isinstance(digest, str) and digest != tokenizer.config.digest():
@@ -302,12 +303,13 @@ def check_config(path: Path, config: dict, tokenizer) -> None:
         )
 
 
-def load_trained(run_dir, compute_dtype: str = "float32"):
+def load_trained(run_dir, compute_dtype: str = "float32", gru_only: bool = True):
     """The best model of a run, its tokenizer and its model config, ready for sampling.
 
     The model is rebuilt from `config.json` with `compute_dtype` layers (float32 by default, so a
     model trained with mixed precision on a GPU samples at full precision on a CPU) and the weights
-    are read from `model.keras`.
+    are read from `model.keras`. `gru_only=False` also loads an LSTM run (`train --cell lstm`, for
+    comparisons), which `evaluate`'s likelihood scores; sampling steps GRUs only.
 
     Returns:
         (keras model, Tokenizer, ModelConfig)
@@ -331,7 +333,7 @@ def load_trained(run_dir, compute_dtype: str = "float32"):
         tokenizer = Tokenizer.load(run_dir / TOKENIZER)
     except TokenizerError as e:
         raise CheckpointError(str(e)) from None
-    check_config(run_dir, cfg, tokenizer)
+    check_config(run_dir, cfg, tokenizer, gru_only)
     if tokenizer.vocab_size != model_config.vocab_size:
         raise CheckpointError(
             f"{run_dir}: tokenizer has {tokenizer.vocab_size} tokens but the model was built for {model_config.vocab_size}"
