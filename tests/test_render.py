@@ -279,3 +279,26 @@ def test_a_stray_score_or_audio_file_keeps_its_number(tmp_path):
     for name in ("sample-001.ogg", "sample-002.svg", "sample-003.musicxml", "sample-004.flac"):
         (tmp_path / name).write_bytes(b"x")
     assert [p.name for p in reserve_stems(tmp_path, 1)] == ["sample-005"]
+
+
+def test_a_score_is_engraved_on_another_thread_after_the_main_one(tmp_path):
+    """verovio finds its fonts by itself only in the first thread that asks; the studio engraves
+    on its worker thread, after the main thread may have."""
+    import threading
+
+    from melodygru.io.score import write_score
+
+    piece = Piece([Note(float(i), 1.0, 60 + i) for i in range(8)], time_signatures=[TimeSignature(0, 4, 4)])
+    write_score(piece, tmp_path / "main.musicxml")
+    errors = []
+
+    def other():
+        try:
+            write_score(piece, tmp_path / "thread.musicxml")
+        except Exception as e:  # reported to the test, not lost in the thread
+            errors.append(e)
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join()
+    assert not errors and (tmp_path / "thread.svg").read_text().lstrip().startswith(("<svg", "<?xml"))

@@ -369,7 +369,10 @@ def engrave_svg(xml: bytes) -> tuple[str, int]:
     except ImportError as e:
         raise MelodyGRUError(f"engraving a score needs verovio (pip install verovio): {e}") from None
     verovio.enableLog(verovio.LOG_ERROR)
-    tk = verovio.toolkit()
+    # the fonts' folder named on every toolkit: verovio's default one is found only in the first
+    # thread that makes a toolkit (a studio engraves on its worker thread after the main one)
+    tk = verovio.toolkit(False)
+    tk.setResourcePath(str(Path(verovio.__file__).parent / "data"))
     tk.setOptions(SVG_OPTIONS)
     tk.resetXmlIdSeed(1)  # element ids from a fixed seed (0 would seed from the clock): the same score, the same SVG
     if not tk.loadData(xml.decode("utf-8")):
