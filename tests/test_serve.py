@@ -236,6 +236,32 @@ def test_uploads_that_are_not_midi_or_too_large_are_refused(models_dir, tmp_path
     assert not list((tmp_path / "out").rglob("*.mid"))  # nothing refused is kept
 
 
+def test_a_primer_that_lasts_too_long_is_refused_and_bars_kept_are_bounded(client, tmp_path):
+    """An 80-byte file with a note 4,000 bars after its first would open every sample with more
+    than two hours of music (gigabytes of audio): refused at upload; and 0 bars kept (the
+    command line's "all of it") is not a studio request."""
+    from helpers import write_midi
+
+    from melodygru.studio.app import MAX_PRIMER_SECONDS
+
+    span = write_midi(tmp_path / "span.mid", [(0.0, 1.0, 60, 80), (16000.0, 1.0, 62, 80)])
+    says = one_line_error(client.post("/api/primer", data={"file": (span.open("rb"), "span.mid")}), 400)
+    assert f"at most {MAX_PRIMER_SECONDS:,.0f} s" in says
+    assert "primer_bars" in one_line_error(generate(client, primer_bars=0), 400)
+
+
+def test_a_piece_over_the_audio_limit_gets_no_audio_and_says_why(tmp_path):
+    import numpy as np
+
+    from melodygru.core.events import Note, Piece
+    from melodygru.generation.files import Sample, write_samples
+
+    long = Piece([Note(0.0, 1.0, 60), Note(2000.0, 1.0, 62)])  # 1,000 s at 120 bpm
+    files = write_samples([Sample(np.zeros(1, int), long, 1, False)], tmp_path, audio=True, max_audio_seconds=900)
+    assert files[0].wav is None and "over the limit of 900 s" in files[0].renderer
+    assert not list(tmp_path.glob("*.wav")) and (tmp_path / "sample-001.mid").is_file()
+
+
 def test_a_request_not_addressed_to_localhost_is_refused(client):
     assert "localhost" in one_line_error(client.get("/api/models", headers={"Host": "evil.example"}), 403)
     for host in ("127.0.0.1:8765", "localhost", "127.0.0.2:80", "[::1]:8765"):

@@ -112,9 +112,11 @@ def reserve_stems(out_dir, count: int, force: bool = False, prefix: str = "sampl
 
 
 def write_samples(samples: list[Sample], out_dir, audio: bool = False, plot: bool = False,
-                  force: bool = False, audio_format: str = "wav", score: bool = False) -> list[SampleFiles]:
+                  force: bool = False, audio_format: str = "wav", score: bool = False,
+                  max_audio_seconds: float | None = None) -> list[SampleFiles]:
     """Write each sample as MIDI (and audio in `audio_format`, a piano-roll PNG, a MusicXML score
-    with its engraved SVG page) under fresh names; see `reserve_stems`."""
+    with its engraved SVG page) under fresh names; see `reserve_stems`. A sample over
+    `max_audio_seconds` gets no audio file, and its renderer line says why."""
     stems = reserve_stems(out_dir, len(samples), force=force)
     written = []
     try:
@@ -122,7 +124,9 @@ def write_samples(samples: list[Sample], out_dir, audio: bool = False, plot: boo
             midi, report = write_midi_with_report(s.piece, stem.with_suffix(".mid"))
             wav = renderer = png = xml = svg = None
             described = ""
-            if audio:
+            if audio and max_audio_seconds is not None and seconds(s.piece) > max_audio_seconds:
+                renderer = f"no audio: {seconds(s.piece):,.0f} s is over the limit of {max_audio_seconds:,.0f} s"
+            elif audio:
                 from ..io.audio import write_audio
 
                 wav, rendered = write_audio(s.piece, stem.with_suffix("." + audio_format), audio_format)

@@ -333,7 +333,7 @@ def generate(checkpoint=None, length: int | None = DEFAULT_LENGTH, num_samples: 
              top_k: int | None = None, top_p: float | None = None, seed: int | None = None, primer=None, primer_bars: int = 4,
              allow_end: bool | None = None, tempo: float | None = None, program: int | None = None,
              out_dir="samples", audio: bool = False, plot: bool = False, force: bool = False,
-             audio_format: str = "wav", score: bool = False,
+             audio_format: str = "wav", score: bool = False, max_audio_seconds: float | None = None,
              form: bool | None = None, monophonic: bool | None = None,
              candidates: int | None = None, selection: str | None = None, voices: int | None = None,
              scale_penalty: float | None = None, resample_every: int | None = None,
@@ -364,6 +364,8 @@ def generate(checkpoint=None, length: int | None = DEFAULT_LENGTH, num_samples: 
         tempo: see `sample`; one a MIDI file cannot store is refused before anything is loaded.
         audio, audio_format, plot, score: the files written beside each MIDI file: audio (wav, flac
             or ogg; `io/audio.py`), a piano-roll PNG, a MusicXML score with its SVG page (`io/score.py`).
+        max_audio_seconds: a sample longer than this gets no audio file (its line says why); None:
+            no limit (the studio sets one, so one request cannot fill the memory and the disk).
         Other arguments: see `sample` and `write_samples`.
 
     Raises:
@@ -417,7 +419,8 @@ def generate(checkpoint=None, length: int | None = DEFAULT_LENGTH, num_samples: 
                      resample_every=resample_every, key=wanted_key, meter=wanted_meter, style=style, stop=stop,
                      match_all=match_all, keep_mode=keep_mode, mode_share=mode_share)
     decode_seconds = time.perf_counter() - start
-    files = write_samples(samples, out_dir, audio=audio, plot=plot, force=force, audio_format=audio_format, score=score)
+    files = write_samples(samples, out_dir, audio=audio, plot=plot, force=force, audio_format=audio_format, score=score,
+                          max_audio_seconds=max_audio_seconds)
     settings = {"length": length, "num_samples": num_samples, "temperature": temperature, "top_k": top_k,
                 "top_p": top_p, "temperatures": kinds, "allow_end": allow_end, "form": form,
                 "monophonic": monophonic, "voices": voices, "candidates": candidates, "selection": selection,

@@ -26,6 +26,7 @@ from .request import RequestError, check_controls, is_loopback, parse_generate
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_UPLOAD = 4 * 1024 * 1024  # bytes of a request body: a primer MIDI file is a few KiB
 MAX_PRIMER_MB = 2.0
+MAX_PRIMER_SECONDS = 600.0  # ten minutes: its opening and every sample continuing it are rendered as audio
 WAIT_S = 900  # a waiting POST /api/generate answers 202 with its job id after this long
 
 
@@ -183,6 +184,7 @@ def _store_primer(data: bytes, name: str, folder: Path) -> dict:
         RequestError: (400) not a MIDI file, or one with no notes; (413) too large for a primer.
     """
     from ..io.readers import read_file
+    from ..io.writers import seconds
 
     if len(data) > MAX_PRIMER_MB * 1024 * 1024:
         raise RequestError(f"a primer must be at most {MAX_PRIMER_MB:g} MiB, got {len(data):,} bytes", 413)
@@ -197,6 +199,12 @@ def _store_primer(data: bytes, name: str, folder: Path) -> dict:
         notes = max((len(p.notes) for p in pieces), default=0)
         if not notes:
             raise RequestError("the MIDI file has no notes to continue")
+        lasts = max(seconds(p) for p in pieces)
+        if lasts > MAX_PRIMER_SECONDS:
+            raise RequestError(f"a primer may last at most {MAX_PRIMER_SECONDS:,.0f} s, this one lasts {lasts:,.0f} s")
+    except RequestError:
+        path.unlink(missing_ok=True)
+        raise
     except MelodyGRUError as e:
         path.unlink(missing_ok=True)
         raise RequestError(f"the upload is not a MIDI file this server can read: {e}") from None

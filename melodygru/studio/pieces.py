@@ -21,8 +21,9 @@ from ..generation.files import SampleFiles
 # output (a score SVG, another audio format) is one line here and one switch in `Outputs`.
 KINDS = {".mid": ("midi", "audio/midi"), ".wav": ("wav", "audio/wav"), ".png": ("png", "image/png"),
          ".musicxml": ("score", "application/vnd.recordare.musicxml+xml"), ".svg": ("svg", "image/svg+xml"),
-         ".ogg": ("ogg", "audio/ogg"), ".flac": ("flac", "audio/flac"), ".mp3": ("mp3", "audio/mpeg")}
+         ".ogg": ("ogg", "audio/ogg"), ".flac": ("flac", "audio/flac")}
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,120}\.[a-z0-9]{1,10}")  # sample-001.mid: no '/', no '..'
+MAX_AUDIO_SECONDS = 900.0  # a piece longer than 15 minutes gets no audio (a WAV of it would be 40 MB and more)
 MAX_PIECES = 2000  # pieces a session lists at most (the oldest are dropped from the list, not deleted)
 
 
@@ -63,7 +64,7 @@ def make_pieces(checkpoint, settings: dict, primer: Path | None, out_dir: Path, 
     stage("sampling" + (" and rendering audio" if outputs.audio else "") + (" and engraving scores" if outputs.score else ""))
     result = generate(checkpoint, length=s.pop("length"), num_samples=s.pop("num_samples"), primer=primer,
                       primer_bars=s.pop("primer_bars"), out_dir=out_dir, audio=outputs.audio, plot=outputs.plot,
-                      score=outputs.score, **s)
+                      score=outputs.score, max_audio_seconds=MAX_AUDIO_SECONDS, **s)
     report = result.as_dict()
     report.pop("samples", None)
     return result.files, report

@@ -134,7 +134,7 @@ def parse_generate(body, default_model: str) -> GenerateRequest:
         seed=_whole(body, "seed", 0, MAX_SEED),
         key=_text(body, "key", 20), meter=_text(body, "meter", 10), style=_text(body, "style", 40),
         primer=primer,
-        primer_bars=_whole(body, "primer_bars", 0, MAX_PRIMER_BARS, 4),
+        primer_bars=_whole(body, "primer_bars", 1, MAX_PRIMER_BARS, 4),
         candidates=_whole(body, "candidates", 1, MAX_CANDIDATES),
         bars=bars,
         wait=wait,

@@ -176,9 +176,10 @@ async function generate(event) {
     return;
   }
   $("status").textContent = describe(job);
-  state.polling = setInterval(async () => {
+  const poll = state.polling = setInterval(async () => {
     try {
       const now = await api(`/api/jobs/${job.job}`);
+      if (state.polling !== poll) return;  // an earlier poll already finished this job (a slow answer)
       $("status").textContent = describe(now);
       if (now.status === "done") {
         addPieces(now.pieces);
@@ -188,7 +189,7 @@ async function generate(event) {
         finish(now.error);
       }
     } catch (e) {
-      finish(e.message);
+      if (state.polling === poll) finish(e.message);
     }
   }, 400);
 }
