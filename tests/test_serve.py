@@ -16,7 +16,6 @@ import time
 import urllib.error
 import urllib.request
 import wave
-from pathlib import Path
 
 import mido
 import pytest
