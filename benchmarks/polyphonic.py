@@ -50,6 +50,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from melodygru.core.atomic import atomic_write_bytes  # light: no TensorFlow
+
 DATA_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -185,7 +187,7 @@ def write_split(pieces, out_dir: Path, steps_per_quarter: int = 1) -> dict[str, 
     steps = {}
     for n, piece in enumerate(pieces):
         name = f"{n:03d}.mid"
-        (out_dir / name).write_bytes(midi_file(piece, steps_per_quarter))
+        atomic_write_bytes(out_dir / name, midi_file(piece, steps_per_quarter))
         steps[name] = len(piece)
     return steps
 
@@ -403,7 +405,7 @@ def keep_timing(args, ds: Dataset, run: Path, options: list, plan: dict | None, 
     }
     if not args.limit:
         kept = Path(__file__).resolve().parent / "results" / f"{ds.results_prefix}-{run.name}.json"
-        kept.write_text(json.dumps({**result, "history": (run / "history.csv").read_text()}, indent=1))
+        atomic_write_bytes(kept, json.dumps({**result, "history": (run / "history.csv").read_text()}, indent=1).encode())
     print(json.dumps(result, indent=1))
     return 0
 
@@ -435,11 +437,11 @@ def score(args, ds: Dataset, work: Path, run: Path, steps: dict, options: list, 
         "test_pieces": likelihood["pieces"], "test_steps": test_steps, "test_seconds": round(test_seconds, 1),
         "train_options": options, "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
     }
-    (run / f"{ds.results_prefix}_result.json").write_text(json.dumps(result, indent=1))
+    atomic_write_bytes(run / f"{ds.results_prefix}_result.json", json.dumps(result, indent=1).encode())
     if not args.limit:  # a smoke test is not a result
         kept = Path(__file__).resolve().parent / "results" / f"{ds.results_prefix}-{run.name}.json"
         kept.parent.mkdir(exist_ok=True)
-        kept.write_text(json.dumps({**result, "history": (run / "history.csv").read_text()}, indent=1))
+        atomic_write_bytes(kept, json.dumps({**result, "history": (run / "history.csv").read_text()}, indent=1).encode())
 
     print(f"\n{ds.title}, test NLL per {ds.step_name} step (nats, lower is better)")
     for name, nll, source, status in ds.published:

@@ -2,7 +2,7 @@
 # Rebuilds samples/ from the shipped models: three pieces of 512 tokens from each, as MIDI with a
 # piano-roll PNG, plus one short piece (8 bars) to listen to and read straight away: Ogg Vorbis audio
 # rendered with the General MIDI SoundFont (FluidSynth), a MusicXML score and its engraved SVG page,
-# and its first 4 bars as a WAV file.
+# and a 4-bar piece as a WAV file.
 # Every call is seeded: the same seed gives the same MIDI files byte for byte on the same versions.
 # Each model samples with its recommended settings (checkpoints/NAME/sampling.json).
 #
@@ -22,5 +22,5 @@ for model in bach folk; do
   melodygru generate --checkpoint "checkpoints/$model" --bars 8 --num-samples 1 --seed 7 \
     --out "samples/$model/short" --plot --audio-format ogg --score
   melodygru generate --checkpoint "checkpoints/$model" --bars 4 --num-samples 1 --seed 7 \
-    --out "samples/$model/wav" --audio-format wav  # the same draw's first 4 bars, as a WAV (small enough to ship)
+    --out "samples/$model/wav" --audio-format wav  # 4 bars as a WAV (small enough to ship)
 done

@@ -123,7 +123,7 @@ _meter_option = _checked("..generation.primer", "parse_meter")
                    "\".[audio]\" and apt-get install libfluidsynth3), else a plucked-tone fallback, named in the output.")
 @click.option("--audio-format", type=click.Choice(["wav", "flac", "ogg"]), default=None,
               help="Audio file format (implies --audio): flac is lossless and about half a WAV, ogg (Vorbis) about a "
-                   "tenth. [default: wav]")
+                   "seventh. [default: wav]")
 @click.option("--plot", is_flag=True, help="Also write a piano-roll .png (a colour per instrument, drums in their own lane).")
 @click.option("--score", is_flag=True,
               help="Also write sheet music: a .musicxml score (opens in MuseScore) and its engraved page as .svg.")

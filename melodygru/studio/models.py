@@ -20,7 +20,7 @@ from ..core.errors import CheckpointError
 from ..generation.checkpoint import Checkpoint
 from ..generation.generate import DEFAULT_CHECKPOINT, load_checkpoint
 from ..generation.primer import controls
-from ..generation.settings import recommended_sampling
+from ..generation.settings import SAMPLING_FILE, recommended_sampling
 from ..model.rundir import CONFIG, CRITIC, FORM, RUN_FILES, TOKENIZER, read_json
 from ..tokens.tokenizer import Tokenizer
 from .request import RequestError
@@ -142,7 +142,9 @@ class Catalogue:
         A run directory whose files cannot be read gets an 'error' instead."""
         row = {"name": model.name, "source": model.source, "loaded": self.is_loaded(model)}
         try:
-            stamp = (model.path,) + tuple((model.path / n).stat().st_mtime_ns for n in (CONFIG, TOKENIZER))
+            stamp = (model.path,) + tuple(
+                (model.path / n).stat().st_mtime_ns if (model.path / n).exists() else 0
+                for n in (CONFIG, TOKENIZER, SAMPLING_FILE))  # a sampling.json edited: new defaults
             if stamp not in self._about:
                 self._about[stamp] = _read_about(model.path)
             return {**row, **self._about[stamp]}
