@@ -298,20 +298,22 @@ def test_generate_writes_the_requested_key(keyed_run, tmp_path):
         assert _midi_keys(s["midi"]) == ["F#m"]
 
 
-def test_without_a_key_each_sample_draws_one_at_temperature_1(keyed_run, tmp_path):
+def test_without_a_key_each_sample_draws_one_at_temperature_1_and_uncut(keyed_run, tmp_path):
     """The key is drawn from the model's own distribution whatever the temperature (a low
     temperature over 24 keys would keep only the few likeliest): the same seed draws the same keys
     at temperature 0.3 as at 1, and about as many minor keys as the corpus has (30%)."""
-    def keys(temperature):
-        out = tmp_path / str(temperature)
+    def keys(temperature, *more):
+        out = tmp_path / "-".join((str(temperature),) + more)
         res = CliRunner().invoke(main, ["generate", "--checkpoint", str(keyed_run), "--length", "12",
                                         "--num-samples", "64", "--seed", "5", "--temperature", str(temperature),
-                                        "--candidates", "1", "--out", str(out), "--json"])
+                                        "--candidates", "1", "--out", str(out), "--json", *more])
         assert res.exit_code == 0, res.output
         return [k for s in json.loads(res.output)["samples"] for k in _midi_keys(s["midi"])]
 
     warm, cold = keys(1.0), keys(0.3)
     assert len(warm) == 64 and cold == warm
+    # nor do top-k and top-p cut the tail of rarer keys: the same keys, drawn from the whole distribution
+    assert keys(1.0, "--top-p", "0.3") == warm and keys(1.0, "--top-k", "1") == warm
     assert 9 <= sum(k.endswith("m") for k in warm) <= 40, warm
     assert len(set(warm)) >= 8  # transposition taught it every tonic
 

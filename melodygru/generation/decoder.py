@@ -54,6 +54,8 @@ class Decoder:
         self.tables = tables
         self._is_pad = tf.constant(np.arange(tables.vocab_size) == tables.pad)[tf.newaxis, :]
         self._opens_group = tf.constant(tables.opens_group)[tf.newaxis, :]
+        control = tables.is_control if tables.is_control is not None else np.zeros(tables.vocab_size, bool)
+        self._is_control = tf.constant(control)[tf.newaxis, :]
         self._bar = int(np.flatnonzero(tables.is_bar)[0]) if tables.is_bar.any() else -1
         # XLA cannot compile the loop itself (its trip count and output size are data), but it
         # can fuse one step's few dozen small ops into a handful of kernels.
@@ -225,7 +227,14 @@ class Decoder:
         use_opening = tf.equal(t, 0) & tf.reduce_any(opening, axis=-1, keepdims=True)
         mask = tf.where(use_opening, opening, mask)
         mask = tf.where(done[:, tf.newaxis], self._is_pad, mask)  # finished rows: PAD, never an empty row
-        nxt = sample_tokens(logits, mask, tf.stack([seed, tf.cast(t, tf.int64)]), temperature, top_k, top_p)
+        step_seed = tf.stack([seed, tf.cast(t, tf.int64)])
+        nxt = sample_tokens(logits, mask, step_seed, temperature, top_k, top_p)
+        # a row whose only choices are KEY or STYLE tokens draws from the whole distribution: top-k
+        # and top-p would cut its tail of rarer keys (most of them minor) and styles
+        control = tf.reduce_all(~mask | self._is_control, axis=-1) & tf.reduce_any(mask, axis=-1)
+        nxt = tf.cond(tf.reduce_any(control) & ((top_k > 0) | (top_p < 1.0)),
+                      lambda: tf.where(control, sample_tokens(logits, mask, step_seed, temperature, 0, 1.0), nxt),
+                      lambda: nxt)
         return tf.where(done, tables.pad, nxt), states
 
     def _prime_fn(self, prefix, bar_steps, last_pos, num_samples, length, width, prefix_bars, prefix_meters):

@@ -36,6 +36,8 @@ class GrammarTables:
             TEMPO or a note, ...).
         pad, bos, eos: the special ids.
         default_bar_steps: bar length before any TS (4/4).
+        is_control: bool [vocab], KEY and STYLE: what a piece states once, at its start (drawn from
+            the model's own distribution, never cut by top-k or top-p: `Decoder`).
         pitch_class_of: int32 [vocab], the pitch class (0-11) of PITCH tokens, -1 elsewhere; all
             -1 when the tables were built without the vocabulary's lowest pitch.
     """
@@ -55,6 +57,7 @@ class GrammarTables:
     eos: int
     default_bar_steps: int
     pitch_class_of: np.ndarray | None = None
+    is_control: np.ndarray | None = None
 
     @classmethod
     def from_grammar(cls, grammar: Grammar, pitch_low: int | None = None) -> "GrammarTables":
@@ -93,6 +96,7 @@ class GrammarTables:
             eos=index["EOS"],
             default_bar_steps=grammar.default_bar_steps,
             pitch_class_of=pitch_class_of,
+            is_control=np.isin(kinds, ["KEY", "STYLE"]),
         )
 
     @property
