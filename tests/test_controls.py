@@ -475,6 +475,11 @@ def test_mode_share_brings_the_chosen_share_in_minor_to_the_corpus():
     assert minor(choose(rounds, MajorCritic(), "best", 0, keyed=True, requested=True, mode_share=True)) == 0.0
     weighted = [minor(choose(rounds, MajorCritic(), "weighted", seed, mode_share=True)) for seed in range(40)]
     assert 0.4 <= np.mean(weighted) <= 0.6 and min(weighted) < max(weighted)
+    # a set too small for a share keeps its choice (one sample would otherwise always stay major)
+    few = [r[:3] for r in rounds]
+    for selection in ("best", "matched"):
+        assert [k.candidate for k in choose(few, MajorCritic(), selection, 0, mode_share=True)] == \
+            [k.candidate for k in choose(few, MajorCritic(), selection, 0)]
     # the bonus itself: the closest share, the smallest bonus among equals
     assert share_bonus(lambda b: 0.5, 0.5) == 0.0
     assert abs(share_bonus(lambda b: float(np.clip(0.2 + b / 10, 0, 1)), 0.5) - 3.0) < 1e-3

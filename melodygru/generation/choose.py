@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from ..analysis.critic import Critic, best_of, matched_choice, weighted_choice
+from ..analysis.critic import MATCH_MIN_SAMPLES, Critic, best_of, matched_choice, weighted_choice
 from ..analysis.features import CRITIC_FEATURE_NAMES, critic_features
 from ..core.events import Piece
 from ..core.keys import PROFILES, THREE, clear_key, keys_of_signature
@@ -63,7 +63,9 @@ def choose(rounds: list[list[Sample]], critic: Critic, selection: str, seed: int
     choice also brings every other feature's spread to the real pieces', at that weight each (a
     critic that knows them: `Critic.all_mean`). `mode_share` (no key asked for, a critic that knows
     the real share of pieces in minor): every candidate in minor gains one bonus in score, the one
-    with which the set's share in minor is the training pieces' (`share_bonus`)."""
+    with which the set's share in minor is the training pieces' (`share_bonus`): for the weighted
+    choice its expected share, for the others the nearest whole number of samples in minor, and
+    nothing for fewer than `MATCH_MIN_SAMPLES` samples (one would always be kept in major)."""
     empty = np.full(len(CRITIC_FEATURE_NAMES), np.nan)
     feats = [[critic_features(s.piece) for s in r] for r in rounds]
     X = np.array([[empty if f is None else f for f in row] for row in feats])
@@ -87,6 +89,12 @@ def choose(rounds: list[list[Sample]], critic: Critic, selection: str, seed: int
         return matched_choice(s, values, critic, every=X, every_weight=match_all) if matched else best_of(s)
 
     target = mode_target(critic) if mode_share and not requested else None
+    n = len(rounds[0])
+    if target is not None and selection != "weighted":  # a set of n has k / n in minor: aim at a whole k
+        if n < MATCH_MIN_SAMPLES:  # too few for a share (one sample would always be kept in major)
+            target = None
+        else:  # the nearest whole number: off by at most half a sample
+            target = round(n * target) / n
     if target is not None and len(rounds) > 1:
         minor = np.nan_to_num(X[..., CRITIC_FEATURE_NAMES.index("minor_mode")]) > 0.5
         share = (lambda b: expected_share(scores + b * minor, minor)) if selection == "weighted" else \

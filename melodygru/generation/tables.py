@@ -36,8 +36,8 @@ class GrammarTables:
             TEMPO or a note, ...).
         pad, bos, eos: the special ids.
         default_bar_steps: bar length before any TS (4/4).
-        is_control: bool [vocab], KEY and STYLE: what a piece states once, at its start (drawn from
-            the model's own distribution, never cut by top-k or top-p: `Decoder`).
+        is_control: bool [vocab], KEY and STYLE: what a piece states once, at its start (a step
+            whose only choices are these is drawn uncut by top-k or top-p: `Decoder`).
         pitch_class_of: int32 [vocab], the pitch class (0-11) of PITCH tokens, -1 elsewhere; all
             -1 when the tables were built without the vocabulary's lowest pitch.
     """
