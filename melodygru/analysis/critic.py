@@ -265,17 +265,24 @@ def weighted_choice(scores, rng: np.random.Generator) -> np.ndarray:
     classes, exp(score) estimates p_real / p_model, so the kept pieces follow the real music's
     distribution more closely as candidates grow (sampling-importance-resampling), where
     `best_of` keeps only the most typical."""
+    p = choice_probabilities(scores)
+    u = rng.random(p.shape[1])
+    return np.minimum((np.cumsum(p, axis=0) < u).sum(axis=0), p.shape[0] - 1)
+
+
+def choice_probabilities(scores) -> np.ndarray:
+    """(candidates x samples): the probability `weighted_choice` keeps each candidate,
+    exp(score) normalised within each sample; a sample none of whose candidates has a finite
+    score keeps its first, as `best_of` does."""
     scores = np.asarray(scores, float)
     scores = np.where(np.isnan(scores), -np.inf, scores)
     scores = np.where(scores == np.inf, np.finfo(float).max / 4, scores)
     top = scores.max(axis=0)
-    none = ~np.isfinite(top)  # every candidate of the sample lacks notes: keep the first, as best_of does
+    none = ~np.isfinite(top)
     w = np.exp(scores - np.where(none, 0.0, top))
     w[:, none] = 0.0
     w[0, none] = 1.0
-    p = w / w.sum(axis=0)
-    u = rng.random(scores.shape[1])
-    return np.minimum((np.cumsum(p, axis=0) < u).sum(axis=0), scores.shape[0] - 1)
+    return w / w.sum(axis=0)
 
 
 def matched_choice(scores, values, critic: Critic, weight: float = MATCH_WEIGHT, passes: int = 3,

@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from ..analysis.critic import MATCH_MIN_SAMPLES, Critic, best_of, matched_choice, weighted_choice
+from ..analysis.critic import MATCH_MIN_SAMPLES, MATCHED, Critic, best_of, choice_probabilities, matched_choice, weighted_choice
 from ..analysis.features import CRITIC_FEATURE_NAMES, critic_features
 from ..core.events import Piece
 from ..core.keys import PROFILES, THREE, clear_key, keys_of_signature
@@ -108,8 +108,6 @@ def choose(rounds: list[list[Sample]], critic: Critic, selection: str, seed: int
 def mode_target(critic: Critic) -> float | None:
     """The share of the critic's training pieces in minor (by its own key estimate, the
     `minor_mode` feature), or None for a critic that does not know it."""
-    from ..analysis.critic import MATCHED
-
     if critic.ref_mean is None or "minor_mode" not in MATCHED:
         return None
     value = float(np.asarray(critic.ref_mean)[MATCHED.index("minor_mode")])
@@ -120,13 +118,7 @@ def expected_share(scores, flags) -> float:
     """The expected share of samples whose chosen candidate is flagged, for a choice weighted by
     exp(score) within each sample (candidates x samples; a sample with no finite score keeps its
     first candidate, as `weighted_choice` does)."""
-    scores = np.asarray(scores, float)
-    top = scores.max(axis=0)
-    none = ~np.isfinite(top)
-    w = np.exp(scores - np.where(none, 0.0, top))
-    w[:, none] = 0.0
-    w[0, none] = 1.0
-    return float(((w / w.sum(axis=0)) * flags).sum(axis=0).mean())
+    return float((choice_probabilities(scores) * flags).sum(axis=0).mean())
 
 
 BONUS_RANGE = 30.0  # the most a flagged candidate's score may gain or lose in `share_bonus` (scores span about 20)

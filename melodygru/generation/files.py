@@ -124,8 +124,9 @@ def write_samples(samples: list[Sample], out_dir, audio: bool = False, plot: boo
             midi, report = write_midi_with_report(s.piece, stem.with_suffix(".mid"))
             wav = renderer = png = xml = svg = None
             described = ""
-            if audio and max_audio_seconds is not None and seconds(s.piece) > max_audio_seconds:
-                renderer = f"no audio: {seconds(s.piece):,.0f} s is over the limit of {max_audio_seconds:,.0f} s"
+            lasts = seconds(s.piece)
+            if audio and max_audio_seconds is not None and lasts > max_audio_seconds:
+                renderer = f"no audio: {lasts:,.0f} s is over the limit of {max_audio_seconds:,.0f} s"
             elif audio:
                 from ..io.audio import write_audio
 
@@ -140,7 +141,7 @@ def write_samples(samples: list[Sample], out_dir, audio: bool = False, plot: boo
 
                 sheet = write_score(s.piece, stem.with_suffix(".musicxml"), title=stem.name)
                 xml, svg, described = sheet.musicxml, sheet.svg, sheet.report.describe()
-            written.append(SampleFiles(midi, wav, png, len(s.piece.notes), seconds(s.piece),
+            written.append(SampleFiles(midi, wav, png, len(s.piece.notes), lasts,
                                        count_bars(s.piece), len(s.ids), s.ended, renderer, report, s.critic_score,
                                        xml, svg, described))
     finally:
