@@ -352,7 +352,8 @@ def test_a_broken_or_hostile_bundle_is_one_line_and_nothing_is_written(tmp_path,
 def test_info_names_versions_device_audio_backend_cache_and_models(tmp_path):
     from melodygru.io.audio import audio_backend
 
-    env = {"MELODYGRU_CACHE_DIR": str(tmp_path / "cache")}
+    # CI=1: pyfluidsynth 1.4 prints where it found its library when CI is set; stdout stays ours
+    env = {"MELODYGRU_CACHE_DIR": str(tmp_path / "cache"), "CI": "1"}
     proc = cli("info", env=env)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout

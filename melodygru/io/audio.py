@@ -11,6 +11,7 @@ fallback, why FluidSynth did not (`audio_backend`).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from dataclasses import dataclass
@@ -68,7 +69,10 @@ def audio_backend() -> tuple[str, str]:
     imports (which loads the FluidSynth C library) and pretty_midi's SoundFont is there, else the
     fallback. Nothing is rendered."""
     try:
-        import fluidsynth  # noqa: F401  (pyfluidsynth; importing it loads libfluidsynth)
+        # pyfluidsynth; importing it loads libfluidsynth. pyfluidsynth 1.4 prints where it found the
+        # library when the CI variable is set: kept off stdout, which may carry a command's --json.
+        with contextlib.redirect_stdout(io.StringIO()):
+            import fluidsynth  # noqa: F401
     except ModuleNotFoundError as e:
         if e.name == "fluidsynth":
             return FALLBACK, ("pyfluidsynth is not installed (pip install -e \".[audio]\" and "
