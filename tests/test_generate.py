@@ -312,6 +312,18 @@ def test_same_seed_same_bytes_across_processes(tmp_path):
     assert written[0]["sample-001.mid"] != written[0]["sample-002.mid"]  # two draws, not one copied
 
 
+def test_json_on_stdout_stays_json_with_audio_score_and_plot_under_ci(run_dir, tmp_path):
+    """pyfluidsynth 1.4 (imported by pretty_midi) prints where it found its library when CI is set;
+    in a fresh process with every renderer used, --json's stdout must still be one JSON document."""
+    env = {**os.environ, "CI": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    cmd = [sys.executable, "-m", "melodygru.cli", "generate", "--checkpoint", str(run_dir), "--length", "48",
+           "--seed", "2", "--audio", "--plot", "--score", "--json", "--out", str(tmp_path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [sample] = json.loads(proc.stdout)["samples"]
+    assert Path(sample["wav"]).stat().st_size > 44 and Path(sample["png"]).is_file()
+
+
 @pytest.mark.skipif(not (REPO / "checkpoints" / "bach" / "model.keras").is_file(), reason="no shipped checkpoint yet")
 def test_shipped_checkpoint_generates(tmp_path):
     res = CliRunner().invoke(main, ["generate", "--length", "64", "--seed", "1", "--out", str(tmp_path)])

@@ -64,15 +64,27 @@ def soundfont_path() -> Path | None:
     return path if path.is_file() else None
 
 
+def quiet_import(name: str):
+    """Import a module with its import-time prints kept off stdout: pyfluidsynth 1.4 (which
+    pretty_midi imports) prints where it found its library when the CI variable is set, and a
+    command's stdout may carry its --json."""
+    import importlib
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return importlib.import_module(name)
+
+
+def pretty_midi_module():
+    """pretty_midi, imported by `quiet_import`."""
+    return quiet_import("pretty_midi")
+
+
 def audio_backend() -> tuple[str, str]:
     """(the renderer `render` will use, the SoundFont or why not): FluidSynth when pyfluidsynth
     imports (which loads the FluidSynth C library) and pretty_midi's SoundFont is there, else the
     fallback. Nothing is rendered."""
     try:
-        # pyfluidsynth; importing it loads libfluidsynth. pyfluidsynth 1.4 prints where it found the
-        # library when the CI variable is set: kept off stdout, which may carry a command's --json.
-        with contextlib.redirect_stdout(io.StringIO()):
-            import fluidsynth  # noqa: F401
+        fluidsynth = quiet_import("fluidsynth")  # pyfluidsynth; importing it loads libfluidsynth
     except ModuleNotFoundError as e:
         if e.name == "fluidsynth":
             return FALLBACK, ("pyfluidsynth is not installed (pip install -e \".[audio]\" and "
@@ -127,8 +139,7 @@ def _drum(pitch: int, sample_rate: int, velocity: int, rng: np.random.Generator)
 def fallback_render(piece: Piece, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """The fallback synthesis of a piece, mono, before normalizing: times in seconds as its MIDI
     file plays them (pretty_midi reads the tempo map)."""
-    import pretty_midi
-
+    pretty_midi = pretty_midi_module()
     pm = pretty_midi.PrettyMIDI(io.BytesIO(midi_bytes(piece)))
     end = pm.get_end_time() + TAIL_SECONDS
     out = np.zeros(int(np.ceil(end * sample_rate)) + 1)
@@ -151,8 +162,7 @@ def render(piece: Piece, sample_rate: int = SAMPLE_RATE) -> Audio:
     Raises:
         MelodyGRUError: `MELODYGRU_REQUIRE_SOUNDFONT=1` is set and FluidSynth did not render.
     """
-    import pretty_midi
-
+    pretty_midi = pretty_midi_module()
     renderer, detail = audio_backend()
     samples = None
     if renderer == FLUIDSYNTH:

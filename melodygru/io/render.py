@@ -33,9 +33,12 @@ def write_piano_roll(piece: Piece, path, title: str = "") -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import pretty_midi
     from matplotlib.collections import PatchCollection
     from matplotlib.patches import Patch, Rectangle
+
+    from .audio import pretty_midi_module
+
+    pretty_midi = pretty_midi_module()
 
     end = max(piece.end, 1.0)
     pitched = [n for n in piece.notes if not n.is_drum]

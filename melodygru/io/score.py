@@ -183,7 +183,10 @@ def _staves(notes: list[Note]) -> list[tuple[str, list[Note]]]:
 
 def _instrument(program: int, drums: bool):
     import music21
-    import pretty_midi
+
+    from .audio import pretty_midi_module
+
+    pretty_midi = pretty_midi_module()
 
     if drums:
         inst = music21.instrument.UnpitchedPercussion()
