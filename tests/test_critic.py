@@ -464,6 +464,44 @@ def test_match_all_brings_every_features_spread_to_the_real_pieces():
     assert (K.matched_choice(scores, values, no_reference, every=every, every_weight=0.5) == 0).all()
 
 
+def test_real_atoms_find_the_value_many_real_pieces_hold_exactly():
+    m = len(K.MATCHED)
+    rng = np.random.default_rng(1)
+    M = rng.normal(5.0, 1.0, (100, m))
+    poly, mode = K.MATCHED.index("polyphony"), K.MATCHED.index("minor_mode")
+    M[:50, poly] = 4.0  # half the pieces: four voices at every onset
+    M[:, mode] = (np.arange(100) % 3 == 0)  # two values: its mean says its share already
+    atoms = K.real_atoms(M)
+    assert atoms == (("polyphony", 4.0, 0.5),)
+    M[:15, poly] = 3.0  # 35 at 4.0 and 15 at 3.0: only the most common value, still >= 20%
+    assert K.real_atoms(M) == (("polyphony", 4.0, 0.35),)
+    M[:, poly] = 4.0  # every piece: nothing to match a share against
+    assert K.real_atoms(M) == ()
+    on, share, sd = K.atom_columns(np.array([[4.0] * m, [4.000001] * m, [3.9] * m]), (("polyphony", 4.0, 0.5),))
+    assert on[:, 0].tolist() == [1.0, 1.0, 0.0] and share.tolist() == [0.5] and sd.tolist() == [0.5]
+
+
+def test_matched_choice_keeps_the_real_share_on_an_atom():
+    """Half the real pieces hold exactly 4.0; every sample has a candidate just beside it (4.0 +-
+    0.01, its best score) and one on it. Mean and sd cannot tell them apart, so without the atom
+    the set keeps none on it; with the atom, about half."""
+    n, cands, m = 60, 2, len(K.MATCHED)
+    poly = K.MATCHED.index("polyphony")
+    values = np.full((cands, n, m), 5.0)
+    values[0, :, poly] = 4.0 + 0.01 * np.where(np.arange(n) % 2, 1, -1)
+    values[1, :, poly] = 4.0
+    scores = np.zeros((cands, n))
+    scores[1] -= 0.05
+    plain = SimpleNamespace(ref_mean=np.r_[np.full(m, 5.0)], ref_sd=np.full(m, 2.0))
+    plain.ref_mean[poly], plain.ref_sd[poly] = 4.0, 0.5
+    assert (K.matched_choice(scores, values, plain) == 0).all()
+    atoms = SimpleNamespace(**vars(plain), atoms=(("polyphony", 4.0, 0.5),))
+    on = K.matched_choice(scores, values, atoms) == 1
+    assert abs(on.mean() - 0.5) <= 0.1
+    scores[1] -= 100.0  # not bought at any price: a far worse candidate stays unchosen
+    assert (K.matched_choice(scores, values, atoms) == 0).all()
+
+
 def test_a_critic_keeps_the_real_spread_of_every_feature(chorales):
     R, _ = F.feature_matrix(chorales[:20], critic=True)
     J, _ = F.feature_matrix(_junk(chorales[:20], 3), critic=True)
@@ -474,13 +512,23 @@ def test_a_critic_keeps_the_real_spread_of_every_feature(chorales):
     assert critic.all_mean[at] == pytest.approx(critic.ref_mean)
     again = K.Critic.from_dict(json.loads(json.dumps(critic.to_dict())))
     assert again.all_mean == pytest.approx(critic.all_mean) and again.all_sd == pytest.approx(critic.all_sd)
-    older = {k: v for k, v in critic.to_dict().items() if k not in ("all_mean", "all_sd")}  # a critic of session 9
+    older = {k: v for k, v in critic.to_dict().items() if k not in ("all_mean", "all_sd", "atoms")}  # of session 9
     old = K.Critic.from_dict(older)
     assert old.all_mean is None
     added = old.with_reference(R)
     assert added.all_mean == pytest.approx(filled.mean(axis=0)) and (added.coef == critic.coef).all()
     with pytest.raises(ValueError, match="every feature"):
         K.Critic.from_dict({**critic.to_dict(), "all_sd": [0.0] * len(F.CRITIC_FEATURE_NAMES)})
+    # the atoms travel through critic.json; a malformed list is refused, a critic without one has none
+    atoms = (("polyphony", 4.0, 0.5), ("silence", 0.0, 0.8))
+    doc = json.loads(json.dumps(dataclasses.replace(critic, atoms=atoms).to_dict()))
+    assert K.Critic.from_dict(doc).atoms == atoms
+    assert K.Critic.from_dict(older).atoms == ()
+    for bad in ({"feature": "nonsense", "value": 1, "share": 0.5}, {"feature": "polyphony", "value": 4, "share": 1.0},
+                {"feature": "polyphony", "share": 0.5}, "polyphony"):
+        with pytest.raises(ValueError, match="atoms"):
+            K.Critic.from_dict({**doc, "atoms": [bad]})
+    assert added.atoms == K.real_atoms(added.matched_values(filled))
 
 
 def test_matched_selection_through_the_command_line(run_dir, tmp_path):

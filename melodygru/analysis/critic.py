@@ -47,6 +47,10 @@ OUTSIDE_PENALTY = 10.0
 MATCHED = TWO_SIDED + ("minor_mode",)
 MATCH_WEIGHT = 0.5
 MATCH_MIN_SAMPLES = 8  # fewer samples in one command: each keeps its best candidate
+# a matched feature whose real pieces hold one value in at least this share of them (four voices
+# sounding at every onset in half the chorales, no silent beat in most) has an atom there: a mean
+# and sd cannot say "exactly 4 in half the pieces", so the set's share at that value is matched too
+ATOM_MIN_SHARE = 0.2
 TERMS = CRITIC_FEATURE_NAMES + tuple(f"|{n} - real median|" for n in TWO_SIDED)
 
 
@@ -87,6 +91,7 @@ class Critic:
     ref_sd: np.ndarray | None = None  # (None: no matched choice, as before version 4)
     all_mean: np.ndarray | None = None  # the real pieces' mean and sd of every CRITIC_FEATURE_NAMES
     all_sd: np.ndarray | None = None  # feature (None: matched over MATCHED only, as before)
+    atoms: tuple = ()  # (MATCHED feature, value, share of the real pieces at it): see `real_atoms`
 
     def __post_init__(self):
         object.__setattr__(self, "_columns", [CRITIC_FEATURE_NAMES.index(n) for n in self.features])
@@ -136,18 +141,21 @@ class Critic:
                 **({"ref_mean": self.ref_mean.tolist(), "ref_sd": self.ref_sd.tolist()}
                    if self.ref_mean is not None else {}),
                 **({"all_mean": self.all_mean.tolist(), "all_sd": self.all_sd.tolist()}
-                   if self.all_mean is not None else {})}
+                   if self.all_mean is not None else {}),
+                **({"atoms": [{"feature": n, "value": v, "share": p} for n, v, p in self.atoms]} if self.atoms else {})}
 
     def with_reference(self, real: np.ndarray) -> "Critic":
         """This critic with the real pieces' mean and sd of every feature (`all_mean`, `all_sd`)
-        from `real` (pieces x `CRITIC_FEATURE_NAMES`; an undefined value counts as the real
-        pieces' mean of that feature), its weights unchanged."""
+        and the atoms of its matched features (`real_atoms`) from `real` (pieces x
+        `CRITIC_FEATURE_NAMES`; an undefined value counts as the real pieces' mean of that
+        feature), its weights unchanged."""
         R = np.atleast_2d(np.asarray(real, float))
         R = np.where(np.isfinite(R), R, np.nan)
         counted = np.isfinite(R).any(axis=0)
         column = np.where(counted, np.nanmean(np.where(counted, R, 0.0), axis=0), 0.0)
         R = np.where(np.isfinite(R), R, column)
-        return dataclasses.replace(self, all_mean=R.mean(axis=0), all_sd=np.maximum(R.std(axis=0), 1e-6))
+        return dataclasses.replace(self, all_mean=R.mean(axis=0), all_sd=np.maximum(R.std(axis=0), 1e-6),
+                                   atoms=real_atoms(self.matched_values(R)))
 
     @classmethod
     def from_dict(cls, d: dict) -> "Critic":
@@ -186,7 +194,56 @@ class Critic:
                                               "every feature", "one mean and sd > 0 per feature",
                                               lambda m, sd: (sd > 0).all())
         return cls(*arrays, intercept, dict(info), tuple(features), tuple(two_sided), low, high, ref_mean, ref_sd,
-                   all_mean, all_sd)
+                   all_mean, all_sd, _read_atoms(d.get("atoms", [])))
+
+
+def _read_atoms(doc) -> tuple:
+    """The atoms of a critic document (see `real_atoms`); ValueError for a malformed list."""
+    rule = "the critic's atoms must be a list of {feature: a matched feature, value: a number, share: in (0, 1)}"
+    if not isinstance(doc, list):
+        raise ValueError(rule)
+    out = []
+    for a in doc:
+        try:
+            name, value, share = a["feature"], float(a["value"]), float(a["share"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(rule) from None
+        if name not in MATCHED or not np.isfinite(value) or not 0 < share < 1:
+            raise ValueError(rule)
+        out.append((name, value, share))
+    return tuple(out)
+
+
+def real_atoms(matched: np.ndarray, min_share: float = ATOM_MIN_SHARE) -> tuple:
+    """For real pieces' MATCHED values (pieces x MATCHED, filled), each feature's atom: its most
+    common value where at least `min_share` of the pieces (and not all of them) hold exactly
+    it, as (feature, value, share). A feature of two values or fewer (the mode, 0 or 1) has none:
+    its mean already says its share. Mean and sd alone let a set of samples spread evenly around
+    a value that half the real pieces hold exactly (half the chorales have four voices at every
+    onset; the samples' 3.9-4.1 was told from them)."""
+    M = np.atleast_2d(np.asarray(matched, float))
+    out = []
+    for j, name in enumerate(MATCHED):
+        v = M[:, j][np.isfinite(M[:, j])]
+        values, counts = np.unique(np.round(v, 9), return_counts=True)
+        if len(values) <= 2:
+            continue
+        k = int(np.argmax(counts))
+        share = float(counts[k] / len(v))
+        if min_share <= share < 1:
+            out.append((name, float(values[k]), round(share, 6)))
+    return tuple(out)
+
+
+def atom_columns(values: np.ndarray, atoms: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(indicator columns, their real means, their real sds): for (... x MATCHED) values, 1 where
+    a value sits on its feature's atom, else 0, one column per atom."""
+    values = np.asarray(values, float)
+    if not atoms:
+        return np.zeros(values.shape[:-1] + (0,)), np.zeros(0), np.zeros(0)
+    cols = [np.abs(values[..., MATCHED.index(n)] - v) <= 1e-6 * max(1.0, abs(v)) for n, v, _ in atoms]
+    shares = np.array([p for _, _, p in atoms])
+    return np.stack(cols, axis=-1).astype(float), shares, np.sqrt(shares * (1 - shares))
 
 
 def _optional_pair(d: dict, keys: tuple[str, str], size: int, what: str, rule: str, ok) -> tuple:
@@ -256,7 +313,7 @@ def fit_critic(real: np.ndarray, samples: np.ndarray, C: float = 1.0, folds: int
     every = X[len(samples):, :n]
     return Critic(fill, centre, mean, scale, model.coef_[0].astype(float), float(model.intercept_[0]), info,
                   low=low, high=high, ref_mean=matched.mean(axis=0), ref_sd=np.maximum(matched.std(axis=0), 1e-6),
-                  all_mean=every.mean(axis=0), all_sd=np.maximum(every.std(axis=0), 1e-6))
+                  all_mean=every.mean(axis=0), all_sd=np.maximum(every.std(axis=0), 1e-6), atoms=real_atoms(matched))
 
 
 def weighted_choice(scores, rng: np.random.Generator) -> np.ndarray:
@@ -293,7 +350,9 @@ def matched_choice(scores, values, critic: Critic, weight: float = MATCH_WEIGHT,
     gap of the kept values' mean from the real mean and of their sd from the real sd, both in real
     sds). Per-sample choices drift together (every sample's best candidate has the smoothest top
     line, so the set's lines are all too smooth, and too few are in minor); this keeps the set as
-    varied as the corpus, its share of pieces in minor included. With fewer than
+    varied as the corpus, its share of pieces in minor included; where the critic knows atoms
+    (`real_atoms`: a value such as four voices at every onset that many real pieces hold
+    exactly), the share of the set on each counts as one more feature. With fewer than
     `MATCH_MIN_SAMPLES` samples it is `best_of`. With `keep_mode`, a sample's
     candidates in another mode (major or minor) than its plain draw (candidate 0) are never kept,
     so the set keeps the model's own share of minor pieces instead (measured worse on the Bach
@@ -314,6 +373,10 @@ def matched_choice(scores, values, critic: Critic, weight: float = MATCH_WEIGHT,
     other = np.isfinite(mode[:1]) & np.isfinite(mode) & (mode != mode[:1])
     scores = np.where(other & keep_mode, np.minimum(scores, -1e9), scores)
     Z = (values - critic.ref_mean) / critic.ref_sd
+    atoms = getattr(critic, "atoms", ())
+    if atoms:  # the set's share on each atom, as a 0/1 column matched like the others
+        on, share, sd = atom_columns(values, atoms)
+        Z = np.concatenate([Z, (on - share) / sd], axis=-1)
     w = np.full(Z.shape[-1], float(weight))
     if every is not None and every_weight > 0 and critic.all_mean is not None:
         Z = np.concatenate([Z, (np.asarray(every, float) - critic.all_mean) / critic.all_sd], axis=-1)
