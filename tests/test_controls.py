@@ -480,6 +480,19 @@ def test_mode_share_brings_the_chosen_share_in_minor_to_the_corpus():
     for selection in ("best", "matched"):
         assert [k.candidate for k in choose(few, MajorCritic(), selection, 0, mode_share=True)] == \
             [k.candidate for k in choose(few, MajorCritic(), selection, 0)]
+    # a critic that knows the share in minor by music21's default key-finder (Aarden-Essen) aims at
+    # that one and reads each candidate's mode with the same finder, not with its own estimate
+    from melodygru.generation.choose import mode_flags, mode_target
+
+    class FinderCritic(MajorCritic):
+        finder_minor_share = 0.3
+
+    assert mode_target(FinderCritic()) == 0.3 and mode_target(MajorCritic()) == 0.5
+    X = np.zeros((2, 10, len(CRITIC_FEATURE_NAMES)))  # the critic's own estimate: every candidate major
+    assert mode_flags(rounds, FinderCritic(), X).tolist() == [[False] * 10, [True] * 10]
+    assert not mode_flags(rounds, MajorCritic(), X).any()
+    assert minor(choose(rounds, FinderCritic(), "best", 0, mode_share=True)) == 0.3
+    assert minor(choose(rounds, FinderCritic(), "matched", 0, mode_share=True)) == 0.3
     # the bonus itself: the closest share, the smallest bonus among equals
     assert share_bonus(lambda b: 0.5, 0.5) == 0.0
     assert abs(share_bonus(lambda b: float(np.clip(0.2 + b / 10, 0, 1)), 0.5) - 3.0) < 1e-3

@@ -287,6 +287,10 @@ def test_critic_command_refits_and_reports(tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     now = json.loads((run / "critic.json").read_text())
     assert now["coef"] == fitted["coef"] and len(now["all_mean"]) == len(F.CRITIC_FEATURE_NAMES)
+    # the fit and --reference-only both record the training pieces' share in minor by music21's
+    # default key-finder, from the same pieces
+    assert fitted["minor_share"]["finder"] == "aarden-essen" and 0.0 <= fitted["minor_share"]["share"] <= 1.0
+    assert now["minor_share"] == fitted["minor_share"]
     res = runner.invoke(main, ["critic", "--checkpoint", str(tmp_path / "nowhere")])
     assert res.exit_code != 0 and len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
 
@@ -512,7 +516,7 @@ def test_a_critic_keeps_the_real_spread_of_every_feature(chorales):
     assert critic.all_mean[at] == pytest.approx(critic.ref_mean)
     again = K.Critic.from_dict(json.loads(json.dumps(critic.to_dict())))
     assert again.all_mean == pytest.approx(critic.all_mean) and again.all_sd == pytest.approx(critic.all_sd)
-    older = {k: v for k, v in critic.to_dict().items() if k not in ("all_mean", "all_sd", "atoms")}  # of session 9
+    older = {k: v for k, v in critic.to_dict().items() if k not in ("all_mean", "all_sd", "atoms", "minor_share")}  # of session 9
     old = K.Critic.from_dict(older)
     assert old.all_mean is None
     added = old.with_reference(R)
@@ -529,6 +533,13 @@ def test_a_critic_keeps_the_real_spread_of_every_feature(chorales):
         with pytest.raises(ValueError, match="atoms"):
             K.Critic.from_dict({**doc, "atoms": [bad]})
     assert added.atoms == K.real_atoms(added.matched_values(filled))
+    # the share in minor by music21's default key-finder travels too; another finder is refused
+    doc = json.loads(json.dumps(dataclasses.replace(critic, finder_minor_share=0.24).to_dict()))
+    assert doc["minor_share"] == {"finder": "aarden-essen", "share": 0.24}
+    assert K.Critic.from_dict(doc).finder_minor_share == 0.24 and K.Critic.from_dict(older).finder_minor_share is None
+    for bad in ({"finder": "krumhansl-kessler", "share": 0.2}, {"finder": "aarden-essen", "share": 1.5}, {"share": 0.2}, 0.2):
+        with pytest.raises(ValueError, match="minor_share"):
+            K.Critic.from_dict({**doc, "minor_share": bad})
 
 
 def test_matched_selection_through_the_command_line(run_dir, tmp_path):

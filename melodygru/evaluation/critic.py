@@ -10,6 +10,7 @@ nor the critic learned from.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,14 @@ class CriticResult:
     def as_dict(self) -> dict:
         return {"critic": str(self.path), **self.critic.info, "seconds": round(self.seconds, 2),
                 "leans_on": [{"feature": f, "weight": round(w, 4)} for f, w in self.critic.weights(10)]}
+
+
+def _minor_share(pieces) -> float | None:
+    """The share of the pieces with pitched notes that the mode finder hears in minor."""
+    from ..analysis.critic import finder_minor
+
+    flags = [finder_minor(p) for p in pieces if any(not n.is_drum for n in p.notes)]
+    return round(float(np.mean(flags)), 6) if flags else None
 
 
 def fit_run_critic(run_dir, num_samples: int = 1000, length: int = 512, seed: int = 0, C: float = 1.0,
@@ -98,7 +107,7 @@ def fit_run_critic(run_dir, num_samples: int = 1000, length: int = 512, seed: in
         fitted_length = fitted.info.get("length") if isinstance(fitted.info.get("length"), int) else length
         real = [tok.decode(p.ids[:fitted_length + 1], source=p.source) for p in originals]
         R, _ = feature_matrix(real, critic=True)
-        critic = fitted.with_reference(R)
+        critic = dataclasses.replace(fitted.with_reference(R), finder_minor_share=_minor_share(real))
         if not (np.isfinite(critic.all_mean).all() and np.isfinite(critic.all_sd).all()):
             raise MelodyGRUError(f"cannot add a reference to {ckpt.path}'s critic: no training piece has features")
         path = Path(ckpt.path) / rd.CRITIC
@@ -119,6 +128,7 @@ def fit_run_critic(run_dir, num_samples: int = 1000, length: int = 512, seed: in
                                                         "sampling": settings})
     except ValueError as e:
         raise MelodyGRUError(f"cannot fit a critic for {ckpt.path}: {e}") from None
+    critic = dataclasses.replace(critic, finder_minor_share=_minor_share(training))
     path = Path(ckpt.path) / rd.CRITIC
     rd.write_json(path, critic.to_dict())
     return CriticResult(path, critic, time.perf_counter() - start)

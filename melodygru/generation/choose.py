@@ -11,7 +11,8 @@ import dataclasses
 
 import numpy as np
 
-from ..analysis.critic import MATCH_MIN_SAMPLES, MATCHED, Critic, best_of, choice_probabilities, matched_choice, weighted_choice
+from ..analysis.critic import (MATCH_MIN_SAMPLES, MATCHED, Critic, best_of, choice_probabilities, finder_minor, matched_choice,
+                               weighted_choice)
 from ..analysis.features import CRITIC_FEATURE_NAMES, critic_features
 from ..core.events import Piece
 from ..core.keys import PROFILES, THREE, clear_key, keys_of_signature
@@ -62,7 +63,8 @@ def choose(rounds: list[list[Sample]], critic: Critic, selection: str, seed: int
     share without it; on the Bach model it costs quality, see the README). `match_all` > 0: the matched
     choice also brings every other feature's spread to the real pieces', at that weight each (a
     critic that knows them: `Critic.all_mean`). `mode_share` (no key asked for, a critic that knows
-    the real share of pieces in minor): every candidate in minor gains one bonus in score, the one
+    the real share of pieces in minor: by music21's default key-finder, `mode_target`, where it
+    knows that one): every candidate in minor gains one bonus in score, the one
     with which the set's share in minor is the training pieces' (`share_bonus`): for the weighted
     choice its expected share, for the others the nearest whole number of samples in minor, and
     nothing for fewer than `MATCH_MIN_SAMPLES` samples (one would always be kept in major)."""
@@ -96,7 +98,7 @@ def choose(rounds: list[list[Sample]], critic: Critic, selection: str, seed: int
         else:  # the nearest whole number: off by at most half a sample
             target = round(n * target) / n
     if target is not None and len(rounds) > 1:
-        minor = np.nan_to_num(X[..., CRITIC_FEATURE_NAMES.index("minor_mode")]) > 0.5
+        minor = mode_flags(rounds, critic, X)
         share = (lambda b: expected_share(scores + b * minor, minor)) if selection == "weighted" else \
             (lambda b: float(minor[pick(scores + b * minor), np.arange(minor.shape[1])].mean()))
         scores = scores + share_bonus(share, target) * minor
@@ -106,12 +108,23 @@ def choose(rounds: list[list[Sample]], critic: Critic, selection: str, seed: int
 
 
 def mode_target(critic: Critic) -> float | None:
-    """The share of the critic's training pieces in minor (by its own key estimate, the
-    `minor_mode` feature), or None for a critic that does not know it."""
+    """The share of the critic's training pieces in minor: by MODE_FINDER (music21's default
+    key-finder) where the critic knows it, else by its own key estimate (the `minor_mode`
+    feature); None for a critic that knows neither."""
+    if getattr(critic, "finder_minor_share", None) is not None:
+        return float(critic.finder_minor_share)
     if critic.ref_mean is None or "minor_mode" not in MATCHED:
         return None
     value = float(np.asarray(critic.ref_mean)[MATCHED.index("minor_mode")])
     return value if 0.0 <= value <= 1.0 else None
+
+
+def mode_flags(rounds: list[list[Sample]], critic: Critic, X: np.ndarray) -> np.ndarray:
+    """(candidates x samples) True for each candidate in minor, by the finder `mode_target` reads:
+    MODE_FINDER where the critic knows its real share, else the critic's `minor_mode` feature."""
+    if getattr(critic, "finder_minor_share", None) is not None:
+        return np.array([[finder_minor(s.piece) for s in r] for r in rounds], bool)
+    return np.nan_to_num(X[..., CRITIC_FEATURE_NAMES.index("minor_mode")]) > 0.5
 
 
 def expected_share(scores, flags) -> float:
