@@ -281,16 +281,17 @@ def test_critic_command_refits_and_reports(tmp_path, monkeypatch):
                                "--max-file-mb", "0.0001", "--no-cache"])  # every training file is too large
     assert res.exit_code != 0 and len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
     fitted = json.loads((run / "critic.json").read_text())
+    assert fitted["minor_share"]["finder"] == "aarden-essen" and 0.0 <= fitted["minor_share"]["share"] <= 1.0
+    kept_share = fitted.pop("minor_share")
+    fitted.pop("atoms", None)
     del fitted["all_mean"], fitted["all_sd"]  # a critic fitted before it kept them
     (run / "critic.json").write_text(json.dumps(fitted))
     res = runner.invoke(main, ["critic", "--checkpoint", str(run), "--reference-only", "-q"])
     assert res.exit_code == 0, res.output
     now = json.loads((run / "critic.json").read_text())
     assert now["coef"] == fitted["coef"] and len(now["all_mean"]) == len(F.CRITIC_FEATURE_NAMES)
-    # the fit and --reference-only both record the training pieces' share in minor by music21's
-    # default key-finder, from the same pieces
-    assert fitted["minor_share"]["finder"] == "aarden-essen" and 0.0 <= fitted["minor_share"]["share"] <= 1.0
-    assert now["minor_share"] == fitted["minor_share"]
+    # --reference-only writes the training pieces' share in minor again, from the fit's pieces
+    assert now["minor_share"] == kept_share
     res = runner.invoke(main, ["critic", "--checkpoint", str(tmp_path / "nowhere")])
     assert res.exit_code != 0 and len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
 
@@ -481,8 +482,13 @@ def test_real_atoms_find_the_value_many_real_pieces_hold_exactly():
     assert K.real_atoms(M) == (("polyphony", 4.0, 0.35),)
     M[:, poly] = 4.0  # every piece: nothing to match a share against
     assert K.real_atoms(M) == ()
-    on, share, sd = K.atom_columns(np.array([[4.0] * m, [4.000001] * m, [3.9] * m]), (("polyphony", 4.0, 0.5),))
-    assert on[:, 0].tolist() == [1.0, 1.0, 0.0] and share.tolist() == [0.5] and sd.tolist() == [0.5]
+    M[:95, poly], M[95:, poly] = 4.0, [3.0, 3.5, 4.5, 5.0, 6.0]  # 95%: over ATOM_MAX_SHARE, a rule not a share
+    assert K.real_atoms(M) == ()
+    M[:40, poly], M[40:70, poly], M[70:, poly] = 4.0, np.nan, 3.0 + np.arange(30) / 10  # undefined: left out
+    assert K.real_atoms(M) == (("polyphony", 4.0, round(41 / 70, 6)),)  # 4.0 among the 30 once more
+    on, share, sd = K.atom_columns(np.array([[4.0] * m, [4.000001] * m, [3.9] * m, [np.nan] * m]),
+                                   (("polyphony", 4.0, 0.5),))
+    assert on[:3, 0].tolist() == [1.0, 1.0, 0.0] and np.isnan(on[3, 0]) and share.tolist() == [0.5] and sd.tolist() == [0.5]
 
 
 def test_matched_choice_keeps_the_real_share_on_an_atom():
@@ -504,6 +510,9 @@ def test_matched_choice_keeps_the_real_share_on_an_atom():
     assert abs(on.mean() - 0.5) <= 0.1
     scores[1] -= 100.0  # not bought at any price: a far worse candidate stays unchosen
     assert (K.matched_choice(scores, values, atoms) == 0).all()
+    # nor when nearly every real piece sits on the atom (its indicator's sd is small: clipped)
+    common = SimpleNamespace(**vars(plain), atoms=(("polyphony", 4.0, K.ATOM_MAX_SHARE),))
+    assert (K.matched_choice(scores, values, common) == 0).all()
 
 
 def test_a_critic_keeps_the_real_spread_of_every_feature(chorales):
@@ -532,6 +541,9 @@ def test_a_critic_keeps_the_real_spread_of_every_feature(chorales):
                 {"feature": "polyphony", "share": 0.5}, "polyphony"):
         with pytest.raises(ValueError, match="atoms"):
             K.Critic.from_dict({**doc, "atoms": [bad]})
+    with pytest.raises(ValueError, match="one per feature"):
+        K.Critic.from_dict({**doc, "atoms": [{"feature": "polyphony", "value": 4, "share": 0.5}] * 2})
+    assert K.Critic.from_dict({**doc, "atoms": None}).atoms == ()
     assert added.atoms == K.real_atoms(added.matched_values(filled))
     # the share in minor by music21's default key-finder travels too; another finder is refused
     doc = json.loads(json.dumps(dataclasses.replace(critic, finder_minor_share=0.24).to_dict()))

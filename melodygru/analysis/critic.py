@@ -52,9 +52,15 @@ MATCH_MIN_SAMPLES = 8  # fewer samples in one command: each keeps its best candi
 # sounding at every onset in half the chorales, no silent beat in most) has an atom there: a mean
 # and sd cannot say "exactly 4 in half the pieces", so the set's share at that value is matched too
 ATOM_MIN_SHARE = 0.2
-# the key-finder whose share of pieces in minor `mode_share` matches: Aarden-Essen's profiles,
-# music21's default (`analyze("key")`); on 200 of the folk model's training tunes the two agreed on
-# every key, where the critic's own estimate (Krumhansl-Kessler) agreed with music21 on the mode of 82%
+# ... and at most this share: a value nearly every real piece holds (one note per onset in a
+# melody) would make its indicator's sd tiny and the match a rule stronger than any score
+ATOM_MAX_SHARE = 0.9
+ATOM_TOLERANCE = 1e-6  # a value within this (relative, at least absolute 1e-6) of an atom sits on it
+ATOM_Z_LIMIT = 3.0  # an atom column's standardized value is clipped to +-this
+# the key-finder whose share of pieces in minor `mode_share` matches: `core.keys.best_key` with
+# Aarden-Essen's profiles, the weights of music21's default key-finder (`analyze("key")`); on 200 of
+# the folk model's training tunes it found music21's key for every one, where the critic's own
+# estimate (Krumhansl-Kessler's profiles) agreed with music21 on the mode of 82%
 MODE_FINDER = "aarden-essen"
 TERMS = CRITIC_FEATURE_NAMES + tuple(f"|{n} - real median|" for n in TWO_SIDED)
 
@@ -165,7 +171,7 @@ class Critic:
         column = np.where(counted, np.nanmean(np.where(counted, R, 0.0), axis=0), 0.0)
         R = np.where(np.isfinite(R), R, column)
         return dataclasses.replace(self, all_mean=R.mean(axis=0), all_sd=np.maximum(R.std(axis=0), 1e-6),
-                                   atoms=real_atoms(self.matched_values(R)))
+                                   atoms=real_atoms(self.matched_values(real)))
 
     @classmethod
     def from_dict(cls, d: dict) -> "Critic":
@@ -204,7 +210,7 @@ class Critic:
                                               "every feature", "one mean and sd > 0 per feature",
                                               lambda m, sd: (sd > 0).all())
         return cls(*arrays, intercept, dict(info), tuple(features), tuple(two_sided), low, high, ref_mean, ref_sd,
-                   all_mean, all_sd, _read_atoms(d.get("atoms", [])), _read_minor_share(d.get("minor_share")))
+                   all_mean, all_sd, _read_atoms(d.get("atoms") or []), _read_minor_share(d.get("minor_share")))
 
 
 def _read_minor_share(doc) -> float | None:
@@ -239,19 +245,24 @@ def _read_atoms(doc) -> tuple:
             name, value, share = a["feature"], float(a["value"]), float(a["share"])
         except (KeyError, TypeError, ValueError):
             raise ValueError(rule) from None
-        if name not in MATCHED or not np.isfinite(value) or not 0 < share < 1:
-            raise ValueError(rule)
+        if name not in MATCHED or not np.isfinite(value) or not 0 < share < 1 or any(name == o[0] for o in out):
+            raise ValueError(rule + ", one per feature")
         out.append((name, value, share))
     return tuple(out)
 
 
-def real_atoms(matched: np.ndarray, min_share: float = ATOM_MIN_SHARE) -> tuple:
-    """For real pieces' MATCHED values (pieces x MATCHED, filled), each feature's atom: its most
-    common value where at least `min_share` of the pieces (and not all of them) hold exactly
-    it, as (feature, value, share). A feature of two values or fewer (the mode, 0 or 1) has none:
-    its mean already says its share. Mean and sd alone let a set of samples spread evenly around
-    a value that half the real pieces hold exactly (half the chorales have four voices at every
-    onset; the samples' 3.9-4.1 was told from them)."""
+def _on_atom(values, value: float):
+    return np.abs(np.asarray(values, float) - value) <= ATOM_TOLERANCE * max(1.0, abs(value))
+
+
+def real_atoms(matched: np.ndarray, min_share: float = ATOM_MIN_SHARE, max_share: float = ATOM_MAX_SHARE) -> tuple:
+    """For real pieces' MATCHED values (pieces x MATCHED; an undefined value is left out), each
+    feature's atom: its most common value where between `min_share` and `max_share` of the
+    pieces with that feature defined hold it (within ATOM_TOLERANCE), as (feature, value,
+    share). A feature of two values or fewer (the mode, 0 or 1) has none: its mean already says
+    its share. Mean and sd alone let a set of samples spread evenly around a value that half the
+    real pieces hold exactly (half the chorales have four voices at every onset; the samples'
+    3.9-4.1 was told from them)."""
     M = np.atleast_2d(np.asarray(matched, float))
     out = []
     for j, name in enumerate(MATCHED):
@@ -259,20 +270,24 @@ def real_atoms(matched: np.ndarray, min_share: float = ATOM_MIN_SHARE) -> tuple:
         values, counts = np.unique(np.round(v, 9), return_counts=True)
         if len(values) <= 2:
             continue
-        k = int(np.argmax(counts))
-        share = float(counts[k] / len(v))
-        if min_share <= share < 1:
-            out.append((name, float(values[k]), round(share, 6)))
+        value = float(values[int(np.argmax(counts))])
+        share = float(_on_atom(v, value).mean())
+        if min_share <= share <= max_share:
+            out.append((name, value, round(share, 6)))
     return tuple(out)
 
 
 def atom_columns(values: np.ndarray, atoms: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(indicator columns, their real means, their real sds): for (... x MATCHED) values, 1 where
-    a value sits on its feature's atom, else 0, one column per atom."""
+    a value sits on its feature's atom, 0 where it does not, NaN where it is undefined; one
+    column per atom."""
     values = np.asarray(values, float)
     if not atoms:
         return np.zeros(values.shape[:-1] + (0,)), np.zeros(0), np.zeros(0)
-    cols = [np.abs(values[..., MATCHED.index(n)] - v) <= 1e-6 * max(1.0, abs(v)) for n, v, _ in atoms]
+    cols = []
+    for n, v, _ in atoms:
+        x = values[..., MATCHED.index(n)]
+        cols.append(np.where(np.isfinite(x), _on_atom(x, v), np.nan))
     shares = np.array([p for _, _, p in atoms])
     return np.stack(cols, axis=-1).astype(float), shares, np.sqrt(shares * (1 - shares))
 
@@ -344,7 +359,8 @@ def fit_critic(real: np.ndarray, samples: np.ndarray, C: float = 1.0, folds: int
     every = X[len(samples):, :n]
     return Critic(fill, centre, mean, scale, model.coef_[0].astype(float), float(model.intercept_[0]), info,
                   low=low, high=high, ref_mean=matched.mean(axis=0), ref_sd=np.maximum(matched.std(axis=0), 1e-6),
-                  all_mean=every.mean(axis=0), all_sd=np.maximum(every.std(axis=0), 1e-6), atoms=real_atoms(matched))
+                  all_mean=every.mean(axis=0), all_sd=np.maximum(every.std(axis=0), 1e-6),
+                  atoms=real_atoms(np.asarray(real, float)[:, [CRITIC_FEATURE_NAMES.index(n) for n in MATCHED]]))
 
 
 def weighted_choice(scores, rng: np.random.Generator) -> np.ndarray:
@@ -406,8 +422,8 @@ def matched_choice(scores, values, critic: Critic, weight: float = MATCH_WEIGHT,
     Z = (values - critic.ref_mean) / critic.ref_sd
     atoms = getattr(critic, "atoms", ())
     if atoms:  # the set's share on each atom, as a 0/1 column matched like the others
-        on, share, sd = atom_columns(values, atoms)
-        Z = np.concatenate([Z, (on - share) / sd], axis=-1)
+        on, share, sd = atom_columns(values, atoms)  # undefined: NaN, typical below
+        Z = np.concatenate([Z, np.clip((on - share) / sd, -ATOM_Z_LIMIT, ATOM_Z_LIMIT)], axis=-1)
     w = np.full(Z.shape[-1], float(weight))
     if every is not None and every_weight > 0 and critic.all_mean is not None:
         Z = np.concatenate([Z, (np.asarray(every, float) - critic.all_mean) / critic.all_sd], axis=-1)

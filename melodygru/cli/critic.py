@@ -31,7 +31,9 @@ from .options import verbose_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.option("--reference-only", is_flag=True,
               help="Keep the fitted critic; add the training pieces' mean and spread of every feature (what "
-                   "sampling.json's match_all needs), drawing no samples.")
+                   "sampling.json's match_all needs), the values many of them hold exactly (atoms, for the matched "
+                   "choice) and their share in minor by music21's default key-finder (for mode_share), drawing "
+                   "no samples.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def critic(checkpoint, num_samples, length, seed, jobs, max_file_mb, no_cache, cache_dir, reference_only, as_json,
            quiet):

@@ -68,7 +68,10 @@ def fit_run_critic(run_dir, num_samples: int = 1000, length: int = 512, seed: in
     Args:
         training: the training pieces as the corpus reader gives them (`.ids`, `.source`) [default:
             read from the sources the run recorded, less its validation pieces]; at most `MAX_REAL`
-            of them, drawn at random, are used.
+            of them, drawn at random (by the fitted critic's own seed with `reference_only`), are used.
+        reference_only: keep the fitted critic's weights and add what the real pieces alone give:
+            the mean and spread of every feature, the atoms of the matched features and the share
+            in minor by `analysis.critic.MODE_FINDER`, drawing no samples.
         corpus_kw: passed to the corpus reader (jobs, cache_dir, use_cache, progress, ...).
 
     Raises:
@@ -83,7 +86,6 @@ def fit_run_critic(run_dir, num_samples: int = 1000, length: int = 512, seed: in
     start = time.perf_counter()
     ckpt = load_checkpoint(run_dir, with_critic=False)  # an old or broken critic.json is what this replaces
     tok = ckpt.tokenizer
-    rng = np.random.default_rng(seed)
     fitted = None
     if reference_only:  # checked before the corpus is read
         from ..generation.choose import read_critic
@@ -96,8 +98,11 @@ def fit_run_critic(run_dir, num_samples: int = 1000, length: int = 512, seed: in
         if found is None or not found[1]:
             raise MelodyGRUError(f"{ckpt.path} does not record the pieces it trained on: a critic needs them")
         training = found[1]
-    if len(training) > MAX_REAL:
-        training = [training[i] for i in sorted(rng.choice(len(training), MAX_REAL, replace=False))]
+    if len(training) > MAX_REAL:  # the fit's own draw: a reference added later reads the same pieces
+        fitted_seed = fitted.info.get("seed") if fitted is not None and isinstance(fitted.info.get("seed"), int) else seed
+        training = sorted(training, key=lambda p: str(p.source))
+        draw = np.random.default_rng(fitted_seed)
+        training = [training[i] for i in sorted(draw.choice(len(training), MAX_REAL, replace=False))]
     # each training piece as far as its first `length` tokens go (the whole piece when shorter),
     # as a sample of `length` tokens: then how long a sample lasts is compared like with like, and
     # a choice that kept only tunes ending early would be told from the corpus
