@@ -46,6 +46,7 @@ OUTSIDE_PENALTY = 10.0
 # the features whose spread over a whole set of samples `matched_choice` brings to the real
 # pieces' (mean and standard deviation of each), and how much that weighs against the scores
 MATCHED = TWO_SIDED + ("minor_mode",)
+_MATCHED_AT = [CRITIC_FEATURE_NAMES.index(n) for n in MATCHED]
 MATCH_WEIGHT = 0.5
 MATCH_MIN_SAMPLES = 8  # fewer samples in one command: each keeps its best candidate
 # a matched feature whose real pieces hold one value in at least this share of them (four voices
@@ -125,7 +126,7 @@ class Critic:
 
     def matched_values(self, X: np.ndarray) -> np.ndarray:
         """The MATCHED features of rows of all `CRITIC_FEATURE_NAMES` (NaN stays NaN)."""
-        return np.atleast_2d(np.asarray(X, float))[:, [CRITIC_FEATURE_NAMES.index(n) for n in MATCHED]]
+        return np.atleast_2d(np.asarray(X, float))[:, _MATCHED_AT]
 
     def outside(self, X: np.ndarray) -> np.ndarray:
         """How many TWO_SIDED features of each row (of this critic's `features`, filled) lie outside
@@ -355,12 +356,12 @@ def fit_critic(real: np.ndarray, samples: np.ndarray, C: float = 1.0, folds: int
     info = {**(info or {}), "real_pieces": int(len(real)), "samples": int(len(samples)), "C": C,
             "cross_validated_accuracy": round(accuracy, 4),
             "samples_outside_real_range": round(float(outside.mean()), 4)}
-    matched = X[len(samples):, [CRITIC_FEATURE_NAMES.index(n) for n in MATCHED]]  # the real rows, filled
+    matched = X[len(samples):, _MATCHED_AT]  # the real rows, filled
     every = X[len(samples):, :n]
     return Critic(fill, centre, mean, scale, model.coef_[0].astype(float), float(model.intercept_[0]), info,
                   low=low, high=high, ref_mean=matched.mean(axis=0), ref_sd=np.maximum(matched.std(axis=0), 1e-6),
                   all_mean=every.mean(axis=0), all_sd=np.maximum(every.std(axis=0), 1e-6),
-                  atoms=real_atoms(np.asarray(real, float)[:, [CRITIC_FEATURE_NAMES.index(n) for n in MATCHED]]))
+                  atoms=real_atoms(np.asarray(real, float)[:, _MATCHED_AT]))
 
 
 def weighted_choice(scores, rng: np.random.Generator) -> np.ndarray:
