@@ -243,6 +243,15 @@ def test_sampling_json_sets_candidates(run_dir, tmp_path):
     res = CliRunner().invoke(main, ["generate", "--checkpoint", str(run), "--out", str(tmp_path / "m"),
                                     "--length", "32", "--num-samples", "10", "--json"])
     assert res.exit_code == 0 and json.loads(res.output)["match_all"] == 0.1
+    # a critic without every feature's spread (fitted before session 10) cannot honour match_all:
+    # a one-line error naming the fix, not a silent choice on 13 features
+    doc = json.loads((run / "critic.json").read_text())
+    (run / "critic.json").write_text(json.dumps({k: v for k, v in doc.items() if k not in ("all_mean", "all_sd")}))
+    res = CliRunner().invoke(main, ["generate", "--checkpoint", str(run), "--out", str(tmp_path / "n"),
+                                    "--length", "32", "--num-samples", "10"])
+    assert res.exit_code != 0 and len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
+    assert "match_all" in res.output and "--reference-only" in res.output and not (tmp_path / "n").exists()
+    (run / "critic.json").write_text(json.dumps(doc))
     for bad in (-1, "0.1", 11):
         (run / "sampling.json").write_text(json.dumps({"match_all": bad}))
         with pytest.raises(CheckpointError, match="match_all"):

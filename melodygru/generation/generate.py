@@ -171,6 +171,10 @@ def sample(checkpoint: Checkpoint, length: int = 512, num_samples: int = 1, temp
     if candidates > 1 and checkpoint.critic is None:
         raise MelodyGRUError(f"checkpoint {checkpoint.path} has no critic (critic.json) to choose among candidates: "
                              f"fit one with `melodygru critic --checkpoint {checkpoint.path}`, or use --candidates 1")
+    if candidates > 1 and selection == "matched" and match_all > 0 and checkpoint.critic.all_mean is None:
+        raise MelodyGRUError(f"match_all needs the training pieces' spread of every feature, which the critic of "
+                             f"{checkpoint.path} does not keep: add it with `melodygru critic --checkpoint "
+                             f"{checkpoint.path} --reference-only`, or set match_all to 0")
     if form and not checkpoint.plans:
         raise MelodyGRUError(f"checkpoint {checkpoint.path} has no form plans (form.json): sample without --form")
     if key is not None:
