@@ -322,6 +322,11 @@ def parse_args(argv=None, dataset: str | None = None):
                     help="training wall-time budget [default: 85 for nottingham, musedata, piano-midi; none for jsb]")
     ap.add_argument("--train-only", action="store_true",
                     help="stop after training, test not scored (a timing run: its history is kept)")
+    ap.add_argument("--cache", action="store_true",
+                    help="also score test with a continuous cache over the top layer (Grave et al. 2017), "
+                         "its theta and lambda chosen on valid (a second row: ours with the cache)")
+    ap.add_argument("--score-only", action="store_true",
+                    help="score the existing run directory WORK/RUN_NAME without training it further")
     ap.add_argument("train_options", nargs="*", help="extra `melodygru train` options (after --)")
     args = ap.parse_args(argv)
     if dataset is not None:
@@ -374,6 +379,15 @@ def main(argv=None, dataset: str | None = None) -> int:
     common = [work / "train", "--val", work / "valid", "--out", run, "-q", "--critic-samples", "0"]
     start = time.perf_counter()
     plan = None
+    if args.score_only:
+        if not (run / "metrics.json").is_file():
+            print(f"error: --score-only: {run} holds no finished run (no metrics.json)", file=sys.stderr)
+            return 2
+        kept = run / f"{ds.results_prefix}_result.json"
+        previous = json.loads(kept.read_text()) if kept.is_file() else {}
+        wall = previous.get("train_wall_seconds") or json.loads((run / "metrics.json").read_text()).get("wall_time_s", 0.0)
+        options = previous.get("train_options", options)
+        return score(args, ds, work, run, steps, options, previous.get("time_plan"), wall, env)
     if (run / "config.json").exists():
         print(f"{run} exists: resuming it (delete it to start over)")
         deadline = start + minutes * 60 if minutes else None
@@ -413,11 +427,13 @@ def keep_timing(args, ds: Dataset, run: Path, options: list, plan: dict | None, 
 def score(args, ds: Dataset, work: Path, run: Path, steps: dict, options: list, plan: dict | None, wall: float, env) -> int:
     """Score `test` once, write the result (and keep it in benchmarks/results/), print the table."""
     t = time.perf_counter()
-    ev = melodygru("evaluate", "--checkpoint", run, work / "test", "--json", "-q", "--no-cache", env=env)
+    cache = ["--continuous-cache", work / "valid"] if args.cache else []
+    ev = melodygru("evaluate", "--checkpoint", run, work / "test", *cache, "--json", "-q", "--no-cache", env=env)
     if ev.returncode:
         return ev.returncode
     test_seconds = time.perf_counter() - t
-    likelihood = json.loads(ev.stdout)["likelihood"]
+    scored = json.loads(ev.stdout)
+    likelihood = scored["likelihood"]
     by_name = {Path(s).name: nll for s, nll in zip(likelihood["sources"], likelihood["piece_nll"])}
     if sorted(by_name) != sorted(steps["test"]):
         raise SystemExit("evaluate did not score every test piece")
@@ -437,6 +453,16 @@ def score(args, ds: Dataset, work: Path, run: Path, steps: dict, options: list, 
         "test_pieces": likelihood["pieces"], "test_steps": test_steps, "test_seconds": round(test_seconds, 1),
         "train_options": options, "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
     }
+    if args.cache:
+        c = scored["continuous_cache"]
+        cached = dict(zip(likelihood["sources"], c["piece_nll"]))  # the same pieces, in the same order
+        result["continuous_cache"] = {
+            "theta": c["theta"], "lambda": c["lambda"], "window_tokens": c["window"],
+            "valid_nll_per_step": c["fit"]["nats_per_token"] * c["fit"]["tokens"] / valid_steps,
+            "valid_cache_nll_per_step": c["fit"]["cache_nats_per_token"] * c["fit"]["tokens"] / valid_steps,
+            "test_nll_per_step": sum(cached.values()) / test_steps, "test_nll_per_token": c["nats_per_token"],
+            "grid_on_valid": c["grid"],
+        }
     atomic_write_bytes(run / f"{ds.results_prefix}_result.json", json.dumps(result, indent=1).encode())
     if not args.limit:  # a smoke test is not a result
         kept = Path(__file__).resolve().parent / "results" / f"{ds.results_prefix}-{run.name}.json"
@@ -450,6 +476,13 @@ def score(args, ds: Dataset, work: Path, run: Path, steps: dict, options: list, 
     tps = metrics.get("train_tokens_per_second") or 0
     print(f"  {ours:<22} {test_nll:6.2f}   this run: {metrics['parameters']:,} parameters, "
           f"best epoch {metrics['best_epoch']}/{metrics['epochs']}, {wall / 60:.1f} min (train + read), {tps:,.0f} tokens/s")
+    if args.cache:
+        c = result["continuous_cache"]
+        print(f"  {ours + ' + cache':<22} {c['test_nll_per_step']:6.2f}   the same model with a continuous cache "
+              f"(theta {c['theta']:g}, lambda {c['lambda']:g}, chosen on valid: {c['valid_nll_per_step']:.3f} -> "
+              f"{c['valid_cache_nll_per_step']:.3f} per step)")
+    if args.cache:
+        print(f"test NLL per step with the continuous cache: {result['continuous_cache']['test_nll_per_step']:.3f}")
     print(f"test NLL per step: {test_nll:.3f}")
     return 0
 

@@ -137,6 +137,20 @@ def test_a_smoke_run_trains_scores_and_writes_its_result(tmp_path):
     # the LSTM: `evaluate` must score a run of either cell (the GRU's runs are scored in the slow test)
     result = smoke(tmp_path, "lstm", "--", "--preset", "tiny", "--epochs", "1", "--seq-len", "32")
     assert result["epochs"] == 1 and result["time_plan"] is None
+    # the same run scored again, without training, and with the continuous cache chosen on valid
+    again = smoke(tmp_path, "lstm", "--score-only", "--cache")
+    assert again["test_nll_per_step"] == pytest.approx(result["test_nll_per_step"], rel=1e-6)
+    assert again["epochs"] == 1 and again["train_options"] == result["train_options"]
+    c = again["continuous_cache"]
+    assert c["theta"] > 0 and 0 <= c["lambda"] < 1 and c["test_nll_per_step"] > 0
+    # lambda 0 is in the grid, so on valid the cache is never worse than the model alone
+    assert c["valid_cache_nll_per_step"] <= c["valid_nll_per_step"] + 1e-9
+    assert c["valid_nll_per_step"] == pytest.approx(result["valid_nll_per_step"], rel=1e-3)
+    missing = subprocess.run([sys.executable, str(SCRIPT), "--dataset", "nottingham", "--data", str(tmp_path / "tiny.json"),
+                              "--work", str(tmp_path / "work"), "--run-name", "nothing", "--score-only"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert missing.returncode == 2 and "holds no finished run" in missing.stderr and "Traceback" not in missing.stderr
 
 
 @pytest.mark.slow

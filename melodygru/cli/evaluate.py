@@ -52,6 +52,10 @@ def register(main: click.Group) -> click.Command:
                   help="A built-in corpus as the baselines' training set.")
     @click.option("--ngram-order", type=click.IntRange(2, 8), default=6, show_default=True,
                   help="n of the n-gram baseline (a note is 2-4 tokens, so 6 sees at least one note back).")
+    @click.option("--continuous-cache", "cache_fit", multiple=True, type=click.Path(path_type=Path),
+                  help="Also score the held-out pieces with a continuous cache over the model's top layer "
+                       "(Grave et al. 2017), its two settings chosen on these files or folders (validation "
+                       "pieces, never the held-out ones). Repeatable. For likelihood only.")
     @click.option("--jobs", "-j", type=click.IntRange(1, 512), default=None,
                   help="Parallel worker processes for reading files. [default: all cores]")
     @click.option("--max-file-mb", type=click.FloatRange(0, min_open=True), default=20.0, show_default=True,
@@ -68,7 +72,7 @@ def register(main: click.Group) -> click.Command:
     @tokenizer_options
     @click.pass_context
     def evaluate(ctx, paths, checkpoint, corpora, references, samples, plot, with_baselines, train_paths, train_corpora,
-                 ngram_order, jobs, max_file_mb, no_cache, cache_dir, repeats, seed, as_json, quiet, tokenizer):
+                 ngram_order, cache_fit, jobs, max_file_mb, no_cache, cache_dir, repeats, seed, as_json, quiet, tokenizer):
         """Score a trained model on held-out pieces, and/or compare generated samples with a corpus.
 
         \b
@@ -99,7 +103,8 @@ def register(main: click.Group) -> click.Command:
         result = run(checkpoint, held, corpora, samples=samples, with_baselines=with_baselines,
                      train_paths=train_paths, train_corpora=train_corpora, ngram_order=ngram_order, plot=plot,
                      jobs=jobs, cache_dir=cache_dir, use_cache=not no_cache, max_file_mb=max_file_mb,
-                     progress=not quiet, tokenizer=tokenizer if given else None, repeats=repeats, seed=seed)
+                     progress=not quiet, tokenizer=tokenizer if given else None, repeats=repeats, seed=seed,
+                     cache_fit=cache_fit)
         if as_json:
             click.echo(json.dumps(_jsonable(result.as_dict()), indent=1))
         else:

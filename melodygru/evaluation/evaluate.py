@@ -48,6 +48,7 @@ class EvaluationResult:
     table: list[dict] | None = None
     statistics: object = None  # musicstats.StatsComparison (degeneracy check, --plot)
     listening: object = None  # listening.ListeningReport
+    cache: dict | None = None  # pointer.continuous_cache: the likelihood with a continuous cache
     plot: str | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -59,6 +60,8 @@ class EvaluationResult:
             d["baselines"] = {**self.baselines, "table": self.table}
         if self.statistics is not None:
             d["statistics"] = self.statistics.as_dict()
+        if self.cache is not None:
+            d["continuous_cache"] = self.cache
         if self.listening is not None:
             d["listening"] = self.listening.as_dict()
         if self.plot:
@@ -79,6 +82,13 @@ class EvaluationResult:
             out.append("  by token kind: " + ", ".join(
                 f"{k} {v['share']:.1%} ({v['nats_per_token']:.3f} nats x {v['tokens']})"
                 for k, v in L.get("by_kind", {}).items()))
+        if self.cache is not None:
+            c = self.cache
+            out.append(f"with a continuous cache over the top layer (theta {c['theta']:g}, lambda {c['lambda']:g}, "
+                       f"window {c['window']} tokens; chosen on {c['fit']['pieces']} pieces, where it moved "
+                       f"{c['fit']['nats_per_token']:.4f} to {c['fit']['cache_nats_per_token']:.4f} nats per token):")
+            out.append(f"  per token    {c['nats_per_token']:8.4f} nats (the model alone {c['plain_nats_per_token']:.4f})")
+            out.append(f"  per quarter  {c['nats_per_quarter']:8.4f} nats  {c['bits_per_quarter']:8.4f} bits")
         if self.table is not None:
             b = self.baselines
             dropped = f", {b['dropped_overlap']} identical to held-out pieces left out" if b["dropped_overlap"] else ""
@@ -139,7 +149,8 @@ def run_pieces(checkpoint, tokenizer: Tokenizer, **corpus_kw):
 def evaluate(checkpoint=None, paths=(), corpora=(), samples=None, with_baselines: bool = False, train_paths=(),
              train_corpora=(), ngram_order: int = DEFAULT_NGRAM_ORDER, plot=None, jobs=None, cache_dir=None,
              use_cache: bool = True, max_file_mb: float = 20.0, progress: bool = True,
-             tokenizer: Tokenizer | None = None, repeats: int = 10, seed: int = 0) -> EvaluationResult:
+             tokenizer: Tokenizer | None = None, repeats: int = 10, seed: int = 0,
+             cache_fit=()) -> EvaluationResult:
     """Everything `melodygru evaluate` does; see the module docstring and `cli/evaluate.py`.
 
     Args:
@@ -152,6 +163,8 @@ def evaluate(checkpoint=None, paths=(), corpora=(), samples=None, with_baselines
         ngram_order: the n-gram's n.
         plot: PNG path for the statistics' distributions.
         repeats, seed: draws of the listening test's cross-validation.
+        cache_fit: files or folders on which a continuous cache's two settings are chosen (the
+            validation pieces); the held-out pieces are then scored with it too (`pointer`).
         tokenizer: how to read the pieces when no checkpoint decides it [default: `Tokenizer()`].
             The statistics do not depend on it (beyond the grid); it decides which token cache is
             used, e.g. the one `train --velocity-bins 0` filled.
@@ -160,6 +173,8 @@ def evaluate(checkpoint=None, paths=(), corpora=(), samples=None, with_baselines
         raise MelodyGRUError("nothing to evaluate: give --checkpoint (likelihood) and/or --samples (statistics)")
     if with_baselines and checkpoint is None:
         raise MelodyGRUError("--baselines compares against a model: give --checkpoint too")
+    if cache_fit and checkpoint is None:
+        raise MelodyGRUError("--continuous-cache scores a model: give --checkpoint too")
     if plot is not None and samples is None:
         raise MelodyGRUError("--plot draws the sample statistics: give --samples too")
     if checkpoint is not None:
@@ -210,6 +225,13 @@ def evaluate(checkpoint=None, paths=(), corpora=(), samples=None, with_baselines
             train_paths, train_corpora = recorded
             result.notes.append(f"baselines trained on the run's sources: {', '.join([*train_paths, *train_corpora])}")
         train, _ = _read_set(train_paths, train_corpora, tokenizer, "training", **kw)
+    fit = None
+    if cache_fit:
+        fit, _ = _read_set(list(cache_fit), (), tokenizer, "cache-fitting", **kw)
+        shared = {p.ids.tobytes() for p in fit} & {p.ids.tobytes() for p in held}
+        if shared:
+            raise MelodyGRUError(f"--continuous-cache: {len(shared)} of its pieces are also held-out pieces; its "
+                                 "settings must be chosen on other pieces (the validation set, not the test set)")
     found = s_report = None
     if samples is not None:
         if not Path(samples).is_dir():
@@ -220,6 +242,10 @@ def evaluate(checkpoint=None, paths=(), corpora=(), samples=None, with_baselines
     if checkpoint is not None:
         result.likelihood = likelihood(checkpoint, held_ids, tokenizer)
         result.likelihood["sources"] = [p.source for p in held if len(p.ids) >= 2]
+    if fit is not None:
+        from .pointer import continuous_cache
+
+        result.cache = continuous_cache(checkpoint, [p.ids for p in fit], held_ids, tokenizer)
     if train is not None:
         result.baselines = baselines([p.ids for p in train], held_ids, tokenizer, ngram_order)
         result.table = baseline_table(result.likelihood, result.baselines)

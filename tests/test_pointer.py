@@ -1,0 +1,158 @@
+"""The continuous cache (`evaluation.pointer`, `evaluate --continuous-cache`): its pointer
+distribution against a loop written out step by step, the mixture, that it finds a piece's own
+repeats, that its settings are chosen on one set and never on the held-out one, and the command's
+output on MIDI files written here."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import click
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from helpers import write_midi
+
+from melodygru.cli.evaluate import register
+from melodygru.core.errors import MelodyGRUError
+from melodygru.core.events import Note, Piece
+from melodygru.evaluation.likelihood import likelihood
+from melodygru.evaluation.pointer import cache_probs, continuous_cache, mixed_nll, top_states
+from melodygru.tokens.config import TokenizerConfig
+from melodygru.tokens.tokenizer import Tokenizer
+
+TOKENIZER = Tokenizer(TokenizerConfig(velocity_bins=0))
+
+
+def slow_cache_probs(states, targets, theta, window):
+    """p_cache of each step's target, one step and one key at a time."""
+    out = []
+    for t in range(len(targets)):
+        keys = range(max(0, t - window), t)
+        weights = {i: math.exp(theta * float(np.dot(states[t], states[i]))) for i in keys}
+        total = sum(weights.values())
+        out.append(sum(w for i, w in weights.items() if targets[i] == targets[t]) / total if total else 0.0)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("window", [1, 3, 50])
+def test_the_pointer_matches_a_step_by_step_loop(window):
+    rng = np.random.default_rng(window)
+    states = rng.normal(size=(40, 5)).astype(np.float32)
+    targets = rng.integers(0, 4, size=40)
+    got = cache_probs(states, targets, (0.3, 1.0), window=window, chunk=7)  # chunks cut across the window
+    for k, theta in enumerate((0.3, 1.0)):
+        np.testing.assert_allclose(got[k], slow_cache_probs(states, targets, theta, window), rtol=1e-5, atol=1e-12)
+    assert got[:, 0].tolist() == [0.0, 0.0]  # the first step has no past
+
+
+def test_the_mixture():
+    logp = np.log(np.array([0.5, 0.2, 0.1]))
+    pc = np.array([0.0, 1.0, 0.0])
+    np.testing.assert_allclose(mixed_nll(logp, pc, 0.0), -logp)
+    # step 0 by the model alone; then 0.5 * 0.2 + 0.5 * 1.0, and 0.5 * 0.1 + 0 for a token the cache never saw
+    np.testing.assert_allclose(mixed_nll(logp, pc, 0.5), [-math.log(0.5), -math.log(0.6), -math.log(0.05)])
+    with pytest.raises(MelodyGRUError, match="cache weight"):
+        mixed_nll(logp, pc, 1.0)
+
+
+def repeated_piece(rng, bars: int = 2, times: int = 4) -> Piece:
+    """A random phrase of eighth notes played `times` times: only its first statement is new."""
+    phrase = rng.integers(48, 84, size=8 * bars)
+    notes = [Note(0.5 * i, 0.5, int(p)) for i, p in enumerate(np.tile(phrase, times))]
+    return Piece(notes)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """An untrained GRU with large weights saved as a run directory: its states still say which
+    tokens came just before, which is all the pointer needs to find a repeat."""
+    import keras
+
+    from melodygru.model import rundir as rd
+    from melodygru.model.network import ModelConfig, build_model
+
+    keras.utils.set_random_seed(1)
+    config = ModelConfig(len(TOKENIZER), layers=2, units=32, embedding_dim=16, dropout=0.0)
+    model = build_model(config)
+    model.set_weights([w * 3 for w in model.get_weights()])
+    path = tmp_path_factory.mktemp("run")
+    model.save(path / "model.keras")
+    TOKENIZER.save(path / "tokenizer.json")
+    (path / "config.json").write_text(json.dumps({"format": rd.RUN_FORMAT, "version": rd.FORMAT_VERSION,
+                                                  "model": config.to_dict()}))
+    return path
+
+
+def test_the_cache_finds_repeats_and_scores_the_model_alone_exactly(run_dir):
+    rng = np.random.default_rng(0)
+    fit = [TOKENIZER.encode(repeated_piece(rng)) for _ in range(4)]
+    held = [TOKENIZER.encode(repeated_piece(rng)) for _ in range(3)]
+    out = continuous_cache(run_dir, fit, held, TOKENIZER)
+    plain = likelihood(run_dir, held, TOKENIZER)
+    # without the cache it is the likelihood `evaluate` reports, piece by piece
+    np.testing.assert_allclose(out["plain_piece_nll"], plain["piece_nll"], rtol=1e-5)
+    assert out["plain_nats_per_token"] == pytest.approx(plain["nats_per_token"], rel=1e-5)
+    # the pointer predicts the three repeats an untrained model cannot: a large share of the NLL goes
+    assert 0 < out["lambda"] < 1 and out["theta"] > 0
+    assert out["nats_per_token"] < 0.6 * out["plain_nats_per_token"]
+    assert out["fit"]["cache_nats_per_token"] < 0.6 * out["fit"]["nats_per_token"]
+    assert out["tokens"] == plain["tokens"] and out["quarters"] == plain["quarters"]
+    # every piece of the held-out set gains, and the first statement of a phrase cannot be predicted by
+    # it, so the cache never reaches zero
+    assert all(0 < c < p for c, p in zip(out["piece_nll"], out["plain_piece_nll"]))
+    # the grid holds every pair, and the chosen one is its minimum
+    assert min(g[2] for g in out["grid"]) == pytest.approx(out["fit"]["cache_nats_per_token"])
+
+
+def test_top_states_give_one_state_and_one_probability_per_target(run_dir):
+    states = top_states(run_dir, [TOKENIZER.encode(Piece([Note(0.0, 1.0, 60)]))], TOKENIZER)
+    logp, h, y = states[0]
+    assert h.shape == (len(y), 32) and logp.shape == y.shape and np.all(logp < 0)
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    from melodygru.cli.app import _Group
+
+    monkeypatch.setenv("MELODYGRU_CACHE_DIR", str(tmp_path / "cache"))
+
+    @click.group(cls=_Group)
+    def group():
+        pass
+
+    register(group)
+    return lambda args: CliRunner().invoke(group, ["evaluate", *map(str, args)])
+
+
+def write_set(folder, seed, n):
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        piece = repeated_piece(rng)
+        write_midi(folder / f"p{i}.mid", [(n.onset, n.duration, n.pitch, 80) for n in piece.notes])
+    return folder
+
+
+def test_cli_continuous_cache(cli, run_dir, tmp_path):
+    valid, test = write_set(tmp_path / "valid", 1, 3), write_set(tmp_path / "test", 2, 2)
+    res = cli(["--checkpoint", run_dir, test, "--continuous-cache", valid, "--json", "-q"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    c, L = data["continuous_cache"], data["likelihood"]
+    assert c["pieces"] == L["pieces"] == 2 and c["fit"]["pieces"] == 3
+    assert c["plain_nats_per_token"] == pytest.approx(L["nats_per_token"], rel=1e-5)
+    assert c["nats_per_quarter"] < L["nats_per_quarter"]
+    res = cli(["--checkpoint", run_dir, test, "--continuous-cache", valid, "-q"])
+    assert res.exit_code == 0, res.output
+    assert "with a continuous cache over the top layer (theta" in res.output
+    assert f"(the model alone {L['nats_per_token']:.4f})" in res.output
+
+
+def test_cli_refuses_to_choose_the_cache_on_held_out_pieces(cli, run_dir, tmp_path):
+    test = write_set(tmp_path / "test", 2, 2)
+    res = cli(["--checkpoint", run_dir, test, "--continuous-cache", test, "-q"])
+    assert res.exit_code != 0
+    assert "2 of its pieces are also held-out pieces" in res.output and "Traceback" not in res.output
+    res = cli([test, "--continuous-cache", test, "--samples", test, "-q"])
+    assert res.exit_code != 0 and "give --checkpoint too" in res.output
