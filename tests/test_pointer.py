@@ -15,10 +15,10 @@ from click.testing import CliRunner
 from helpers import write_midi
 
 from melodygru.cli.evaluate import register
-from melodygru.core.errors import MelodyGRUError
+from melodygru.core.errors import CheckpointError, MelodyGRUError
 from melodygru.core.events import Note, Piece
 from melodygru.evaluation.likelihood import likelihood
-from melodygru.evaluation.pointer import cache_probs, continuous_cache, mixed_nll, top_states
+from melodygru.evaluation.pointer import cache_probs, continuous_cache, ensemble_likelihood, mixed_nll, top_states
 from melodygru.tokens.config import TokenizerConfig
 from melodygru.tokens.tokenizer import Tokenizer
 
@@ -64,8 +64,7 @@ def repeated_piece(rng, bars: int = 2, times: int = 4) -> Piece:
     return Piece(notes)
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
+def make_run(path, seed, tokenizer=TOKENIZER):
     """An untrained GRU with large weights saved as a run directory: its states still say which
     tokens came just before, which is all the pointer needs to find a repeat."""
     import keras
@@ -73,16 +72,25 @@ def run_dir(tmp_path_factory):
     from melodygru.model import rundir as rd
     from melodygru.model.network import ModelConfig, build_model
 
-    keras.utils.set_random_seed(1)
-    config = ModelConfig(len(TOKENIZER), layers=2, units=32, embedding_dim=16, dropout=0.0)
+    keras.utils.set_random_seed(seed)
+    config = ModelConfig(len(tokenizer), layers=2, units=32, embedding_dim=16, dropout=0.0)
     model = build_model(config)
     model.set_weights([w * 3 for w in model.get_weights()])
-    path = tmp_path_factory.mktemp("run")
     model.save(path / "model.keras")
-    TOKENIZER.save(path / "tokenizer.json")
+    tokenizer.save(path / "tokenizer.json")
     (path / "config.json").write_text(json.dumps({"format": rd.RUN_FORMAT, "version": rd.FORMAT_VERSION,
                                                   "model": config.to_dict()}))
     return path
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return make_run(tmp_path_factory.mktemp("run"), 1)
+
+
+@pytest.fixture(scope="module")
+def other_run(tmp_path_factory):
+    return make_run(tmp_path_factory.mktemp("other"), 2)
 
 
 def test_the_cache_finds_repeats_and_scores_the_model_alone_exactly(run_dir):
@@ -110,6 +118,35 @@ def test_top_states_give_one_state_and_one_probability_per_target(run_dir):
     states = top_states(run_dir, [TOKENIZER.encode(Piece([Note(0.0, 1.0, 60)]))], TOKENIZER)
     logp, h, y = states[0]
     assert h.shape == (len(y), 32) and logp.shape == y.shape and np.all(logp < 0)
+
+
+def test_an_ensemble_scores_the_mean_of_its_runs_distributions(run_dir, other_run):
+    rng = np.random.default_rng(3)
+    held = [TOKENIZER.encode(repeated_piece(rng, times=2)) for _ in range(3)]
+    one, two = likelihood(run_dir, held, TOKENIZER), likelihood(other_run, held, TOKENIZER)
+    out = ensemble_likelihood([run_dir, other_run], held, TOKENIZER)
+    assert out["run_nats_per_token"] == pytest.approx([one["nats_per_token"], two["nats_per_token"]], rel=1e-5)
+    # token by token: -log((p1 + p2) / 2) from each run's own probabilities
+    for k, (a, b) in enumerate(zip(top_states(run_dir, held, TOKENIZER), top_states(other_run, held, TOKENIZER))):
+        manual = -np.log((np.exp(a[0]) + np.exp(b[0])) / 2).sum()
+        assert out["piece_nll"][k] == pytest.approx(manual, rel=1e-9)
+    # a mixture is never worse than its runs' mean NLL (Jensen), and a run with itself is the run
+    assert out["nll_nats"] <= (one["nll_nats"] + two["nll_nats"]) / 2
+    same = ensemble_likelihood([run_dir, run_dir], held, TOKENIZER)
+    np.testing.assert_allclose(same["piece_nll"], one["piece_nll"], rtol=1e-5)
+    # the cache over an ensemble: its model-alone figure is the ensemble's
+    fit = [TOKENIZER.encode(repeated_piece(rng, times=2)) for _ in range(2)]
+    cached = continuous_cache([run_dir, other_run], fit, held, TOKENIZER)
+    np.testing.assert_allclose(cached["plain_piece_nll"], out["piece_nll"], rtol=1e-9)
+    assert cached["runs"] == [str(run_dir), str(other_run)] and cached["nats_per_token"] < out["nats_per_token"]
+
+
+def test_an_ensemble_of_runs_with_other_tokenizers_is_refused(run_dir, tmp_path):
+    other = Tokenizer(TokenizerConfig(velocity_bins=4))
+    stranger = make_run(tmp_path, 3, other)
+    with pytest.raises(CheckpointError, match="an ensemble's runs must share one"):
+        ensemble_likelihood([run_dir, stranger], [TOKENIZER.encode(repeated_piece(np.random.default_rng(0)))],
+                            TOKENIZER)
 
 
 @pytest.fixture
@@ -147,6 +184,21 @@ def test_cli_continuous_cache(cli, run_dir, tmp_path):
     assert res.exit_code == 0, res.output
     assert "with a continuous cache over the top layer (theta" in res.output
     assert f"(the model alone {L['nats_per_token']:.4f})" in res.output
+
+
+def test_cli_ensemble_with_the_cache(cli, run_dir, other_run, tmp_path):
+    valid, test = write_set(tmp_path / "valid", 1, 2), write_set(tmp_path / "test", 2, 2)
+    res = cli(["--checkpoint", run_dir, test, "--ensemble", other_run, "--continuous-cache", valid, "--json", "-q"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    e, c = data["ensemble"], data["continuous_cache"]
+    assert e["runs"] == c["runs"] == [str(run_dir), str(other_run)]
+    assert e["run_nats_per_token"][0] == pytest.approx(data["likelihood"]["nats_per_token"], rel=1e-5)
+    assert c["plain_nats_per_token"] == pytest.approx(e["nats_per_token"], rel=1e-9)
+    res = cli(["--checkpoint", run_dir, test, "--ensemble", other_run, "-q"])
+    assert res.exit_code == 0 and "ensemble of 2 runs (the mean of their distributions): per token" in res.output
+    res = cli(["--checkpoint", run_dir, test, "--ensemble", tmp_path / "nowhere", "-q"])
+    assert res.exit_code != 0 and "nowhere" in res.output and "Traceback" not in res.output
 
 
 def test_cli_refuses_to_choose_the_cache_on_held_out_pieces(cli, run_dir, tmp_path):

@@ -26,6 +26,10 @@ def _jsonable(x):
     return x
 
 
+def _checkpoints(ctx, param, values):
+    return tuple(checkpoint_path(ctx, param, v) for v in values)
+
+
 def register(main: click.Group) -> click.Command:
     """Add the `evaluate` command to the click group `main` and return it (tests add it to a group
     of their own, to run it without the rest of the command line)."""
@@ -56,6 +60,10 @@ def register(main: click.Group) -> click.Command:
                   help="Also score the held-out pieces with a continuous cache over the model's top layer "
                        "(Grave et al. 2017), its two settings chosen on these files or folders (validation "
                        "pieces, never the held-out ones). Repeatable. For likelihood only.")
+    @click.option("--ensemble", multiple=True, type=click.Path(path_type=Path), callback=_checkpoints,
+                  help="Another run directory (or bundle) with --checkpoint's tokenizer: also score the held-out "
+                       "pieces by the mean of the runs' next-token distributions (e.g. one setting trained from "
+                       "several seeds). Repeatable; --continuous-cache then applies to the ensemble.")
     @click.option("--jobs", "-j", type=click.IntRange(1, 512), default=None,
                   help="Parallel worker processes for reading files. [default: all cores]")
     @click.option("--max-file-mb", type=click.FloatRange(0, min_open=True), default=20.0, show_default=True,
@@ -72,7 +80,7 @@ def register(main: click.Group) -> click.Command:
     @tokenizer_options
     @click.pass_context
     def evaluate(ctx, paths, checkpoint, corpora, references, samples, plot, with_baselines, train_paths, train_corpora,
-                 ngram_order, cache_fit, jobs, max_file_mb, no_cache, cache_dir, repeats, seed, as_json, quiet, tokenizer):
+                 ngram_order, cache_fit, ensemble, jobs, max_file_mb, no_cache, cache_dir, repeats, seed, as_json, quiet, tokenizer):
         """Score a trained model on held-out pieces, and/or compare generated samples with a corpus.
 
         \b
@@ -104,7 +112,7 @@ def register(main: click.Group) -> click.Command:
                      train_paths=train_paths, train_corpora=train_corpora, ngram_order=ngram_order, plot=plot,
                      jobs=jobs, cache_dir=cache_dir, use_cache=not no_cache, max_file_mb=max_file_mb,
                      progress=not quiet, tokenizer=tokenizer if given else None, repeats=repeats, seed=seed,
-                     cache_fit=cache_fit)
+                     cache_fit=cache_fit, ensemble=ensemble)
         if as_json:
             click.echo(json.dumps(_jsonable(result.as_dict()), indent=1))
         else:

@@ -48,6 +48,7 @@ class EvaluationResult:
     table: list[dict] | None = None
     statistics: object = None  # musicstats.StatsComparison (degeneracy check, --plot)
     listening: object = None  # listening.ListeningReport
+    ensemble: dict | None = None  # pointer.ensemble_likelihood: the runs' mean distribution
     cache: dict | None = None  # pointer.continuous_cache: the likelihood with a continuous cache
     plot: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -60,6 +61,8 @@ class EvaluationResult:
             d["baselines"] = {**self.baselines, "table": self.table}
         if self.statistics is not None:
             d["statistics"] = self.statistics.as_dict()
+        if self.ensemble is not None:
+            d["ensemble"] = self.ensemble
         if self.cache is not None:
             d["continuous_cache"] = self.cache
         if self.listening is not None:
@@ -82,12 +85,19 @@ class EvaluationResult:
             out.append("  by token kind: " + ", ".join(
                 f"{k} {v['share']:.1%} ({v['nats_per_token']:.3f} nats x {v['tokens']})"
                 for k, v in L.get("by_kind", {}).items()))
+        if self.ensemble is not None:
+            e = self.ensemble
+            alone = ", ".join(f"{x:.4f}" for x in e["run_nats_per_token"])
+            out.append(f"ensemble of {len(e['runs'])} runs (the mean of their distributions): per token "
+                       f"{e['nats_per_token']:.4f} nats (each alone: {alone}), per quarter {e['nats_per_quarter']:.4f}")
         if self.cache is not None:
             c = self.cache
-            out.append(f"with a continuous cache over the top layer (theta {c['theta']:g}, lambda {c['lambda']:g}, "
+            whose = f"the ensemble's {len(c['runs'])} runs" if len(c["runs"]) > 1 else "the top layer"
+            out.append(f"with a continuous cache over {whose} (theta {c['theta']:g}, lambda {c['lambda']:g}, "
                        f"window {c['window']} tokens; chosen on {c['fit']['pieces']} pieces, where it moved "
                        f"{c['fit']['nats_per_token']:.4f} to {c['fit']['cache_nats_per_token']:.4f} nats per token):")
-            out.append(f"  per token    {c['nats_per_token']:8.4f} nats (the model alone {c['plain_nats_per_token']:.4f})")
+            alone = "the ensemble alone" if len(c["runs"]) > 1 else "the model alone"
+            out.append(f"  per token    {c['nats_per_token']:8.4f} nats ({alone} {c['plain_nats_per_token']:.4f})")
             out.append(f"  per quarter  {c['nats_per_quarter']:8.4f} nats  {c['bits_per_quarter']:8.4f} bits")
         if self.table is not None:
             b = self.baselines
@@ -150,7 +160,7 @@ def evaluate(checkpoint=None, paths=(), corpora=(), samples=None, with_baselines
              train_corpora=(), ngram_order: int = DEFAULT_NGRAM_ORDER, plot=None, jobs=None, cache_dir=None,
              use_cache: bool = True, max_file_mb: float = 20.0, progress: bool = True,
              tokenizer: Tokenizer | None = None, repeats: int = 10, seed: int = 0,
-             cache_fit=()) -> EvaluationResult:
+             cache_fit=(), ensemble=()) -> EvaluationResult:
     """Everything `melodygru evaluate` does; see the module docstring and `cli/evaluate.py`.
 
     Args:
@@ -165,6 +175,8 @@ def evaluate(checkpoint=None, paths=(), corpora=(), samples=None, with_baselines
         repeats, seed: draws of the listening test's cross-validation.
         cache_fit: files or folders on which a continuous cache's two settings are chosen (the
             validation pieces); the held-out pieces are then scored with it too (`pointer`).
+        ensemble: more run directories: the held-out pieces are also scored by the mean of their
+            and `checkpoint`'s distributions (and the cache, if asked, applies to that mean).
         tokenizer: how to read the pieces when no checkpoint decides it [default: `Tokenizer()`].
             The statistics do not depend on it (beyond the grid); it decides which token cache is
             used, e.g. the one `train --velocity-bins 0` filled.
@@ -175,6 +187,8 @@ def evaluate(checkpoint=None, paths=(), corpora=(), samples=None, with_baselines
         raise MelodyGRUError("--baselines compares against a model: give --checkpoint too")
     if cache_fit and checkpoint is None:
         raise MelodyGRUError("--continuous-cache scores a model: give --checkpoint too")
+    if ensemble and checkpoint is None:
+        raise MelodyGRUError("--ensemble adds runs to --checkpoint's: give --checkpoint too")
     if plot is not None and samples is None:
         raise MelodyGRUError("--plot draws the sample statistics: give --samples too")
     if checkpoint is not None:
@@ -242,10 +256,14 @@ def evaluate(checkpoint=None, paths=(), corpora=(), samples=None, with_baselines
     if checkpoint is not None:
         result.likelihood = likelihood(checkpoint, held_ids, tokenizer)
         result.likelihood["sources"] = [p.source for p in held if len(p.ids) >= 2]
+    if ensemble:
+        from .pointer import ensemble_likelihood
+
+        result.ensemble = ensemble_likelihood([checkpoint, *ensemble], held_ids, tokenizer)
     if fit is not None:
         from .pointer import continuous_cache
 
-        result.cache = continuous_cache(checkpoint, [p.ids for p in fit], held_ids, tokenizer)
+        result.cache = continuous_cache([checkpoint, *ensemble], [p.ids for p in fit], held_ids, tokenizer)
     if train is not None:
         result.baselines = baselines([p.ids for p in train], held_ids, tokenizer, ngram_order)
         result.table = baseline_table(result.likelihood, result.baselines)

@@ -1,5 +1,7 @@
-"""A continuous cache over the model's top recurrent state (Grave, Joulin & Usunier, ICLR 2017:
-"Improving neural language models with a continuous cache"), for held-out likelihood only.
+"""Held-out likelihood beyond one model alone: an ensemble of runs (the mean of their next-token
+distributions, e.g. the same settings trained from several seeds) and a continuous cache over the
+top recurrent state (Grave, Joulin & Usunier, ICLR 2017: "Improving neural language models with a
+continuous cache"), for likelihood only.
 
 At step t of a piece the model's next-token distribution is mixed with a pointer to the tokens that
 followed the piece's own earlier steps, weighted by how alike their top-layer states are:
@@ -13,6 +15,8 @@ piece's own past and a proper likelihood; no weight is trained. `theta` (how sha
 `lam` (how much the cache weighs) are chosen on one set (validation pieces) and the pair is applied
 once to another (test), as the paper does; `lam = 0` is in the grid, so the cache is never chosen
 where it makes the first set worse. The first step of a piece has no past and is scored by the model.
+With an ensemble, every run points with its own states and the pointers are averaged as the models
+are: p = mean over runs of ((1 - lam) p_run + lam p_cache_run).
 
 It is an evaluation device: the issue that asked for it measured that sampling with it made the
 music easier to tell from real pieces, so `generate` does not use it.
@@ -24,9 +28,9 @@ import math
 
 import numpy as np
 
-from ..core.errors import MelodyGRUError
+from ..core.errors import CheckpointError, MelodyGRUError
 from ..tokens.tokenizer import Tokenizer
-from .likelihood import _batches, _check_ids, _load_model, quarter_steps, rates
+from .likelihood import _batches, _check_ids, _load_model, load_run_tokenizer, quarter_steps, rates
 
 THETAS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 LAMBDAS = tuple(round(0.05 * k, 2) for k in range(0, 15))  # 0 ... 0.7
@@ -41,6 +45,9 @@ def top_states(run_dir, pieces_ids, tokenizer: Tokenizer, batch_tokens: int = 16
         list of (logp float64 [T], states float32 [T, units], targets int64 [T]), T = len(ids) - 1;
         pieces with fewer than 2 tokens are left out, as `likelihood` leaves them out.
     """
+    if load_run_tokenizer(run_dir) != tokenizer:
+        raise CheckpointError(f"checkpoint {run_dir}: its tokenizer.json differs from the tokenizer the pieces "
+                              "were encoded with (an ensemble's runs must share one)")
     pieces = _check_ids(pieces_ids, tokenizer)
     model = _load_model(run_dir, len(tokenizer))
     import keras
@@ -68,6 +75,49 @@ def top_states(run_dir, pieces_ids, tokenizer: Tokenizer, batch_tokens: int = 16
             logp = logits[row, np.arange(n), y] - log_z[row, :n]
             out[i] = (logp, states[row, :n].copy(), y.astype(np.int64))
     return out
+
+
+def scored_pieces(run_dirs, pieces_ids, tokenizer: Tokenizer) -> list:
+    """`top_states` of every run, per piece: (log of the runs' mean probability of each target,
+    [each run's states], targets).
+
+    Raises:
+        CheckpointError: a run is missing, damaged, or reads another vocabulary.
+    """
+    runs = [top_states(r, pieces_ids, tokenizer) for r in run_dirs]
+    out = []
+    for per_run in zip(*runs):
+        logp = np.stack([lp for lp, _, _ in per_run])
+        mean = np.logaddexp.reduce(logp, axis=0) - math.log(len(per_run))
+        out.append((mean, [h for _, h, _ in per_run], per_run[0][2]))
+    return out
+
+
+def _runs(run_dirs) -> list:
+    return [run_dirs] if isinstance(run_dirs, (str, bytes)) or not hasattr(run_dirs, "__iter__") else list(run_dirs)
+
+
+def ensemble_likelihood(run_dirs, heldout_ids, tokenizer: Tokenizer) -> dict:
+    """The held-out NLL of the runs' mean distribution: `rates(...)` with 'runs', 'pieces' and
+    'piece_nll' (in input order), and 'run_nats_per_token' (each run alone)."""
+    runs = _runs(run_dirs)
+    kept = _check_ids(heldout_ids, tokenizer)
+    per_run = [top_states(r, kept, tokenizer) for r in runs]
+    piece_nll = []
+    for pieces in zip(*per_run):
+        logp = np.stack([lp for lp, _, _ in pieces])
+        piece_nll.append(float(-(np.logaddexp.reduce(logp, axis=0) - math.log(len(runs))).sum()))
+    out = _rates(piece_nll, kept, tokenizer)
+    out.update({"runs": [str(r) for r in runs], "pieces": len(kept), "piece_nll": piece_nll,
+                "run_nats_per_token": [float(-sum(lp.sum() for lp, _, _ in one) / out["tokens"]) for one in per_run]})
+    return out
+
+
+def _rates(piece_nll, kept, tokenizer) -> dict:
+    tokens = int(sum(len(p) - 1 for p in kept))
+    notes = int(sum(tokenizer.pitch_mask(p).sum() for p in kept))
+    quarters = int(sum(quarter_steps(p, tokenizer) for p in kept))
+    return rates(float(sum(piece_nll)), tokens, notes, quarters)
 
 
 def cache_probs(states, targets, thetas=THETAS, window: int = WINDOW, chunk: int = 256) -> np.ndarray:
@@ -115,16 +165,18 @@ def _grid_totals(scored, thetas, lambdas, window) -> np.ndarray:
     """Total NLL of every (theta, lambda) over the pieces `scored` (from `top_states`)."""
     totals = np.zeros((len(thetas), len(lambdas)))
     for logp, states, y in scored:
-        pc = cache_probs(states, y, thetas, window)
+        pc = np.mean([cache_probs(h, y, thetas, window) for h in states], axis=0)
         for a in range(len(thetas)):
             for b, lam in enumerate(lambdas):
                 totals[a, b] += mixed_nll(logp, pc[a], lam).sum()
     return totals
 
 
-def continuous_cache(run_dir, fit_ids, heldout_ids, tokenizer: Tokenizer, thetas=THETAS, lambdas=LAMBDAS,
+def continuous_cache(run_dirs, fit_ids, heldout_ids, tokenizer: Tokenizer, thetas=THETAS, lambdas=LAMBDAS,
                      window: int = WINDOW) -> dict:
     """Choose (theta, lambda) on `fit_ids` (validation pieces), then score `heldout_ids` once with them.
+
+    `run_dirs`: one run directory, or several for an ensemble (the cache then applies to their mean).
 
     Returns:
         {'theta', 'lambda', 'window', 'fit': {'pieces', 'tokens', 'nats_per_token' (model alone),
@@ -134,25 +186,24 @@ def continuous_cache(run_dir, fit_ids, heldout_ids, tokenizer: Tokenizer, thetas
     """
     if not thetas or not lambdas or any(th <= 0 for th in thetas):
         raise MelodyGRUError("the cache needs at least one theta > 0 and one lambda")
-    fit = top_states(run_dir, fit_ids, tokenizer)
+    runs = _runs(run_dirs)
+    fit = scored_pieces(runs, fit_ids, tokenizer)
     totals = _grid_totals(fit, thetas, lambdas, window)
     fit_tokens = int(sum(len(y) for _, _, y in fit))
     # the smallest total; on a tie the weaker cache (smaller lambda, then smaller theta)
     a, b = min(np.ndindex(totals.shape), key=lambda ab: (round(float(totals[ab]), 9), lambdas[ab[1]], thetas[ab[0]]))
     theta, lam = float(thetas[a]), float(lambdas[b])
-    held = top_states(run_dir, heldout_ids, tokenizer)
+    held = scored_pieces(runs, heldout_ids, tokenizer)
     piece_nll, plain = [], []
     for logp, states, y in held:
-        pc = cache_probs(states, y, (theta,), window)[0]
+        pc = np.mean([cache_probs(h, y, (theta,), window)[0] for h in states], axis=0)
         piece_nll.append(float(mixed_nll(logp, pc, lam).sum()))
         plain.append(float(-logp.sum()))
     kept = _check_ids(heldout_ids, tokenizer)
-    tokens = int(sum(len(p) - 1 for p in kept))
-    notes = int(sum(tokenizer.pitch_mask(p).sum() for p in kept))
-    quarters = int(sum(quarter_steps(p, tokenizer) for p in kept))
-    out = rates(float(sum(piece_nll)), tokens, notes, quarters)
+    out = _rates(piece_nll, kept, tokenizer)
+    tokens = out["tokens"]
     out.update({
-        "theta": theta, "lambda": lam, "window": window, "pieces": len(kept),
+        "runs": [str(r) for r in runs], "theta": theta, "lambda": lam, "window": window, "pieces": len(kept),
         "plain_nats_per_token": sum(plain) / tokens, "piece_nll": piece_nll, "plain_piece_nll": plain,
         "fit": {"pieces": len(fit), "tokens": fit_tokens,
                 "nats_per_token": float(totals[0, lambdas.index(0.0)] / fit_tokens) if 0.0 in lambdas else None,
