@@ -35,6 +35,12 @@ among the train options switches the time plan off.
 
 `--arch lstm` trains an LSTM with the number of units that gives the 2 x 256 GRU's parameter count
 (within 1%) on the same tokens, with the same budget, for the GRU-vs-LSTM comparison.
+
+Rows beyond one plain model, each printed beside it (`melodygru evaluate --ensemble / --continuous-cache`):
+`--cache` also scores test with a continuous cache over the top layer (Grave et al. 2017), its two
+settings chosen on valid; `--ensemble NAME` (repeatable) adds finished runs under WORK, scored as the
+mean of the runs' distributions (the cache, if asked, over that mean; the result goes to
+DATASET-RUN-ensembleK.json); `--score-only` scores a finished run again without training it.
 """
 
 from __future__ import annotations
@@ -325,6 +331,10 @@ def parse_args(argv=None, dataset: str | None = None):
     ap.add_argument("--cache", action="store_true",
                     help="also score test with a continuous cache over the top layer (Grave et al. 2017), "
                          "its theta and lambda chosen on valid (a second row: ours with the cache)")
+    ap.add_argument("--ensemble", action="append", default=[], metavar="RUN_NAME",
+                    help="another finished run under WORK: test is also scored by the mean of the runs' "
+                         "distributions (repeatable; with --cache the cache applies to the ensemble); the "
+                         "result goes to DATASET-RUN-ensembleK.json")
     ap.add_argument("--score-only", action="store_true",
                     help="score the existing run directory WORK/RUN_NAME without training it further")
     ap.add_argument("train_options", nargs="*", help="extra `melodygru train` options (after --)")
@@ -424,11 +434,24 @@ def keep_timing(args, ds: Dataset, run: Path, options: list, plan: dict | None, 
     return 0
 
 
+def _valid_per_step(run: Path, valid_steps: int) -> float | None:
+    """A run's best validation NLL per step, from its metrics.json."""
+    metrics = json.loads((run / "metrics.json").read_text())
+    return metrics["best_val_loss"] * metrics["val_tokens"] / valid_steps if metrics.get("best_val_loss") else None
+
+
 def score(args, ds: Dataset, work: Path, run: Path, steps: dict, options: list, plan: dict | None, wall: float, env) -> int:
     """Score `test` once, write the result (and keep it in benchmarks/results/), print the table."""
     t = time.perf_counter()
     cache = ["--continuous-cache", work / "valid"] if args.cache else []
-    ev = melodygru("evaluate", "--checkpoint", run, work / "test", *cache, "--json", "-q", "--no-cache", env=env)
+    others = [work / name for name in args.ensemble]
+    for other in others:
+        if not (other / "metrics.json").is_file():
+            print(f"error: --ensemble: {other} holds no finished run (no metrics.json)", file=sys.stderr)
+            return 2
+    ensemble = [x for other in others for x in ("--ensemble", other)]
+    ev = melodygru("evaluate", "--checkpoint", run, work / "test", *ensemble, *cache, "--json", "-q", "--no-cache",
+                   env=env)
     if ev.returncode:
         return ev.returncode
     test_seconds = time.perf_counter() - t
@@ -442,7 +465,7 @@ def score(args, ds: Dataset, work: Path, run: Path, steps: dict, options: list, 
     metrics = json.loads((run / "metrics.json").read_text())
     shape = json.loads((run / "config.json").read_text())["model"]
     valid_steps = sum(steps["valid"].values())
-    valid_per_step = metrics["best_val_loss"] * metrics["val_tokens"] / valid_steps if metrics.get("best_val_loss") else None
+    valid_per_step = _valid_per_step(run, valid_steps)
     result = {
         "dataset": ds.name, "step": ds.step_name, "cell": args.arch, "layers": shape["layers"], "units": shape["units"],
         "parameters": metrics["parameters"], "train_wall_seconds": round(wall, 1),
@@ -453,6 +476,14 @@ def score(args, ds: Dataset, work: Path, run: Path, steps: dict, options: list, 
         "test_pieces": likelihood["pieces"], "test_steps": test_steps, "test_seconds": round(test_seconds, 1),
         "train_options": options, "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
     }
+    if others:
+        e = scored["ensemble"]
+        result["ensemble"] = {
+            "runs": [run.name, *args.ensemble], "test_nll_per_step": sum(e["piece_nll"]) / test_steps,
+            "test_nll_per_token": e["nats_per_token"],
+            "runs_test_nll_per_step": [x * e["tokens"] / test_steps for x in e["run_nats_per_token"]],
+            "runs_valid_nll_per_step": [_valid_per_step(r, valid_steps) for r in (run, *others)],
+        }
     if args.cache:
         c = scored["continuous_cache"]
         cached = dict(zip(likelihood["sources"], c["piece_nll"]))  # the same pieces, in the same order
@@ -463,9 +494,10 @@ def score(args, ds: Dataset, work: Path, run: Path, steps: dict, options: list, 
             "test_nll_per_step": sum(cached.values()) / test_steps, "test_nll_per_token": c["nats_per_token"],
             "grid_on_valid": c["grid"],
         }
-    atomic_write_bytes(run / f"{ds.results_prefix}_result.json", json.dumps(result, indent=1).encode())
+    suffix = f"-ensemble{len(others) + 1}" if others else ""
+    atomic_write_bytes(run / f"{ds.results_prefix}_result{suffix}.json", json.dumps(result, indent=1).encode())
     if not args.limit:  # a smoke test is not a result
-        kept = Path(__file__).resolve().parent / "results" / f"{ds.results_prefix}-{run.name}.json"
+        kept = Path(__file__).resolve().parent / "results" / f"{ds.results_prefix}-{run.name}{suffix}.json"
         kept.parent.mkdir(exist_ok=True)
         atomic_write_bytes(kept, json.dumps({**result, "history": (run / "history.csv").read_text()}, indent=1).encode())
 
@@ -476,13 +508,21 @@ def score(args, ds: Dataset, work: Path, run: Path, steps: dict, options: list, 
     tps = metrics.get("train_tokens_per_second") or 0
     print(f"  {ours:<22} {test_nll:6.2f}   this run: {metrics['parameters']:,} parameters, "
           f"best epoch {metrics['best_epoch']}/{metrics['epochs']}, {wall / 60:.1f} min (train + read), {tps:,.0f} tokens/s")
+    if others:
+        e = result["ensemble"]
+        print(f"  {'ensemble of ' + str(len(e['runs'])):<22} {e['test_nll_per_step']:6.2f}   the mean distribution of "
+              f"{', '.join(e['runs'])} (each alone: {', '.join(f'{x:.3f}' for x in e['runs_test_nll_per_step'])})")
     if args.cache:
         c = result["continuous_cache"]
-        print(f"  {ours + ' + cache':<22} {c['test_nll_per_step']:6.2f}   the same model with a continuous cache "
+        ours = f"ensemble of {len(others) + 1}" if others else ours
+        print(f"  {ours + ' + cache':<22} {c['test_nll_per_step']:6.2f}   with a continuous cache "
               f"(theta {c['theta']:g}, lambda {c['lambda']:g}, chosen on valid: {c['valid_nll_per_step']:.3f} -> "
               f"{c['valid_cache_nll_per_step']:.3f} per step)")
     if args.cache:
-        print(f"test NLL per step with the continuous cache: {result['continuous_cache']['test_nll_per_step']:.3f}")
+        print(f"test NLL per step with the continuous cache{' over the ensemble' if others else ''}: "
+              f"{result['continuous_cache']['test_nll_per_step']:.3f}")
+    if others:
+        print(f"test NLL per step of the ensemble: {result['ensemble']['test_nll_per_step']:.3f}")
     print(f"test NLL per step: {test_nll:.3f}")
     return 0
 

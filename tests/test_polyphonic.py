@@ -146,6 +146,17 @@ def test_a_smoke_run_trains_scores_and_writes_its_result(tmp_path):
     # lambda 0 is in the grid, so on valid the cache is never worse than the model alone
     assert c["valid_cache_nll_per_step"] <= c["valid_nll_per_step"] + 1e-9
     assert c["valid_nll_per_step"] == pytest.approx(result["valid_nll_per_step"], rel=1e-3)
+    # an ensemble of the run with itself is the run; its result goes beside the single run's
+    twice = subprocess.run([sys.executable, str(SCRIPT), "--dataset", "nottingham", "--data", str(tmp_path / "tiny.json"),
+                            "--work", str(tmp_path / "work"), "--limit", "3", "--arch", "lstm", "--score-only",
+                            "--ensemble", "run-lstm"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                           check=False, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert twice.returncode == 0, twice.stdout[-2000:] + twice.stderr[-2000:]
+    e = json.loads((tmp_path / "work" / "run-lstm" / "nottingham_result-ensemble2.json").read_text())["ensemble"]
+    assert e["runs"] == ["run-lstm", "run-lstm"]
+    assert e["test_nll_per_step"] == pytest.approx(result["test_nll_per_step"], rel=1e-5)
+    assert e["runs_test_nll_per_step"] == pytest.approx([result["test_nll_per_step"]] * 2, rel=1e-5)
+    assert "ensemble of 2" in twice.stdout and twice.stdout.rstrip().endswith(f"{result['test_nll_per_step']:.3f}")
     missing = subprocess.run([sys.executable, str(SCRIPT), "--dataset", "nottingham", "--data", str(tmp_path / "tiny.json"),
                               "--work", str(tmp_path / "work"), "--run-name", "nothing", "--score-only"],
                              cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
