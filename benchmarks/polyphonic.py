@@ -390,6 +390,9 @@ def main(argv=None, dataset: str | None = None) -> int:
     start = time.perf_counter()
     plan = None
     if args.score_only:
+        if args.train_only:
+            print("error: --score-only and --train-only exclude each other", file=sys.stderr)
+            return 2
         if not (run / "metrics.json").is_file():
             print(f"error: --score-only: {run} holds no finished run (no metrics.json)", file=sys.stderr)
             return 2
@@ -467,7 +470,7 @@ def score(args, ds: Dataset, work: Path, run: Path, steps: dict, options: list, 
     valid_steps = sum(steps["valid"].values())
     valid_per_step = _valid_per_step(run, valid_steps)
     result = {
-        "dataset": ds.name, "step": ds.step_name, "cell": args.arch, "layers": shape["layers"], "units": shape["units"],
+        "dataset": ds.name, "step": ds.step_name, "cell": shape.get("cell", "gru"), "layers": shape["layers"], "units": shape["units"],
         "parameters": metrics["parameters"], "train_wall_seconds": round(wall, 1),
         "train_tokens_per_second": metrics.get("train_tokens_per_second"),
         "best_epoch": metrics["best_epoch"], "epochs": metrics["epochs"], "time_plan": plan,
@@ -476,22 +479,26 @@ def score(args, ds: Dataset, work: Path, run: Path, steps: dict, options: list, 
         "test_pieces": likelihood["pieces"], "test_steps": test_steps, "test_seconds": round(test_seconds, 1),
         "train_options": options, "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
     }
+    if others or args.cache:  # one evaluate call scored them all
+        result["test_seconds_include"] = [x for x, on in (("ensemble", others), ("continuous_cache", args.cache)) if on]
+    for extra in ("ensemble", "continuous_cache"):
+        if extra in scored and scored[extra]["sources"] != likelihood["sources"]:
+            raise SystemExit(f"evaluate's {extra} scored other pieces than its likelihood")
     if others:
         e = scored["ensemble"]
         result["ensemble"] = {
-            "runs": [run.name, *args.ensemble], "test_nll_per_step": sum(e["piece_nll"]) / test_steps,
+            "runs": [Path(r).name for r in e["runs"]], "test_nll_per_step": sum(e["piece_nll"]) / test_steps,
             "test_nll_per_token": e["nats_per_token"],
             "runs_test_nll_per_step": [x * e["tokens"] / test_steps for x in e["run_nats_per_token"]],
             "runs_valid_nll_per_step": [_valid_per_step(r, valid_steps) for r in (run, *others)],
         }
     if args.cache:
         c = scored["continuous_cache"]
-        cached = dict(zip(likelihood["sources"], c["piece_nll"]))  # the same pieces, in the same order
         result["continuous_cache"] = {
             "theta": c["theta"], "lambda": c["lambda"], "window_tokens": c["window"],
             "valid_nll_per_step": c["fit"]["nats_per_token"] * c["fit"]["tokens"] / valid_steps,
             "valid_cache_nll_per_step": c["fit"]["cache_nats_per_token"] * c["fit"]["tokens"] / valid_steps,
-            "test_nll_per_step": sum(cached.values()) / test_steps, "test_nll_per_token": c["nats_per_token"],
+            "test_nll_per_step": sum(c["piece_nll"]) / test_steps, "test_nll_per_token": c["nats_per_token"],
             "grid_on_valid": c["grid"],
         }
     suffix = f"-ensemble{len(others) + 1}" if others else ""
@@ -518,7 +525,6 @@ def score(args, ds: Dataset, work: Path, run: Path, steps: dict, options: list, 
         print(f"  {ours + ' + cache':<22} {c['test_nll_per_step']:6.2f}   with a continuous cache "
               f"(theta {c['theta']:g}, lambda {c['lambda']:g}, chosen on valid: {c['valid_nll_per_step']:.3f} -> "
               f"{c['valid_cache_nll_per_step']:.3f} per step)")
-    if args.cache:
         print(f"test NLL per step with the continuous cache{' over the ensemble' if others else ''}: "
               f"{result['continuous_cache']['test_nll_per_step']:.3f}")
     if others:

@@ -36,7 +36,7 @@ def slow_cache_probs(states, targets, theta, window):
     return np.array(out)
 
 
-@pytest.mark.parametrize("window", [1, 3, 50])
+@pytest.mark.parametrize("window", [1, 3, 10, 20, 50])  # chunks of 7 inside, across and beyond the window
 def test_the_pointer_matches_a_step_by_step_loop(window):
     rng = np.random.default_rng(window)
     states = rng.normal(size=(40, 5)).astype(np.float32)
@@ -114,10 +114,31 @@ def test_the_cache_finds_repeats_and_scores_the_model_alone_exactly(run_dir):
     assert min(g[2] for g in out["grid"]) == pytest.approx(out["fit"]["cache_nats_per_token"])
 
 
-def test_top_states_give_one_state_and_one_probability_per_target(run_dir):
-    states = top_states(run_dir, [TOKENIZER.encode(Piece([Note(0.0, 1.0, 60)]))], TOKENIZER)
-    logp, h, y = states[0]
-    assert h.shape == (len(y), 32) and logp.shape == y.shape and np.all(logp < 0)
+def test_top_states_pair_each_state_with_the_token_that_followed_it(run_dir):
+    import keras
+
+    ids = TOKENIZER.encode(repeated_piece(np.random.default_rng(4), times=1))
+    logp, h, y = top_states(run_dir, [ids], TOKENIZER)[0]
+    assert y.tolist() == ids[1:].tolist() and h.shape == (len(ids) - 1, 32) and np.all(logp < 0)
+    # the states are the top GRU's outputs over ids[:-1], step by step
+    model = keras.saving.load_model(run_dir / "model.keras", compile=False)
+    top = keras.Model(model.input, model.get_layer("gru_1").output)
+    np.testing.assert_allclose(h, np.asarray(top(ids[None, :-1].astype("int32")))[0], rtol=1e-4, atol=1e-5)
+
+
+def test_the_cache_is_causal(run_dir):
+    # two pieces that share their first statement: every step inside it scores the same with the cache
+    rng = np.random.default_rng(5)
+    first = repeated_piece(rng, times=3)
+    prefix = first.notes[:16]
+    other = Piece(prefix + [Note(n.onset, n.duration, min(127, n.pitch + 1)) for n in first.notes[16:]])
+    scored = [top_states(run_dir, [TOKENIZER.encode(p)], TOKENIZER)[0] for p in (first, other)]
+    (la, ha, ya), (lb, hb, yb) = scored
+    shared = next(i for i, (a, b) in enumerate(zip(ya, yb)) if a != b)  # the first target that differs
+    assert shared > 20
+    nll = [mixed_nll(lp, cache_probs(h, y, (0.5,))[0], 0.3) for lp, h, y in scored]
+    np.testing.assert_allclose(nll[0][:shared], nll[1][:shared], rtol=1e-6)
+    assert not np.allclose(nll[0][shared:], nll[1][shared:])
 
 
 def test_an_ensemble_scores_the_mean_of_its_runs_distributions(run_dir, other_run):

@@ -1,5 +1,5 @@
 """evaluation: how good is a model and its music. Held-out likelihood and baselines
-(`likelihood`, `ngram`), the likelihood with a continuous cache (`pointer`), music statistics (`musicstats`), the listening test (`twosample`,
+(`likelihood`, `ngram`), the likelihood of an ensemble of runs and with a continuous cache (`pointer`), music statistics (`musicstats`), the listening test (`twosample`,
 `copies`, `listening`, over `analysis.features`), fitting a run's critic (`critic`), the round trip
 of files (`roundtrip`) and the `evaluate` entry point (`evaluate`).
 

@@ -196,6 +196,14 @@ def evaluate(checkpoint=None, paths=(), corpora=(), samples=None, with_baselines
         if tokenizer is not None and tokenizer != run_tokenizer:
             raise MelodyGRUError(f"the checkpoint {checkpoint} decides the tokenizer: drop the tokenizer options")
         tokenizer = run_tokenizer
+    seen = {Path(checkpoint).resolve()} if checkpoint is not None else set()
+    for other in ensemble:  # before any file is read or model run
+        if Path(other).resolve() in seen:
+            raise MelodyGRUError(f"--ensemble {other} is already in the ensemble: give each run once")
+        seen.add(Path(other).resolve())
+        if load_run_tokenizer(other) != tokenizer:
+            raise MelodyGRUError(f"--ensemble {other}: its tokenizer.json differs from {checkpoint}'s; "
+                                 "an ensemble's runs must read the same tokens")
     tokenizer = tokenizer or Tokenizer()
     kw = dict(jobs=jobs, cache_dir=cache_dir, use_cache=use_cache, max_file_mb=max_file_mb, progress=progress)
     result = EvaluationResult()
@@ -256,14 +264,17 @@ def evaluate(checkpoint=None, paths=(), corpora=(), samples=None, with_baselines
     if checkpoint is not None:
         result.likelihood = likelihood(checkpoint, held_ids, tokenizer)
         result.likelihood["sources"] = [p.source for p in held if len(p.ids) >= 2]
-    if ensemble:
-        from .pointer import ensemble_likelihood
+    if ensemble or fit is not None:
+        from .pointer import continuous_cache, ensemble_likelihood, scored_pieces
 
-        result.ensemble = ensemble_likelihood([checkpoint, *ensemble], held_ids, tokenizer)
-    if fit is not None:
-        from .pointer import continuous_cache
-
-        result.cache = continuous_cache([checkpoint, *ensemble], [p.ids for p in fit], held_ids, tokenizer)
+        runs = [checkpoint, *ensemble]
+        scored = scored_pieces(runs, held_ids, tokenizer)  # each run over the held-out pieces once
+        if ensemble:
+            result.ensemble = ensemble_likelihood(runs, held_ids, tokenizer, scored=scored)
+            result.ensemble["sources"] = result.likelihood["sources"]
+        if fit is not None:
+            result.cache = continuous_cache(runs, [p.ids for p in fit], held_ids, tokenizer, scored=scored)
+            result.cache["sources"] = result.likelihood["sources"]
     if train is not None:
         result.baselines = baselines([p.ids for p in train], held_ids, tokenizer, ngram_order)
         result.table = baseline_table(result.likelihood, result.baselines)

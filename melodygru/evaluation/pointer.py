@@ -55,7 +55,7 @@ def top_states(run_dir, pieces_ids, tokenizer: Tokenizer, batch_tokens: int = 16
 
     from ..model.network import recurrent_layers
 
-    both = keras.Model(model.inputs, [recurrent_layers(model)[-1].output, model.outputs[0]])
+    both = keras.Model(model.input, [recurrent_layers(model)[-1].output, model.outputs[0]])
     forward = tf.function(lambda x: both(x, training=False), reduce_retracing=True,
                           input_signature=[tf.TensorSpec([None, None], tf.int32)])
     lengths = [len(p) - 1 for p in pieces]
@@ -79,17 +79,19 @@ def top_states(run_dir, pieces_ids, tokenizer: Tokenizer, batch_tokens: int = 16
 
 def scored_pieces(run_dirs, pieces_ids, tokenizer: Tokenizer) -> list:
     """`top_states` of every run, per piece: (log of the runs' mean probability of each target,
-    [each run's states], targets).
+    [each run's states], targets, [each run's log probability of each target]); the pieces
+    `likelihood` scores, in input order. Compute it once and pass it to `ensemble_likelihood` and
+    `continuous_cache` as `scored`.
 
     Raises:
         CheckpointError: a run is missing, damaged, or reads another vocabulary.
     """
-    runs = [top_states(r, pieces_ids, tokenizer) for r in run_dirs]
+    runs = [top_states(r, pieces_ids, tokenizer) for r in _runs(run_dirs)]
     out = []
     for per_run in zip(*runs):
         logp = np.stack([lp for lp, _, _ in per_run])
         mean = np.logaddexp.reduce(logp, axis=0) - math.log(len(per_run))
-        out.append((mean, [h for _, h, _ in per_run], per_run[0][2]))
+        out.append((mean, [h for _, h, _ in per_run], per_run[0][2], list(logp)))
     return out
 
 
@@ -97,19 +99,19 @@ def _runs(run_dirs) -> list:
     return [run_dirs] if isinstance(run_dirs, (str, bytes)) or not hasattr(run_dirs, "__iter__") else list(run_dirs)
 
 
-def ensemble_likelihood(run_dirs, heldout_ids, tokenizer: Tokenizer) -> dict:
+def ensemble_likelihood(run_dirs, heldout_ids, tokenizer: Tokenizer, scored=None) -> dict:
     """The held-out NLL of the runs' mean distribution: `rates(...)` with 'runs', 'pieces' and
-    'piece_nll' (in input order), and 'run_nats_per_token' (each run alone)."""
+    'piece_nll' (in input order), and 'run_nats_per_token' (each run alone).
+
+    `scored`: `scored_pieces(run_dirs, heldout_ids, tokenizer)` when already computed."""
     runs = _runs(run_dirs)
     kept = _check_ids(heldout_ids, tokenizer)
-    per_run = [top_states(r, kept, tokenizer) for r in runs]
-    piece_nll = []
-    for pieces in zip(*per_run):
-        logp = np.stack([lp for lp, _, _ in pieces])
-        piece_nll.append(float(-(np.logaddexp.reduce(logp, axis=0) - math.log(len(runs))).sum()))
+    scored = scored_pieces(runs, kept, tokenizer) if scored is None else scored
+    piece_nll = [float(-mean.sum()) for mean, _, _, _ in scored]
     out = _rates(piece_nll, kept, tokenizer)
     out.update({"runs": [str(r) for r in runs], "pieces": len(kept), "piece_nll": piece_nll,
-                "run_nats_per_token": [float(-sum(lp.sum() for lp, _, _ in one) / out["tokens"]) for one in per_run]})
+                "run_nats_per_token": [float(-sum(one[3][k].sum() for one in scored) / out["tokens"])
+                                       for k in range(len(runs))]})
     return out
 
 
@@ -164,7 +166,7 @@ def mixed_nll(logp, p_cache, lam: float) -> np.ndarray:
 def _grid_totals(scored, thetas, lambdas, window) -> np.ndarray:
     """Total NLL of every (theta, lambda) over the pieces `scored` (from `top_states`)."""
     totals = np.zeros((len(thetas), len(lambdas)))
-    for logp, states, y in scored:
+    for logp, states, y, _ in scored:
         pc = np.mean([cache_probs(h, y, thetas, window) for h in states], axis=0)
         for a in range(len(thetas)):
             for b, lam in enumerate(lambdas):
@@ -173,29 +175,31 @@ def _grid_totals(scored, thetas, lambdas, window) -> np.ndarray:
 
 
 def continuous_cache(run_dirs, fit_ids, heldout_ids, tokenizer: Tokenizer, thetas=THETAS, lambdas=LAMBDAS,
-                     window: int = WINDOW) -> dict:
+                     window: int = WINDOW, scored=None) -> dict:
     """Choose (theta, lambda) on `fit_ids` (validation pieces), then score `heldout_ids` once with them.
 
     `run_dirs`: one run directory, or several for an ensemble (the cache then applies to their mean).
+    `lambdas` must hold 0, so the model alone is among the choices. `scored`: `scored_pieces` of
+    the held-out pieces when already computed.
 
     Returns:
-        {'theta', 'lambda', 'window', 'fit': {'pieces', 'tokens', 'nats_per_token' (model alone),
+        {'runs', 'theta', 'lambda', 'window', 'fit': {'pieces', 'tokens', 'nats_per_token' (model alone),
         'cache_nats_per_token'}, 'grid': [[theta, lambda, fit nats per token], ...], and for the
         held-out pieces: `rates(...)` with the cache, 'plain_nats_per_token', 'pieces', 'piece_nll'
         (with the cache) and 'plain_piece_nll' (model alone), in input order}.
     """
-    if not thetas or not lambdas or any(th <= 0 for th in thetas):
-        raise MelodyGRUError("the cache needs at least one theta > 0 and one lambda")
+    if not thetas or any(th <= 0 for th in thetas) or 0.0 not in lambdas:
+        raise MelodyGRUError("the cache needs thetas > 0 and lambda 0 among its lambdas")
     runs = _runs(run_dirs)
     fit = scored_pieces(runs, fit_ids, tokenizer)
     totals = _grid_totals(fit, thetas, lambdas, window)
-    fit_tokens = int(sum(len(y) for _, _, y in fit))
+    fit_tokens = int(sum(len(y) for _, _, y, _ in fit))
     # the smallest total; on a tie the weaker cache (smaller lambda, then smaller theta)
     a, b = min(np.ndindex(totals.shape), key=lambda ab: (round(float(totals[ab]), 9), lambdas[ab[1]], thetas[ab[0]]))
     theta, lam = float(thetas[a]), float(lambdas[b])
-    held = scored_pieces(runs, heldout_ids, tokenizer)
+    held = scored_pieces(runs, heldout_ids, tokenizer) if scored is None else scored
     piece_nll, plain = [], []
-    for logp, states, y in held:
+    for logp, states, y, _ in held:
         pc = np.mean([cache_probs(h, y, (theta,), window)[0] for h in states], axis=0)
         piece_nll.append(float(mixed_nll(logp, pc, lam).sum()))
         plain.append(float(-logp.sum()))
@@ -206,7 +210,7 @@ def continuous_cache(run_dirs, fit_ids, heldout_ids, tokenizer: Tokenizer, theta
         "runs": [str(r) for r in runs], "theta": theta, "lambda": lam, "window": window, "pieces": len(kept),
         "plain_nats_per_token": sum(plain) / tokens, "piece_nll": piece_nll, "plain_piece_nll": plain,
         "fit": {"pieces": len(fit), "tokens": fit_tokens,
-                "nats_per_token": float(totals[0, lambdas.index(0.0)] / fit_tokens) if 0.0 in lambdas else None,
+                "nats_per_token": float(totals[0, list(lambdas).index(0.0)] / fit_tokens),
                 "cache_nats_per_token": float(totals[a, b] / fit_tokens)},
         "grid": [[float(th), float(lm), float(totals[i, j] / fit_tokens)]
                  for i, th in enumerate(thetas) for j, lm in enumerate(lambdas)],
