@@ -196,3 +196,22 @@ def every_kind_of_input(root: Path) -> dict[str, tuple[str, object]]:
     expected["dangling.mid"] = ("skip", "file not found")
     (root / "notes.txt").write_text("ignored\n")
     return expected
+
+
+def evaluate_cli(tmp_path: Path, monkeypatch):
+    """`melodygru evaluate` in a click group of its own, with a token cache under tmp_path: call it
+    with the arguments, get click's result."""
+    import click
+    from click.testing import CliRunner
+
+    from melodygru.cli.app import _Group
+    from melodygru.cli.evaluate import register
+
+    monkeypatch.setenv("MELODYGRU_CACHE_DIR", str(tmp_path / "cache"))
+
+    @click.group(cls=_Group)
+    def group():
+        pass
+
+    register(group)
+    return lambda args: CliRunner().invoke(group, ["evaluate", *map(str, args)])

@@ -8,13 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers import scale_notes, write_midi
+from helpers import evaluate_cli, scale_notes, write_midi
 
-from melodygru.cli.evaluate import register
 from melodygru.core.errors import CheckpointError, MelodyGRUError
 from melodygru.core.events import Note, Piece
 from melodygru.evaluation.likelihood import (
@@ -223,16 +221,7 @@ def test_training_sources_come_from_the_run_config(run_dir, tmp_path):
 # --------------------------------------------------------------------------- the command
 @pytest.fixture()
 def cli(tmp_path, monkeypatch):
-    from melodygru.cli.app import _Group
-
-    monkeypatch.setenv("MELODYGRU_CACHE_DIR", str(tmp_path / "cache"))
-
-    @click.group(cls=_Group)
-    def group():
-        pass
-
-    register(group)
-    return lambda args: CliRunner().invoke(group, ["evaluate", *map(str, args)])
+    return evaluate_cli(tmp_path, monkeypatch)
 
 
 def music(folder: Path, starts) -> Path:

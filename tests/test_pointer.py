@@ -8,13 +8,10 @@ from __future__ import annotations
 import json
 import math
 
-import click
 import numpy as np
 import pytest
-from click.testing import CliRunner
-from helpers import write_midi
+from helpers import evaluate_cli, write_midi
 
-from melodygru.cli.evaluate import register
 from melodygru.core.errors import CheckpointError, MelodyGRUError
 from melodygru.core.events import Note, Piece
 from melodygru.evaluation.likelihood import likelihood
@@ -172,16 +169,7 @@ def test_an_ensemble_of_runs_with_other_tokenizers_is_refused(run_dir, tmp_path)
 
 @pytest.fixture
 def cli(tmp_path, monkeypatch):
-    from melodygru.cli.app import _Group
-
-    monkeypatch.setenv("MELODYGRU_CACHE_DIR", str(tmp_path / "cache"))
-
-    @click.group(cls=_Group)
-    def group():
-        pass
-
-    register(group)
-    return lambda args: CliRunner().invoke(group, ["evaluate", *map(str, args)])
+    return evaluate_cli(tmp_path, monkeypatch)
 
 
 def write_set(folder, seed, n):
