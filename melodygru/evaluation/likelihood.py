@@ -55,6 +55,14 @@ def rates(total_nats: float, tokens: int, notes: int, quarters: int) -> dict:
     return out
 
 
+def piece_rates(total_nats: float, pieces, tokenizer: Tokenizer) -> dict:
+    """`rates` of a total NLL over pieces (checked ids): their targets, notes and quarter notes."""
+    tokens = int(sum(len(p) - 1 for p in pieces))
+    notes = int(sum(tokenizer.pitch_mask(p).sum() for p in pieces))
+    quarters = int(sum(quarter_steps(p, tokenizer) for p in pieces))
+    return rates(total_nats, tokens, notes, quarters)
+
+
 def _batches(lengths: list[int], batch_tokens: int, max_batch: int) -> list[list[int]]:
     """Piece indices grouped by similar length, each group's padded size within `batch_tokens`."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
@@ -156,9 +164,7 @@ def likelihood(run_dir, pieces_ids, tokenizer: Tokenizer, batch_tokens: int = 16
             kind_nats[str(kind)] = kind_nats.get(str(kind), 0.0) + float(target_nll[mine].sum())
             kind_tokens[str(kind)] = kind_tokens.get(str(kind), 0) + int(mine.sum())
     total = float(piece_nll.sum())
-    notes = int(sum(tokenizer.pitch_mask(p).sum() for p in pieces))
-    quarters = int(sum(quarter_steps(p, tokenizer) for p in pieces))
-    out = rates(total, int(sum(lengths)), notes, quarters)
+    out = piece_rates(total, pieces, tokenizer)
     out["pieces"] = len(pieces)
     out["piece_nll"] = piece_nll.tolist()
     out["by_kind"] = {

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..core.errors import CheckpointError, MelodyGRUError
 from ..tokens.tokenizer import Tokenizer
-from .likelihood import _batches, _check_ids, _load_model, load_run_tokenizer, quarter_steps, rates
+from .likelihood import _batches, _check_ids, _load_model, load_run_tokenizer, piece_rates
 
 THETAS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 LAMBDAS = tuple(round(0.05 * k, 2) for k in range(0, 15))  # 0 ... 0.7
@@ -108,18 +108,11 @@ def ensemble_likelihood(run_dirs, heldout_ids, tokenizer: Tokenizer, scored=None
     kept = _check_ids(heldout_ids, tokenizer)
     scored = scored_pieces(runs, kept, tokenizer) if scored is None else scored
     piece_nll = [float(-mean.sum()) for mean, _, _, _ in scored]
-    out = _rates(piece_nll, kept, tokenizer)
+    out = piece_rates(float(sum(piece_nll)), kept, tokenizer)
     out.update({"runs": [str(r) for r in runs], "pieces": len(kept), "piece_nll": piece_nll,
                 "run_nats_per_token": [float(-sum(one[3][k].sum() for one in scored) / out["tokens"])
                                        for k in range(len(runs))]})
     return out
-
-
-def _rates(piece_nll, kept, tokenizer) -> dict:
-    tokens = int(sum(len(p) - 1 for p in kept))
-    notes = int(sum(tokenizer.pitch_mask(p).sum() for p in kept))
-    quarters = int(sum(quarter_steps(p, tokenizer) for p in kept))
-    return rates(float(sum(piece_nll)), tokens, notes, quarters)
 
 
 def cache_probs(states, targets, thetas=THETAS, window: int = WINDOW, chunk: int = 256) -> np.ndarray:
@@ -204,7 +197,7 @@ def continuous_cache(run_dirs, fit_ids, heldout_ids, tokenizer: Tokenizer, theta
         piece_nll.append(float(mixed_nll(logp, pc, lam).sum()))
         plain.append(float(-logp.sum()))
     kept = _check_ids(heldout_ids, tokenizer)
-    out = _rates(piece_nll, kept, tokenizer)
+    out = piece_rates(float(sum(piece_nll)), kept, tokenizer)
     tokens = out["tokens"]
     out.update({
         "runs": [str(r) for r in runs], "theta": theta, "lambda": lam, "window": window, "pieces": len(kept),
